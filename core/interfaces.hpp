@@ -1,0 +1,175 @@
+// Every side effect bootstate has goes through one of these small interfaces. The real
+// implementations live at the edges (bootloader/, initrd/, stage2/, firmware/); tests use the
+// strict, synchronous fakes in tests/support/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/plan.hpp"
+#include "core/state.hpp"
+
+namespace bootstate {
+
+// ---------------------------------------------------------------------------------------------
+// Boot loader (systemd-boot in bootloader/).
+
+enum class BootCounting : std::uint8_t {
+  Active,      // the booted entry carries a counter (NAME+LEFT[-DONE].conf)
+  Off,         // booted by systemd-boot, but the entry has no counter
+  Impossible,  // not booted by systemd-boot (no loader EFI variables), kexec, container
+};
+std::string_view to_string(BootCounting counting);
+
+struct BootedEntry {
+  std::string id;  // entry id without counter and suffix ("nixos-abc123"); empty if unknown
+  BootCounting counting = BootCounting::Impossible;
+  int tries_left = -1;  // counter of the booted entry file as it is now, -1 without counting
+  int tries_done = -1;
+  std::string why;  // for Off/Impossible: why, in words ("no LoaderEntrySelected variable")
+};
+
+class BootLoader {
+ public:
+  virtual ~BootLoader() = default;
+  // The entry this boot was started from and its boot-counting state.
+  virtual Expected<BootedEntry> booted_entry() = 0;
+  // The entry id whose `options` line has init=GENERATION/init, if one exists.
+  virtual Expected<std::optional<std::string>> entry_for_generation(std::string_view generation) = 0;
+  // Booted entry → NAME+0-DONE: the next boot does not pick it while another entry is good.
+  virtual Expected<void> mark_bad() = 0;
+  // Booted entry → NAME+TRIES-0: a boot that made progress gives the attempt its tries back.
+  virtual Expected<void> rearm() = 0;
+  // Booted entry → NAME (no counter). Already good is success.
+  virtual Expected<void> mark_good() = 0;
+  // LoaderEntryOneShot = entry_id: the next boot (only) starts that entry.
+  virtual Expected<void> set_one_shot(std::string_view entry_id) = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Facts about the running boot (read by the edge from /proc and efivars, given to the engine).
+
+struct BootFacts {
+  std::string boot_id;             // /proc/sys/kernel/random/boot_id
+  std::string booted_generation;   // toplevel of init= on /proc/cmdline, empty when none
+  std::int64_t now_usec = 0;       // CLOCK_REALTIME
+};
+
+// ---------------------------------------------------------------------------------------------
+// Step execution.
+
+struct StepContext {
+  Phase phase = Phase::PostActivation;
+  const Migration* migration = nullptr;
+  const Step* step = nullptr;
+  std::uint64_t attempt = 0;
+  std::string generation;   // BOOTSTATE_GENERATION: the attempt's target generation
+  std::string root;         // BOOTSTATE_ROOT: --root DIR, "/" otherwise
+  std::string work_dir;     // per-step work directory (exists, writable)
+  std::string log_path;     // bounded per-step log file
+  const StepRecord* record = nullptr;  // the step's persisted record (undo_record, attempts)
+};
+
+struct StepOutcome {
+  bool ok = false;
+  int exit_status = -1;
+  std::string message;           // in words, shown by status
+  bool awaiting_reboot = false;  // started; completes after a reboot (firmware)
+  std::string undo_record;       // to persist with the step (storage: old values)
+};
+
+struct StepPreview {
+  std::vector<std::string> lines;  // one line per effect, for people
+  std::string detail_json;  // kind-specific data for `preview --json` (a JSON object), or empty
+  bool irreversible = false;   // cannot be undone (grow-partition, firmware)
+  bool needs_reboot = false;   // completes only after a reboot (firmware that says so)
+  std::string blocker;         // non-empty: the step cannot run as planned, and why
+};
+
+enum class CheckResult : std::uint8_t {
+  Applied,     // the step's effect is in place (check exited 0)
+  NotApplied,  // it is not (check exited non-zero)
+  Unknown,     // the step has no way to tell
+};
+
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+  virtual StepOutcome run(const StepContext& context) = 0;
+  // Whether the effect of an interrupted step is in place (semantics 3).
+  virtual CheckResult check(const StepContext& context) = 0;
+  // Reverts a step of a stale migration by itself (storage: delete an added partition,
+  // restore an old name). Kinds that cannot revert themselves return Unsupported.
+  virtual StepOutcome revert(const StepContext& context) = 0;
+  // What running the step would do, for `preview`. Must not change anything.
+  virtual StepPreview describe(const StepContext& context) = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Child processes (stage2/process_runner): command steps, checks, the firmware helper.
+
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] absolute; executed with execve, no shell
+  std::vector<std::string> environment;  // the complete environment, "KEY=VALUE"
+  std::string work_dir;                  // chdir here before exec
+  std::uint32_t timeout_seconds = 0;     // 0 = none; on expiry the whole process group is killed
+  std::string log_path;           // stdout+stderr appended here (bounded), empty = not kept
+  std::uint64_t log_limit_bytes = 1 << 20;
+  bool capture_stdout = false;    // keep stdout in ProcessResult::stdout_text instead of the log
+  std::string journal_identifier; // SYSLOG_IDENTIFIER for output lines sent to the journal,
+                                  // empty = output not sent to the journal
+};
+
+struct ProcessResult {
+  bool started = false;    // false: exec failed (message says why)
+  int exit_status = -1;    // exit code when it exited
+  int signal = 0;          // terminating signal, 0 when it exited
+  bool timed_out = false;  // killed because timeout_seconds passed
+  std::string stdout_text; // when capture_stdout
+  std::string message;     // "exit status 3", "killed by signal 9", "timed out after 60 s"
+  bool succeeded() const { return started && !timed_out && signal == 0 && exit_status == 0; }
+};
+
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  virtual ProcessResult run(const ProcessSpec& spec) = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Backups of a migration's `backup` paths (stage2/backup).
+
+class BackupStore {
+ public:
+  virtual ~BackupStore() = default;
+  // Copies `paths` (absolute, under `root`) into the snapshot of `migration_id`, replacing any
+  // incomplete earlier snapshot. Owners, modes, xattrs, hard links and symlinks are preserved.
+  virtual Expected<void> snapshot(std::string_view migration_id,
+                                  const std::vector<std::string>& paths) = 0;
+  // Puts every snapshotted path back as it was (paths absent at snapshot time are removed).
+  virtual Expected<void> restore(std::string_view migration_id) = 0;
+  // Deletes the snapshot. Missing is success.
+  virtual Expected<void> discard(std::string_view migration_id) = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Raw slot storage for the state store (files on the ESP, or memory in tests).
+
+class SlotStorage {
+ public:
+  virtual ~SlotStorage() = default;
+  // Contents of slot 0 or 1; nullopt when the slot file does not exist.
+  virtual Expected<std::optional<std::string>> read(int slot) = 0;
+  // Overwrites slot 0 or 1 in place with `bytes` and makes it durable (one fsync/fdatasync).
+  virtual Expected<void> write(int slot, std::string_view bytes) = 0;
+  // Moves both slots aside (`.broken`) so a fresh store starts; keeps them for inspection.
+  virtual Expected<void> move_aside() = 0;
+  // Where the store lives, for messages.
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace bootstate

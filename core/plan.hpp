@@ -1,0 +1,139 @@
+// The plan: what a generation wants (plan.json, schema 1 — docs/DESIGN.md "Plan").
+//
+// A Plan is only ever constructed by parse_plan(), which validates it completely; code that
+// holds a Plan may rely on every invariant listed here (unique ids, known phases and kinds,
+// `after` naming existing ids without cycles, absolute command paths, kinds in phases where
+// they can run).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace bootstate {
+
+// The three fixed points of a boot at which `bootstate run --phase P` advances the machine.
+// The numeric order is the order in which they run during one boot.
+enum class Phase : std::uint8_t { InitrdPreMount = 0, PreSwitchRoot = 1, PostActivation = 2 };
+inline constexpr Phase kAllPhases[] = {Phase::InitrdPreMount, Phase::PreSwitchRoot,
+                                       Phase::PostActivation};
+std::string_view to_string(Phase phase);
+std::optional<Phase> parse_phase(std::string_view text);
+// The root file system is mounted (at /sysroot or /) in this phase: backups can be taken.
+bool root_mounted(Phase phase);
+
+enum class Policy : std::uint8_t { Required, Recommended, Optional };
+std::string_view to_string(Policy policy);
+std::optional<Policy> parse_policy(std::string_view text);
+
+enum class StepKind : std::uint8_t { Command, Storage, Firmware };
+std::string_view to_string(StepKind kind);
+std::optional<StepKind> parse_step_kind(std::string_view text);
+
+// kind "command": executed directly with execve, never through a shell.
+struct CommandSpec {
+  std::vector<std::string> argv;                  // argv[0] is an absolute path
+  std::vector<std::string> check;                 // optional; exit 0 = already applied
+  std::map<std::string, std::string> environment; // added to the clean environment
+};
+
+// kind "storage": partition-table operations (issue #5 documents each field).
+enum class StorageOpKind : std::uint8_t {
+  GrowPartition,
+  AddPartition,
+  SetPartitionName,
+  SetPartitionType,
+  SetPartitionAttrs,
+  Require,
+};
+std::string_view to_string(StorageOpKind kind);
+std::optional<StorageOpKind> parse_storage_op_kind(std::string_view text);
+
+struct StorageOperation {
+  StorageOpKind op = StorageOpKind::Require;
+  std::string disk;               // grow/add/set-*: a path (re-rooted under --root)
+  std::string partition;          // grow/set-*: "PARTLABEL=…", "PARTUUID=…" or a number
+  std::string size;               // grow/add: "max" or "512M", "20G" (powers of 1024)
+  std::string name;               // add, set-partition-name
+  std::string type;               // add, set-partition-type: a short name or a GPT type GUID
+  std::string uuid;               // add (optional), require (optional)
+  std::vector<std::string> attrs; // set-partition-attrs: bit names or numbers
+  std::string device;             // require: the device to probe
+  std::string fstype;             // require (optional)
+  std::string label;              // require (optional)
+  std::string min_size;           // require (optional)
+  bool allow_destroy = false;     // grow/add may cover space holding a known signature
+};
+
+// kind "firmware": the device must run `version` afterwards (issue #6).
+struct FirmwareSpec {
+  std::string device;   // fwupd device id or a GUID the device has
+  std::string cabinet;  // absolute path of the .cab
+  std::string version;  // the version that must be running afterwards
+  bool allow_older = false;
+  bool allow_reinstall = false;
+};
+
+struct Step {
+  std::string id;
+  Phase phase = Phase::PostActivation;
+  StepKind kind = StepKind::Command;
+  std::uint32_t timeout_seconds = 600;  // default when the plan omits `timeout`
+  bool reboot = false;      // reboot after this step before the next one runs
+  bool idempotent = false;  // safe to run again after an interruption
+  std::string preview;      // what the step does, in the author's words
+  CommandSpec command;      // kind == Command
+  std::vector<StorageOperation> storage;  // kind == Storage
+  FirmwareSpec firmware;                  // kind == Firmware
+};
+
+struct Migration {
+  std::string id;
+  std::string description;
+  Policy policy = Policy::Required;
+  std::vector<std::string> after;   // ids this migration must follow
+  std::vector<std::string> backup;  // absolute paths snapshotted before the first step
+  std::vector<Step> steps;
+  std::vector<Step> undo;
+  bool keep = false;  // effect is harmless to older generations: kept, not undone, when stale
+  // The canonical JSON text of this migration's definition, as recorded in the state so its
+  // undo stays available after the generation that introduced it is gone.
+  std::string definition_json;
+  // Digest of definition_json: an applied migration whose definition changed is reported.
+  std::string digest;
+
+  bool has_firmware_step() const;
+  // Kept when stale: `keep`, or firmware (machine state, never undone).
+  bool kept_when_stale() const { return keep || has_firmware_step(); }
+  // Can be undone when stale: explicit undo steps, else a backup to restore.
+  bool undoable() const { return !undo.empty() || !backup.empty(); }
+};
+
+struct Plan {
+  int schema = 1;
+  std::string generation;  // the toplevel store path this plan belongs to
+  std::vector<Migration> migrations;
+  std::string digest;  // digest of the whole plan text
+
+  const Migration* find(std::string_view id) const;
+};
+
+// Parses and validates plan.json text completely. `source` names the file in messages.
+// Every error is ErrorCode::InvalidInput and names the JSON path of the offending field:
+//   "plan.json: migrations[2].steps[0].phase: unknown phase \"pre-mount\"".
+Expected<Plan> parse_plan(std::string_view json_text, std::string_view source);
+
+// Parses one recorded migration definition (Migration::definition_json) back, validated the
+// same way (its `after` ids are not checked: the plan they referred to may be gone).
+Expected<Migration> parse_migration_definition(std::string_view json_text);
+
+// 64-bit FNV-1a of `text`, as 16 hex digits. Change detection only, not security: the plan
+// comes from the system closure, which is already trusted.
+std::string text_digest(std::string_view text);
+
+}  // namespace bootstate

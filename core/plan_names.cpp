@@ -1,0 +1,99 @@
+// The words of the plan format and their enums, in one place so the parser, status and preview
+// print exactly what the plan accepts.
+#include <array>
+#include <utility>
+
+#include "core/plan.hpp"
+
+namespace bootstate {
+namespace {
+
+template <typename Enum, std::size_t N>
+using NameTable = std::array<std::pair<Enum, std::string_view>, N>;
+
+constexpr NameTable<Phase, 3> kPhaseNames{{
+    {Phase::InitrdPreMount, "initrd-pre-mount"},
+    {Phase::PreSwitchRoot, "pre-switch-root"},
+    {Phase::PostActivation, "post-activation"},
+}};
+
+constexpr NameTable<Policy, 3> kPolicyNames{{
+    {Policy::Required, "required"},
+    {Policy::Recommended, "recommended"},
+    {Policy::Optional, "optional"},
+}};
+
+constexpr NameTable<StepKind, 3> kStepKindNames{{
+    {StepKind::Command, "command"},
+    {StepKind::Storage, "storage"},
+    {StepKind::Firmware, "firmware"},
+}};
+
+constexpr NameTable<StorageOpKind, 6> kStorageOpNames{{
+    {StorageOpKind::GrowPartition, "grow-partition"},
+    {StorageOpKind::AddPartition, "add-partition"},
+    {StorageOpKind::SetPartitionName, "set-partition-name"},
+    {StorageOpKind::SetPartitionType, "set-partition-type"},
+    {StorageOpKind::SetPartitionAttrs, "set-partition-attrs"},
+    {StorageOpKind::Require, "require"},
+}};
+
+template <typename Enum, std::size_t N>
+std::string_view name_of(const NameTable<Enum, N>& table, Enum value) {
+  for (const auto& [candidate, name] : table) {
+    if (candidate == value) return name;
+  }
+  return "invalid";
+}
+
+template <typename Enum, std::size_t N>
+std::optional<Enum> value_of(const NameTable<Enum, N>& table, std::string_view text) {
+  for (const auto& [value, name] : table) {
+    if (name == text) return value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(Phase phase) { return name_of(kPhaseNames, phase); }
+std::optional<Phase> parse_phase(std::string_view text) { return value_of(kPhaseNames, text); }
+bool root_mounted(Phase phase) { return phase != Phase::InitrdPreMount; }
+
+std::string_view to_string(Policy policy) { return name_of(kPolicyNames, policy); }
+std::optional<Policy> parse_policy(std::string_view text) { return value_of(kPolicyNames, text); }
+
+std::string_view to_string(StepKind kind) { return name_of(kStepKindNames, kind); }
+std::optional<StepKind> parse_step_kind(std::string_view text) {
+  return value_of(kStepKindNames, text);
+}
+
+std::string_view to_string(StorageOpKind kind) { return name_of(kStorageOpNames, kind); }
+std::optional<StorageOpKind> parse_storage_op_kind(std::string_view text) {
+  return value_of(kStorageOpNames, text);
+}
+
+bool Migration::has_firmware_step() const {
+  for (const Step& step : steps) {
+    if (step.kind == StepKind::Firmware) return true;
+  }
+  return false;
+}
+
+const Migration* Plan::find(std::string_view id) const {
+  for (const Migration& migration : migrations) {
+    if (migration.id == id) return &migration;
+  }
+  return nullptr;
+}
+
+std::string text_digest(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
+  for (unsigned char byte : text) {
+    hash ^= byte;
+    hash *= 0x100000001b3ULL;  // FNV-1a 64 prime
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+}  // namespace bootstate

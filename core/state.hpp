@@ -1,0 +1,97 @@
+// The state: what this machine has done (docs/DESIGN.md "State"). Persisted by the store as
+// the payload of a slot; every field below is persisted, and its comment says why it exists.
+//
+// Compatibility rule: an older bootstate (a rolled-back generation) reads a payload written by
+// a newer one. So fields are only ever added, never reused with a new meaning, and readers
+// ignore fields they do not know (see state_codec.hpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/plan.hpp"
+
+namespace bootstate {
+
+enum class StepState : std::uint8_t { Pending, Running, Done, Failed, Skipped };
+std::string_view to_string(StepState state);
+std::optional<StepState> parse_step_state(std::string_view text);
+
+enum class MigrationState : std::uint8_t { Pending, Running, Applied, Failed, Declined, Undone };
+std::string_view to_string(MigrationState state);
+std::optional<MigrationState> parse_migration_state(std::string_view text);
+
+enum class AttemptState : std::uint8_t { InProgress, Complete, Failed, Abandoned };
+std::string_view to_string(AttemptState state);
+std::optional<AttemptState> parse_attempt_state(std::string_view text);
+
+// An operator's durable word on a migration (`bootstate accept|decline ID`).
+enum class OperatorDecision : std::uint8_t { None, Accepted, Declined };
+std::string_view to_string(OperatorDecision decision);
+std::optional<OperatorDecision> parse_operator_decision(std::string_view text);
+
+struct StepRecord {
+  std::string id;
+  StepState state = StepState::Pending;
+  std::uint32_t attempts = 0;   // how many times it was started (shown by status)
+  int exit_status = -1;         // last exit status of a command step, -1 when none
+  std::string message;          // last outcome in words ("exit status 3", "timed out after 60s")
+  std::int64_t started_usec = 0;   // CLOCK_REALTIME µs of the last start, 0 when never
+  std::int64_t finished_usec = 0;  // CLOCK_REALTIME µs of the last end, 0 when not ended
+  std::string boot_id;  // boot in which it was last started: `running` from another boot
+                        // means it was interrupted (semantics 3)
+  bool awaiting_reboot = false;  // started work that completes across a reboot (firmware):
+                                 // the next boot verifies instead of treating it as interrupted
+  std::string undo_record;  // executor data needed to undo the step (e.g. a partition's old
+                            // name), opaque JSON; empty when none
+};
+
+struct MigrationRecord {
+  std::string id;
+  MigrationState state = MigrationState::Pending;
+  Policy policy = Policy::Required;
+  OperatorDecision decision = OperatorDecision::None;
+  std::string digest;           // digest of the definition that was (partly) applied
+  std::string definition_json;  // that definition, so undo works after its plan is gone
+  std::string generation;       // generation whose plan introduced it
+  std::uint64_t attempt = 0;    // attempt number that last worked on it
+  bool backup_taken = false;    // the backup snapshot exists and is complete
+  std::vector<StepRecord> steps;
+  std::vector<StepRecord> undo_steps;  // progress of undo when it is being undone
+  std::string message;                 // why it is failed/blocked, in words
+
+  // Some step started: the migration has an effect on the machine that undo must revert.
+  bool touched() const;
+};
+
+struct Attempt {
+  std::uint64_t number = 0;  // increasing; names the attempt in history and env
+  std::string generation;    // target generation (toplevel path)
+  std::string plan_digest;   // digest of the plan being applied
+  AttemptState state = AttemptState::InProgress;
+  std::string reason;  // why it ended failed/abandoned, in words
+  std::vector<std::string> boot_ids;      // boots that worked on this attempt, oldest first
+  std::uint32_t boots_without_progress = 0;  // for the loop breaker (semantics 6)
+  std::string entry;  // boot entry id the attempt was booted from, when known
+  std::int64_t started_usec = 0;
+  std::int64_t finished_usec = 0;
+};
+
+struct State {
+  std::optional<Attempt> attempt;         // the current (or last) attempt
+  std::vector<MigrationRecord> migrations;  // every migration ever touched and not forgotten
+  std::string last_good_generation;
+  std::string last_good_entry;
+  std::vector<Attempt> history;   // closed attempts, oldest first, bounded (kHistoryLimit)
+  std::uint64_t next_attempt_number = 1;
+
+  MigrationRecord* find(std::string_view id);
+  const MigrationRecord* find(std::string_view id) const;
+};
+
+inline constexpr std::size_t kHistoryLimit = 64;
+
+}  // namespace bootstate
