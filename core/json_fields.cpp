@@ -1,0 +1,190 @@
+#include "core/json_fields.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <set>
+
+namespace bootstate {
+
+std::string json_index_path(std::string_view path, std::size_t index) {
+  return fmt::format("{}[{}]", path, index);
+}
+
+std::string json_member_path(std::string_view path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  return fmt::format("{}.{}", path, key);
+}
+
+std::string_view json_type_name(const rapidjson::Value& value) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType:
+      return "null";
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType:
+      return "a boolean";
+    case rapidjson::kObjectType:
+      return "an object";
+    case rapidjson::kArrayType:
+      return "an array";
+    case rapidjson::kStringType:
+      return "a string";
+    case rapidjson::kNumberType:
+      return "a number";
+  }
+  return "unknown";
+}
+
+Expected<void> parse_json_document(std::string_view text, std::string_view source,
+                                   rapidjson::Document& document) {
+  document.Parse(text.data(), text.size());
+  if (document.HasParseError()) {
+    // Line and column are what an editor shows; the byte offset alone is hard to find.
+    std::size_t offset = document.GetErrorOffset();
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    return make_error(ErrorCode::InvalidInput, "{}:{}:{}: not valid JSON: {}", source, line,
+                      column, rapidjson::GetParseError_En(document.GetParseError()));
+  }
+  return {};
+}
+
+std::string json_to_text(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+Expected<FieldReader> FieldReader::open(const rapidjson::Value& value, std::string path) {
+  if (!value.IsObject()) {
+    return make_error(ErrorCode::InvalidInput, "{}: expected an object, found {}",
+                      path.empty() ? "(top level)" : path, json_type_name(value));
+  }
+  std::set<std::string_view> seen;
+  for (const auto& member : value.GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    if (!seen.insert(key).second) {
+      return make_error(ErrorCode::InvalidInput, "{}: duplicate key", json_member_path(path, key));
+    }
+  }
+  return FieldReader(value, std::move(path));
+}
+
+Error FieldReader::error_at(std::string_view key, std::string_view message) const {
+  return make_error(ErrorCode::InvalidInput, "{}: {}", path_of(key), message);
+}
+
+const rapidjson::Value* FieldReader::get(std::string_view key) const {
+  auto found = value_->FindMember(
+      rapidjson::Value(rapidjson::StringRef(key.data(), key.size())));
+  return found == value_->MemberEnd() ? nullptr : &found->value;
+}
+
+bool FieldReader::has(std::string_view key) const { return get(key) != nullptr; }
+
+Expected<void> FieldReader::reject_unknown(const std::vector<std::string_view>& allowed) const {
+  for (const auto& member : value_->GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    bool known = false;
+    for (std::string_view candidate : allowed) known = known || candidate == key;
+    if (!known) return error_at(key, "unknown key");
+  }
+  return {};
+}
+
+Expected<std::string> FieldReader::required_string(std::string_view key) const {
+  const rapidjson::Value* value = get(key);
+  if (value == nullptr) return error_at(key, "missing (required)");
+  if (!value->IsString()) {
+    return error_at(key, fmt::format("expected a string, found {}", json_type_name(*value)));
+  }
+  return std::string(value->GetString(), value->GetStringLength());
+}
+
+Expected<std::string> FieldReader::optional_string(std::string_view key,
+                                                   std::string fallback) const {
+  if (!has(key)) return fallback;
+  return required_string(key);
+}
+
+Expected<bool> FieldReader::optional_bool(std::string_view key, bool fallback) const {
+  const rapidjson::Value* value = get(key);
+  if (value == nullptr) return fallback;
+  if (!value->IsBool()) {
+    return error_at(key, fmt::format("expected a boolean, found {}", json_type_name(*value)));
+  }
+  return value->GetBool();
+}
+
+Expected<std::int64_t> FieldReader::required_integer(std::string_view key) const {
+  const rapidjson::Value* value = get(key);
+  if (value == nullptr) return error_at(key, "missing (required)");
+  if (!value->IsInt64()) {
+    return error_at(key, fmt::format("expected an integer, found {}", json_type_name(*value)));
+  }
+  return value->GetInt64();
+}
+
+Expected<std::optional<std::int64_t>> FieldReader::optional_integer(std::string_view key) const {
+  if (!has(key)) return std::optional<std::int64_t>{};
+  auto value = required_integer(key);
+  if (!value) return value.error();
+  return std::optional<std::int64_t>{*value};
+}
+
+Expected<std::vector<std::string>> FieldReader::string_array(std::string_view key) const {
+  std::vector<std::string> result;
+  const rapidjson::Value* value = get(key);
+  if (value == nullptr) return result;
+  if (!value->IsArray()) {
+    return error_at(key, fmt::format("expected an array, found {}", json_type_name(*value)));
+  }
+  for (rapidjson::SizeType i = 0; i < value->Size(); ++i) {
+    const rapidjson::Value& item = (*value)[i];
+    if (!item.IsString()) {
+      return make_error(ErrorCode::InvalidInput, "{}: expected a string, found {}",
+                        json_index_path(path_of(key), i), json_type_name(item));
+    }
+    result.emplace_back(item.GetString(), item.GetStringLength());
+  }
+  return result;
+}
+
+Expected<std::vector<std::pair<std::string, std::string>>> FieldReader::string_map(
+    std::string_view key) const {
+  std::vector<std::pair<std::string, std::string>> result;
+  const rapidjson::Value* value = get(key);
+  if (value == nullptr) return result;
+  auto object = FieldReader::open(*value, path_of(key));
+  if (!object) return object.error();
+  for (const auto& member : value->GetObject()) {
+    std::string name(member.name.GetString(), member.name.GetStringLength());
+    if (!member.value.IsString()) {
+      return object->error_at(
+          name, fmt::format("expected a string, found {}", json_type_name(member.value)));
+    }
+    result.emplace_back(name,
+                        std::string(member.value.GetString(), member.value.GetStringLength()));
+  }
+  return result;
+}
+
+Expected<const rapidjson::Value*> FieldReader::optional_array(std::string_view key) const {
+  const rapidjson::Value* value = get(key);
+  if (value == nullptr) return value;
+  if (!value->IsArray()) {
+    return error_at(key, fmt::format("expected an array, found {}", json_type_name(*value)));
+  }
+  return value;
+}
+
+}  // namespace bootstate

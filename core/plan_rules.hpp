@@ -1,0 +1,31 @@
+// Internal to the plan parser: the rule groups that live in their own files.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <string>
+
+#include "core/error.hpp"
+#include "core/plan.hpp"
+
+namespace bootstate {
+
+// One migration object at `path` ("migrations[2]"), without the cross-migration rules.
+Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path);
+
+// One storage operation at `path` ("migrations[0].steps[1].operations[3]"): the op is known,
+// its required fields are present, no field of another op is given, and sizes, partition
+// references, paths and UUIDs are well formed. Whether they fit the disk is decided when the
+// step runs, against the real partition table.
+Expected<StorageOperation> parse_storage_operation(const rapidjson::Value& value,
+                                                   const std::string& path);
+
+// Migration ids are unique; `after` names existing ids other than the migration itself; the
+// `after` relation has no cycle (the message lists the cycle).
+Expected<void> check_migration_graph(const Plan& plan);
+
+// Sizes in plans: "max" (only where `allow_max`) or digits with an optional K/M/G/T suffix
+// (powers of 1024). Returns bytes; 0 means "max".
+Expected<std::uint64_t> parse_plan_size(std::string_view text, bool allow_max);
+
+}  // namespace bootstate

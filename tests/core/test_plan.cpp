@@ -1,0 +1,259 @@
+// Plan validation: every rejection rule of docs/DESIGN.md "Plan", each with the JSON path the
+// message must name.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/plan.hpp"
+#include "core/plan_rules.hpp"
+
+using namespace bootstate;
+
+namespace {
+
+const char* const kGeneration = "/nix/store/aaaa-nixos-system-test";
+
+// A valid plan with one migration `m` whose single step's JSON is `step`.
+std::string plan_with_step(const std::string& step, const std::string& migration_extra = "") {
+  return std::string(R"({"schema":1,"generation":")") + kGeneration +
+         R"(","migrations":[{"id":"m","policy":"required")" + migration_extra +
+         R"(,"steps":[)" + step + "]}]}";
+}
+
+const std::string kCommandStep =
+    R"({"id":"s","phase":"post-activation","kind":"command","command":["/bin/true"]})";
+
+std::string rejection(const std::string& json) {
+  auto plan = parse_plan(json, "plan.json");
+  REQUIRE_MESSAGE(!plan.has_value(), "plan was accepted: " << json);
+  CHECK(plan.error().code == ErrorCode::InvalidInput);
+  return plan.error().message;
+}
+
+void check_rejected(const std::string& json, const std::string& expected_fragment) {
+  std::string message = rejection(json);
+  CHECK_MESSAGE(message.find(expected_fragment) != std::string::npos,
+                "message \"" << message << "\" lacks \"" << expected_fragment << "\"");
+}
+
+}  // namespace
+
+TEST_CASE("a complete plan is accepted with every field") {
+  std::string json = std::string(R"({"schema":1,"generation":")") + kGeneration + R"(",
+    "migrations":[
+      {"id":"fw","policy":"recommended","steps":[{"id":"flash","phase":"post-activation",
+        "kind":"firmware","device":"abc","cabinet":"/nix/store/x.cab","version":"1.2.4",
+        "allow-older":true}]},
+      {"id":"db.v2","description":"upgrade","policy":"required","after":["fw"],
+       "backup":["/var/lib/db"],"keep":false,
+       "steps":[
+         {"id":"one","phase":"pre-switch-root","kind":"command","command":["/bin/a","x"],
+          "check":["/bin/c"],"environment":{"A":"1"},"timeout":30,"reboot":true,
+          "idempotent":true,"preview":"does a"},
+         {"id":"two","phase":"post-activation","kind":"command","command":["/bin/b"]}],
+       "undo":[{"id":"u","phase":"post-activation","kind":"command","command":["/bin/u"]}]},
+      {"id":"disk","policy":"optional","steps":[{"id":"grow","phase":"initrd-pre-mount",
+        "kind":"storage","operations":[
+          {"op":"grow-partition","disk":"/dev/vda","partition":"PARTLABEL=root","size":"max"},
+          {"op":"add-partition","disk":"/dev/vda","name":"srv","type":"linux","size":"2G",
+           "uuid":"0fc63daf-8483-4772-8e79-3d69d8477de4","allow-destroy":true},
+          {"op":"set-partition-attrs","disk":"/dev/vda","partition":"2","attrs":["no-auto",63]},
+          {"op":"require","device":"PARTLABEL=root","fstype":"ext4","min-size":"1G"}]}]}
+    ]})";
+  auto plan = parse_plan(json, "plan.json");
+  REQUIRE_MESSAGE(plan.has_value(), plan.error().message);
+  REQUIRE(plan->migrations.size() == 3);
+  const Migration& db = plan->migrations[1];
+  CHECK(db.policy == Policy::Required);
+  CHECK(db.after == std::vector<std::string>{"fw"});
+  CHECK(db.steps[0].phase == Phase::PreSwitchRoot);
+  CHECK(db.steps[0].timeout_seconds == 30);
+  CHECK(db.steps[0].reboot);
+  CHECK(db.steps[0].command.environment.at("A") == "1");
+  CHECK(db.steps[1].timeout_seconds == 600);
+  CHECK(db.undo.size() == 1);
+  CHECK(plan->migrations[0].kept_when_stale());
+  CHECK(plan->migrations[2].steps[0].storage.size() == 4);
+  CHECK(plan->migrations[2].steps[0].storage[2].attrs == std::vector<std::string>{"no-auto", "63"});
+  CHECK(!db.digest.empty());
+  CHECK(db.digest != plan->migrations[0].digest);
+
+  SUBCASE("a recorded definition parses back to the same digest") {
+    auto again = parse_migration_definition(db.definition_json);
+    REQUIRE(again.has_value());
+    CHECK(again->digest == db.digest);
+    CHECK(again->steps.size() == 2);
+  }
+}
+
+TEST_CASE("the digest ignores whitespace but not content") {
+  auto a = parse_plan(plan_with_step(kCommandStep), "a");
+  auto b = parse_plan(" \n" + plan_with_step(kCommandStep) + "\n", "b");
+  auto c = parse_plan(plan_with_step(kCommandStep, R"(,"description":"x")"), "c");
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(c);
+  CHECK(a->digest == b->digest);
+  CHECK(a->migrations[0].digest == b->migrations[0].digest);
+  CHECK(a->migrations[0].digest != c->migrations[0].digest);
+}
+
+TEST_CASE("malformed JSON names the file, line and column") {
+  check_rejected("{\"schema\":1,\n \"generation\": }", "plan.json:2:");
+  check_rejected("", "not valid JSON");
+  check_rejected(plan_with_step(kCommandStep) + " trailing", "not valid JSON");
+}
+
+TEST_CASE("top-level rules") {
+  check_rejected("[]", "expected an object");
+  check_rejected(R"({"schema":2,"generation":"/x","migrations":[]})", "schema: unsupported schema 2");
+  check_rejected(R"({"schema":"1","generation":"/x","migrations":[]})", "schema: expected an integer");
+  check_rejected(R"({"generation":"/x","migrations":[]})", "schema: missing");
+  check_rejected(R"({"schema":1,"migrations":[]})", "generation: missing");
+  check_rejected(R"({"schema":1,"generation":"rel","migrations":[]})", "generation: must be an absolute");
+  check_rejected(R"({"schema":1,"generation":"/x"})", "migrations: missing");
+  check_rejected(R"({"schema":1,"generation":"/x","migrations":{}})", "migrations: expected an array");
+  check_rejected(R"({"schema":1,"generation":"/x","migrations":[],"extra":1})", "extra: unknown key");
+  check_rejected(R"({"schema":1,"schema":1,"generation":"/x","migrations":[]})", "schema: duplicate key");
+}
+
+TEST_CASE("migration rules") {
+  auto with_migration = [](const std::string& migration) {
+    return std::string(R"({"schema":1,"generation":"/x","migrations":[)") + migration + "]}";
+  };
+  std::string steps = R"("steps":[)" + kCommandStep + "]";
+  check_rejected(with_migration(R"({"policy":"required",)" + steps + "}"), "migrations[0].id: missing");
+  check_rejected(with_migration(R"({"id":"Bad","policy":"required",)" + steps + "}"),
+                 "migrations[0].id: invalid id \"Bad\"");
+  check_rejected(with_migration(R"({"id":")" + std::string(65, 'a') + R"(","policy":"required",)" + steps + "}"),
+                 "migrations[0].id: invalid id");
+  check_rejected(with_migration(R"({"id":"m",)" + steps + "}"), "migrations[0].policy: missing");
+  check_rejected(with_migration(R"({"id":"m","policy":"maybe",)" + steps + "}"),
+                 "migrations[0].policy: unknown policy \"maybe\"");
+  check_rejected(with_migration(R"({"id":"m","policy":"required","steps":[]})"),
+                 "migrations[0].steps: must be a non-empty array");
+  check_rejected(with_migration(R"({"id":"m","policy":"required","colour":1,)" + steps + "}"),
+                 "migrations[0].colour: unknown key");
+  check_rejected(with_migration(R"({"id":"m","policy":"required","keep":"yes",)" + steps + "}"),
+                 "migrations[0].keep: expected a boolean");
+  check_rejected(with_migration(R"({"id":"m","policy":"required","backup":["var"],)" + steps + "}"),
+                 "migrations[0].backup[0]: \"var\" is not an absolute path");
+  check_rejected(with_migration(R"({"id":"m","policy":"required","backup":["/var"],"steps":[)"
+                                R"({"id":"s","phase":"initrd-pre-mount","kind":"command","command":["/bin/x"]}]})"),
+                 "migrations[0].backup: the first step (\"s\") runs in initrd-pre-mount");
+}
+
+TEST_CASE("cross-migration rules: duplicate ids, unknown after, cycles") {
+  std::string steps = R"("steps":[)" + kCommandStep + "]";
+  auto migration = [&](const std::string& id, const std::string& after) {
+    return R"({"id":")" + id + R"(","policy":"required","after":[)" + after + "]," + steps + "}";
+  };
+  auto plan = [](const std::string& migrations) {
+    return std::string(R"({"schema":1,"generation":"/x","migrations":[)") + migrations + "]}";
+  };
+  check_rejected(plan(migration("a", "") + "," + migration("a", "")),
+                 "migrations[1].id: duplicate migration id \"a\"");
+  check_rejected(plan(migration("a", R"("zz")")), "migrations[0].after[0]: unknown migration \"zz\"");
+  check_rejected(plan(migration("a", R"("a")")), "migrations[0].after[0]: a migration cannot follow itself");
+  check_rejected(plan(migration("a", R"("c")") + "," + migration("b", R"("a")") + "," +
+                      migration("c", R"("b")")),
+                 "dependency cycle a → c → b → a");
+  CHECK(parse_plan(plan(migration("a", "") + "," + migration("b", R"("a")")), "p").has_value());
+}
+
+TEST_CASE("step rules") {
+  auto step = [](const std::string& fields) { return plan_with_step("{" + fields + "}"); };
+  const std::string base = R"("id":"s","kind":"command","command":["/bin/true"])";
+  check_rejected(step(base + R"(,"phase":"pre-mount")"),
+                 "plan.json: migrations[0].steps[0].phase: unknown phase \"pre-mount\"");
+  check_rejected(step(base), "migrations[0].steps[0].phase: missing");
+  check_rejected(step(R"("id":"s","phase":"post-activation","kind":"script","command":["/bin/x"])"),
+                 "migrations[0].steps[0].kind: unknown kind \"script\"");
+  check_rejected(step(R"("id":"s","phase":"post-activation","kind":"command","command":["true"])"),
+                 "migrations[0].steps[0].command[0]: \"true\" is not an absolute path");
+  check_rejected(step(R"("id":"s","phase":"post-activation","kind":"command","command":[])"),
+                 "migrations[0].steps[0].command: must be a non-empty array");
+  check_rejected(step(R"("id":"s","phase":"post-activation","kind":"command","command":"/bin/x")"),
+                 "migrations[0].steps[0].command: expected an array");
+  check_rejected(step(R"("id":"s","phase":"post-activation","kind":"command","command":["/bin/x",1])"),
+                 "migrations[0].steps[0].command[1]: expected a string");
+  check_rejected(step(base + R"(,"phase":"post-activation","check":["rel"])"),
+                 "migrations[0].steps[0].check[0]: \"rel\" is not an absolute path");
+  check_rejected(step(base + R"(,"phase":"post-activation","timeout":0)"),
+                 "migrations[0].steps[0].timeout: must be between");
+  check_rejected(step(base + R"(,"phase":"post-activation","timeout":1.5)"),
+                 "migrations[0].steps[0].timeout: expected an integer");
+  check_rejected(step(base + R"(,"phase":"post-activation","reboot":1)"),
+                 "migrations[0].steps[0].reboot: expected a boolean");
+  check_rejected(step(base + R"(,"phase":"post-activation","environment":{"1X":"a"})"),
+                 "migrations[0].steps[0].environment.1X: invalid variable name");
+  check_rejected(step(base + R"(,"phase":"post-activation","environment":{"BOOTSTATE_STEP":"a"})"),
+                 "BOOTSTATE_* variables are set by bootstate");
+  check_rejected(step(base + R"(,"phase":"post-activation","environment":{"A":1})"),
+                 "migrations[0].steps[0].environment.A: expected a string");
+  check_rejected(step(base + R"(,"phase":"post-activation","device":"x")"),
+                 "migrations[0].steps[0].device: unknown key");
+  check_rejected(plan_with_step(kCommandStep + "," + kCommandStep),
+                 "migrations[0].steps[1].id: duplicate step id \"s\"");
+}
+
+TEST_CASE("a kind in a phase where it cannot run is rejected") {
+  check_rejected(plan_with_step(R"({"id":"f","phase":"initrd-pre-mount","kind":"firmware",)"
+                                R"("device":"d","cabinet":"/c.cab","version":"1"})"),
+                 "migrations[0].steps[0].phase: a firmware step cannot run in phase \"initrd-pre-mount\"");
+  check_rejected(plan_with_step(R"({"id":"g","phase":"post-activation","kind":"storage",)"
+                                R"("operations":[{"op":"require","device":"/dev/vda"}]})"),
+                 "migrations[0].steps[0].phase: a storage step cannot run in phase \"post-activation\"");
+}
+
+TEST_CASE("firmware step rules") {
+  auto firmware = [](const std::string& fields) {
+    return plan_with_step(R"({"id":"f","phase":"post-activation","kind":"firmware",)" + fields + "}");
+  };
+  check_rejected(firmware(R"("cabinet":"/c.cab","version":"1")"), "steps[0].device: missing");
+  check_rejected(firmware(R"("device":"d","cabinet":"c.cab","version":"1")"),
+                 "steps[0].cabinet: \"c.cab\" is not an absolute path");
+  check_rejected(firmware(R"("device":"d","cabinet":"/c.cab")"), "steps[0].version: missing");
+  check_rejected(firmware(R"("device":"d","cabinet":"/c.cab","version":"1","command":["/x"])"),
+                 "steps[0].command: unknown key");
+}
+
+TEST_CASE("storage operation rules") {
+  auto storage = [](const std::string& operation) {
+    return plan_with_step(R"({"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[)" +
+                          operation + "]}");
+  };
+  const std::string at = "migrations[0].steps[0].operations[0].";
+  check_rejected(storage(R"({"op":"shrink"})"), at + "op: unknown operation \"shrink\"");
+  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","size":"max"})"),
+                 at + "partition: missing (required by grow-partition)");
+  check_rejected(storage(R"({"op":"grow-partition","disk":"vda","partition":"1","size":"max"})"),
+                 at + "disk: \"vda\" is not an absolute device path");
+  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"root","size":"max"})"),
+                 at + "partition: \"root\" is not PARTLABEL=");
+  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"1","size":"12X"})"),
+                 at + "size: \"12X\" is not a size");
+  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"1","size":"max","name":"x"})"),
+                 at + "name: unknown key");
+  check_rejected(storage(R"({"op":"add-partition","disk":"/dev/vda","name":"x","type":"linux","size":"1G","uuid":"nope"})"),
+                 at + "uuid: \"nope\" is not a GUID");
+  check_rejected(storage(R"({"op":"set-partition-attrs","disk":"/dev/vda","partition":"1","attrs":[]})"),
+                 at + "attrs: expected a non-empty array");
+  check_rejected(storage(R"({"op":"require","device":"/dev/vda","min-size":"max"})"),
+                 at + "min-size: \"max\" is not allowed here");
+  check_rejected(storage(R"({"op":"require","device":"/dev/vda","allow-destroy":"yes"})"),
+                 at + "allow-destroy: expected a boolean");
+  check_rejected(plan_with_step(R"({"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[]})"),
+                 "migrations[0].steps[0].operations: must be a non-empty array");
+}
+
+TEST_CASE("sizes are powers of 1024") {
+  CHECK(*parse_plan_size("512", false) == 512);
+  CHECK(*parse_plan_size("512M", false) == 512ULL << 20);
+  CHECK(*parse_plan_size("20G", true) == 20ULL << 30);
+  CHECK(*parse_plan_size("1T", true) == 1ULL << 40);
+  CHECK(*parse_plan_size("max", true) == 0);
+  CHECK(!parse_plan_size("0", true));
+  CHECK(!parse_plan_size("1.5G", true));
+  CHECK(!parse_plan_size("-1", true));
+}
