@@ -1,0 +1,216 @@
+#include "bootloader/efivars.hpp"
+
+#include "bootloader/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <iconv.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace bootstate {
+namespace {
+
+constexpr int kReadRetries = 5;
+constexpr useconds_t kReadRetryDelayUsec = 50'000;
+
+// Converts between encodings with glibc's iconv; `what` names the data in messages.
+Expected<std::string> convert(std::string_view input, const char* to, const char* from,
+                              std::string_view what, ErrorCode bad_input_code) {
+  iconv_t cd = ::iconv_open(to, from);
+  if (cd == reinterpret_cast<iconv_t>(-1)) {
+    return make_error(ErrorCode::Unsupported, "iconv_open({}, {}): {}", to, from,
+                      errno_text(errno));
+  }
+  std::string output(input.size() * 2 + 8, '\0');
+  char* in = const_cast<char*>(input.data());  // iconv's API is not const-correct
+  std::size_t in_left = input.size();
+  char* out = output.data();
+  std::size_t out_left = output.size();
+  const std::size_t result = ::iconv(cd, &in, &in_left, &out, &out_left);
+  const int saved_errno = errno;
+  ::iconv_close(cd);
+  if (result == static_cast<std::size_t>(-1)) {
+    return make_error(bad_input_code, "{} is not valid {} at byte {}: {}", what, from,
+                      input.size() - in_left, errno_text(saved_errno));
+  }
+  output.resize(output.size() - out_left);
+  return output;
+}
+
+std::string le32_bytes(std::uint32_t value) {
+  std::string bytes(4, '\0');
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  return bytes;
+}
+
+// Clears FS_IMMUTABLE_FL on an existing variable file and says whether it was set, so it can be
+// restored. Filesystems without the flags ioctl (tmpfs, overlay in tests) have nothing to clear.
+Expected<bool> clear_immutable(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return false;
+    return make_error(ErrorCode::Io, "open {}: {}", path, errno_text(errno));
+  }
+  int flags = 0;
+  if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) < 0) return false;
+  if ((flags & FS_IMMUTABLE_FL) == 0) return false;
+  flags &= ~FS_IMMUTABLE_FL;
+  if (::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) < 0) {
+    return make_error(ErrorCode::Io, "clearing the immutable flag of {}: {}", path,
+                      errno_text(errno));
+  }
+  return true;
+}
+
+void restore_immutable(int fd) {
+  int flags = 0;
+  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) return;
+  flags |= FS_IMMUTABLE_FL;
+  // Best effort, as systemd does: the write already happened and is what matters.
+  (void)::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+}
+
+}  // namespace
+
+Expected<std::string> encode_efi_string_file(std::string_view text, std::uint32_t attributes) {
+  auto utf16 =
+      convert(text, "UTF-16LE", "UTF-8", fmt::format("\"{}\"", text), ErrorCode::InvalidInput);
+  if (!utf16) return utf16.error();
+  return le32_bytes(attributes) + *utf16 + std::string(2, '\0');
+}
+
+Expected<std::string> decode_efi_string(std::string_view payload) {
+  if (payload.size() % 2 != 0) {
+    return make_error(ErrorCode::Corrupt, "UTF-16 string of odd length {}", payload.size());
+  }
+  std::size_t end = 0;
+  while (end < payload.size() && (payload[end] != '\0' || payload[end + 1] != '\0')) end += 2;
+  return convert(payload.substr(0, end), "UTF-8", "UTF-16LE", "EFI variable string",
+                 ErrorCode::Corrupt);
+}
+
+EfiVariables::EfiVariables(std::string root)
+    : root_(std::move(root)),
+      directory_((std::filesystem::path(root_) / "sys/firmware/efi/efivars").string()) {}
+
+bool EfiVariables::efi_booted() const {
+  return ::access((std::filesystem::path(root_) / "sys/firmware/efi").c_str(), F_OK) == 0;
+}
+
+std::string EfiVariables::path(std::string_view name, std::string_view vendor) const {
+  return fmt::format("{}/{}-{}", directory_, name, vendor);
+}
+
+Expected<std::optional<std::string>> EfiVariables::read(std::string_view name,
+                                                        std::string_view vendor) const {
+  const std::string file = path(name, vendor);
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return make_error(ErrorCode::Io, "open {}: {}", file, errno_text(errno));
+  }
+  std::string contents;
+  char buffer[4096];
+  int retries = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0) {
+      // The kernel rate-limits efivarfs reads with EINTR; waiting beats failing the phase.
+      if (errno == EINTR && retries++ < kReadRetries) {
+        ::usleep(kReadRetryDelayUsec);
+        continue;
+      }
+      return make_error(ErrorCode::Io, "read {}: {}", file, errno_text(errno));
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<std::size_t>(n));
+  }
+  if (contents.size() < 4) {
+    return make_error(ErrorCode::Corrupt, "{}: {} bytes, shorter than the attribute word", file,
+                      contents.size());
+  }
+  return std::optional<std::string>(contents.substr(4));
+}
+
+Expected<std::optional<std::string>> EfiVariables::read_string(std::string_view name,
+                                                               std::string_view vendor) const {
+  auto payload = read(name, vendor);
+  if (!payload) return payload.error();
+  if (!*payload) return std::optional<std::string>();
+  auto text = decode_efi_string(**payload);
+  if (!text) return text.error().with_context(path(name, vendor));
+  return std::optional<std::string>(std::move(*text));
+}
+
+Expected<std::optional<std::uint64_t>> EfiVariables::read_u64(std::string_view name,
+                                                              std::string_view vendor) const {
+  auto payload = read(name, vendor);
+  if (!payload) return payload.error();
+  if (!*payload) return std::optional<std::uint64_t>();
+  if ((*payload)->size() != 8) {
+    return make_error(ErrorCode::Corrupt, "{}: expected 8 bytes of payload, found {}",
+                      path(name, vendor), (*payload)->size());
+  }
+  std::uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>((**payload)[i]);
+  return std::optional<std::uint64_t>(value);
+}
+
+Expected<void> EfiVariables::write(std::string_view name, std::string_view payload,
+                                   std::uint32_t attributes, std::string_view vendor) {
+  const std::string file = path(name, vendor);
+  auto was_immutable = clear_immutable(file);
+  if (!was_immutable) return was_immutable.error();
+
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
+  if (fd.get() < 0) {
+    return make_error(ErrorCode::Io, "open {} for writing: {}", file, errno_text(errno));
+  }
+  // efivarfs replaces the whole variable with each write and does not support truncation; a
+  // plain file (tests, --root) keeps old bytes past the new end unless truncated.
+  struct statfs fs {};
+  if (::fstatfs(fd.get(), &fs) == 0 && static_cast<unsigned long>(fs.f_type) != EFIVARFS_MAGIC) {
+    if (::ftruncate(fd.get(), 0) < 0) {
+      return make_error(ErrorCode::Io, "truncate {}: {}", file, errno_text(errno));
+    }
+  }
+  const std::string bytes = le32_bytes(attributes) + std::string(payload);
+  const ssize_t written = ::write(fd.get(), bytes.data(), bytes.size());
+  const int saved_errno = errno;
+  if (*was_immutable) restore_immutable(fd.get());
+  if (written < 0) {
+    return make_error(ErrorCode::Io, "write {}: {}", file, errno_text(saved_errno));
+  }
+  if (static_cast<std::size_t>(written) != bytes.size()) {
+    return make_error(ErrorCode::Io, "write {}: short write of {} of {} bytes", file, written,
+                      bytes.size());
+  }
+  return {};
+}
+
+Expected<void> EfiVariables::write_string(std::string_view name, std::string_view text,
+                                          std::string_view vendor) {
+  auto bytes = encode_efi_string_file(text);
+  if (!bytes) return bytes.error().with_context(fmt::format("writing {}", path(name, vendor)));
+  return write(name, std::string_view(*bytes).substr(4), kEfiVariableAttributes, vendor);
+}
+
+Expected<void> EfiVariables::remove(std::string_view name, std::string_view vendor) {
+  const std::string file = path(name, vendor);
+  auto was_immutable = clear_immutable(file);
+  if (!was_immutable) return was_immutable.error();
+  if (::unlink(file.c_str()) < 0 && errno != ENOENT) {
+    return make_error(ErrorCode::Io, "unlink {}: {}", file, errno_text(errno));
+  }
+  return {};
+}
+
+}  // namespace bootstate

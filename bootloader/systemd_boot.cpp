@@ -1,0 +1,396 @@
+#include "bootloader/systemd_boot.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+#include "bootloader/entry_dir.hpp"
+
+namespace bootstate {
+namespace {
+
+constexpr std::string_view kEntriesDir = "loader/entries";
+constexpr std::string_view kUkiDir = "EFI/Linux";
+
+// systemd-boot stopped putting the counter into entry ids (systemd PR #38897, "boot: Strip
+// boot counter from entry id", released with v258). Used only when this boot gives no evidence.
+constexpr int kFirstLoaderWithoutCounterInIds = 258;
+
+std::string directory_for_suffix(std::string_view suffix) {
+  return std::string(same_entry_id(suffix, ".efi") ? kUkiDir : kEntriesDir);
+}
+
+std::string strip_trailing_slashes(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return std::string(path);
+}
+
+constexpr std::string_view kFeatureNames[] = {
+    "config-timeout",    "config-timeout-one-shot",
+    "entry-default",     "entry-one-shot",
+    "boot-counting",     "xbootldr",
+    "random-seed",       "load-driver",
+    "sort-key",          "saved-entry",
+    "devicetree",        "secureboot-enroll",
+    "retain-shim",       "menu-disable",
+    "multi-profile-uki",
+};
+
+}  // namespace
+
+Expected<BootCountPath> parse_boot_count_path(std::string_view value) {
+  std::string path(value);
+  std::replace(path.begin(), path.end(), '\\', '/');
+  if (!path.starts_with('/')) {
+    return make_error(ErrorCode::InvalidInput, "LoaderBootCountPath \"{}\" is not absolute", value);
+  }
+  std::vector<std::string_view> parts;
+  std::string_view rest = std::string_view(path).substr(1);
+  while (true) {
+    const auto slash = rest.find('/');
+    const std::string_view part = rest.substr(0, slash);
+    if (part.empty() || part == "." || part == "..") {
+      return make_error(ErrorCode::InvalidInput, "LoaderBootCountPath \"{}\" is not normalized",
+                        value);
+    }
+    parts.push_back(part);
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(slash + 1);
+  }
+  BootCountPath result;
+  result.file_name = std::string(parts.back());
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (i > 0) result.directory += '/';
+    result.directory += parts[i];
+  }
+  auto name = parse_entry_name(result.file_name);
+  if (!name || !name->counter) {
+    return make_error(ErrorCode::InvalidInput,
+                      "LoaderBootCountPath \"{}\" names no entry file with a counter", value);
+  }
+  result.name = std::move(*name);
+  return result;
+}
+
+BootedEntry decide_booted_entry(const LoaderSnapshot& s) {
+  BootedEntry entry;
+  if (s.in_container) {
+    entry.why = "running in a container (/run/systemd/container exists)";
+    return entry;
+  }
+  if (!s.efi_booted) {
+    entry.why = "not booted through EFI (no /sys/firmware/efi)";
+    return entry;
+  }
+  if (!s.entry_selected) {
+    entry.why = "no LoaderEntrySelected EFI variable: not started by systemd-boot";
+    return entry;
+  }
+  const auto selected = parse_entry_name(*s.entry_selected);
+  if (!selected) {
+    entry.why =
+        fmt::format("LoaderEntrySelected \"{}\" is not a boot entry file", *s.entry_selected);
+    return entry;
+  }
+  entry.id = selected->id;
+  if (s.cmdline_generation && s.entry_generation &&
+      strip_trailing_slashes(*s.cmdline_generation) !=
+          strip_trailing_slashes(*s.entry_generation)) {
+    entry.why = fmt::format(
+        "the kernel command line boots {} but entry \"{}\" boots {} (kexec or an edited command "
+        "line)",
+        *s.cmdline_generation, entry.id, *s.entry_generation);
+    return entry;
+  }
+  if (!s.boot_count_path) {
+    entry.counting = BootCounting::Off;
+    entry.why = fmt::format("entry \"{}\" has no boot counter (no LoaderBootCountPath variable)",
+                            *s.entry_selected);
+    return entry;
+  }
+  auto count_path = parse_boot_count_path(*s.boot_count_path);
+  if (!count_path) {
+    entry.counting = BootCounting::Off;
+    entry.why = count_path.error().message;
+    return entry;
+  }
+  // The counter file is authoritative for the id: LoaderEntrySelected is lowercased.
+  entry.id = count_path->name.id;
+  entry.counting = BootCounting::Active;
+  const auto current = s.current_file ? parse_entry_name(*s.current_file) : std::nullopt;
+  if (!current) {
+    entry.tries_left = count_path->name.counter->tries_left;
+    entry.tries_done = count_path->name.counter->done_or_zero();
+    entry.why = fmt::format("no file of entry \"{}\" found in $ESP/{}; counter from {}", entry.id,
+                            s.directory, *s.boot_count_path);
+  } else if (current->counter) {
+    entry.tries_left = current->counter->tries_left;
+    entry.tries_done = current->counter->done_or_zero();
+  } else {
+    entry.why = fmt::format("entry already marked good ({})", *s.current_file);
+  }
+  return entry;
+}
+
+std::vector<std::string> loader_feature_names(std::uint64_t features) {
+  std::vector<std::string> names;
+  for (unsigned bit = 0; bit < 64; ++bit) {
+    if ((features & (std::uint64_t{1} << bit)) == 0) continue;
+    names.push_back(bit < std::size(kFeatureNames) ? std::string(kFeatureNames[bit])
+                                                   : fmt::format("bit {}", bit));
+  }
+  return names;
+}
+
+// What locate_booted() found: the decision plus where the booted entry's files are.
+struct SystemdBoot::Booted {
+  BootedEntry entry;
+  std::string directory;  // absolute
+  EntryName key;          // id and suffix of the booted entry
+  std::optional<std::string> count_path_file;
+  int count_path_done = 0;
+  std::vector<EntryFile> variants;
+};
+
+SystemdBoot::SystemdBoot(std::string root, std::string esp_path, int tries)
+    : root_(std::move(root)), esp_(std::move(esp_path)), tries_(tries), efivars_(root_) {}
+
+std::string SystemdBoot::esp_dir(std::string_view relative) const {
+  return (std::filesystem::path(esp_) / relative).string();
+}
+
+Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
+  Booted booted;
+  LoaderSnapshot s;
+  s.efi_booted = efivars_.efi_booted();
+  s.in_container =
+      ::access((std::filesystem::path(root_) / "run/systemd/container").c_str(), F_OK) == 0;
+  if (!s.in_container && s.efi_booted) {
+    auto selected = efivars_.read_string("LoaderEntrySelected");
+    if (!selected) return selected.error();
+    auto count_path = efivars_.read_string("LoaderBootCountPath");
+    if (!count_path) return count_path.error();
+    s.entry_selected = std::move(*selected);
+    s.boot_count_path = std::move(*count_path);
+  }
+  std::optional<EntryName> key;
+  if (s.boot_count_path) {
+    if (auto parsed = parse_boot_count_path(*s.boot_count_path)) {
+      s.directory = parsed->directory;
+      booted.count_path_file = parsed->file_name;
+      booted.count_path_done = parsed->name.counter->done_or_zero();
+      key = parsed->name;
+    }
+  }
+  if (!key && s.entry_selected) {
+    key = parse_entry_name(*s.entry_selected);
+    if (key) s.directory = directory_for_suffix(key->suffix);
+  }
+  if (key) {
+    booted.directory = esp_dir(s.directory);
+    booted.key = *key;
+    auto files = list_entry_files(booted.directory);
+    if (!files) return files.error();
+    booted.variants = entry_variants(*files, key->id, key->suffix);
+    auto current =
+        choose_current_file(booted.variants, booted.count_path_file, key->id, booted.directory);
+    if (current) {
+      s.current_file = current->file_name;
+      if (same_entry_id(key->suffix, ".conf")) {
+        auto text = read_small_file(booted.directory + "/" + current->file_name);
+        if (!text) return text.error();
+        s.entry_generation = entry_generation(*text);
+      }
+    }
+  }
+  const std::string cmdline_path = (std::filesystem::path(root_) / "proc/cmdline").string();
+  if (::access(cmdline_path.c_str(), F_OK) == 0) {
+    auto cmdline = read_small_file(cmdline_path);
+    if (!cmdline) return cmdline.error();
+    s.cmdline_generation = cmdline_generation(*cmdline);
+  }
+  booted.entry = decide_booted_entry(s);
+  return booted;
+}
+
+Expected<BootedEntry> SystemdBoot::booted_entry() {
+  auto booted = locate_booted();
+  if (!booted) return booted.error();
+  return booted->entry;
+}
+
+Expected<void> SystemdBoot::rename_booted(std::string_view verb, bool requires_active,
+                                          EntryName (*target)(const EntryName&, int, int)) {
+  auto booted = locate_booted();
+  if (!booted) return booted.error();
+  const BootedEntry& entry = booted->entry;
+  if (entry.counting == BootCounting::Impossible) {
+    return make_error(ErrorCode::Unsupported, "cannot {} the booted entry: {}", verb, entry.why);
+  }
+  if (entry.counting == BootCounting::Off) {
+    if (!requires_active) return {};
+    return make_error(ErrorCode::Unsupported, "cannot {} entry \"{}\": {}", verb, entry.id,
+                      entry.why);
+  }
+  auto current = choose_current_file(booted->variants, booted->count_path_file, booted->key.id,
+                                     booted->directory);
+  if (!current) return current.error().with_context(fmt::format("{} {}", verb, entry.id));
+  const int done =
+      current->name.counter ? current->name.counter->done_or_zero() : booted->count_path_done;
+  const std::string to = compose_entry_name(target(current->name, done, tries_));
+  for (const auto& other : booted->variants) {
+    if (other.file_name == to && other.file_name != current->file_name) {
+      return make_error(ErrorCode::Failed, "cannot {} {}/{}: {} exists already", verb,
+                        booted->directory, current->file_name, to);
+    }
+  }
+  auto renamed = rename_entry_file(booted->directory, current->file_name, to);
+  if (!renamed) return renamed.error().with_context(fmt::format("{} {}", verb, entry.id));
+  return {};
+}
+
+Expected<void> SystemdBoot::mark_bad() {
+  return rename_booted("mark bad", true, [](const EntryName& name, int done, int) {
+    return bad_entry_name(name, done);
+  });
+}
+
+Expected<void> SystemdBoot::rearm() {
+  return rename_booted("re-arm", true, [](const EntryName& name, int, int tries) {
+    return rearmed_entry_name(name, tries);
+  });
+}
+
+Expected<void> SystemdBoot::mark_good() {
+  return rename_booted("mark good", false,
+                       [](const EntryName& name, int, int) { return good_entry_name(name); });
+}
+
+Expected<std::optional<std::string>> SystemdBoot::entry_for_generation(
+    std::string_view generation) {
+  const std::string wanted = strip_trailing_slashes(generation);
+  auto all = entries();
+  if (!all) return all.error();
+  const EntryInfo* best = nullptr;
+  for (const auto& info : *all) {
+    if (!info.generation || strip_trailing_slashes(*info.generation) != wanted) continue;
+    const bool bad = info.name.counter && info.name.counter->tries_left == 0;
+    const bool best_bad = best && best->name.counter && best->name.counter->tries_left == 0;
+    // entries() is sorted by file name, so a later match has the higher name.
+    if (!best || best_bad || !bad) best = &info;
+  }
+  if (!best) return std::optional<std::string>();
+  return std::optional<std::string>(best->name.id);
+}
+
+// Whether this systemd-boot matches LoaderEntryOneShot against ids that still carry the
+// counter. The booted entry is the best evidence: with a counter in effect, its
+// LoaderEntrySelected shows which form the loader uses. Otherwise LoaderInfo's version decides.
+Expected<bool> SystemdBoot::loader_ids_keep_counter() const {
+  auto selected = efivars_.read_string("LoaderEntrySelected");
+  if (!selected) return selected.error();
+  auto count_path = efivars_.read_string("LoaderBootCountPath");
+  if (!count_path) return count_path.error();
+  if (*selected && *count_path) {
+    if (auto name = parse_entry_name(**selected)) return name->counter.has_value();
+  }
+  auto info = efivars_.read_string("LoaderInfo");
+  if (!info) return info.error();
+  constexpr std::string_view kPrefix = "systemd-boot ";
+  if (*info && (*info)->starts_with(kPrefix)) {
+    const std::string_view version = std::string_view(**info).substr(kPrefix.size());
+    int major = 0;
+    const auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), major);
+    if (ec == std::errc{} && end != version.data()) return major < kFirstLoaderWithoutCounterInIds;
+  }
+  return false;
+}
+
+// systemd-boot reads LoaderEntryOneShot once, deletes it, lowercases it and uses it as a glob
+// over entry ids (config_find_entry → efi_fnmatch). The id of a Type #1 entry is its file name
+// including ".conf": with the counter on loaders before v258 ("nixos-abc+2-1.conf" as it is on
+// disk at the next boot), without it since ("nixos-abc.conf"). bootctl set-oneshot writes the
+// same strings. Entries without a counter have the same id either way.
+Expected<void> SystemdBoot::set_one_shot(std::string_view entry_id) {
+  std::string id(entry_id);
+  std::string suffix;
+  if (auto parsed = parse_entry_name(entry_id); parsed && !parsed->counter) {
+    id = parsed->id;
+    suffix = parsed->suffix;
+  }
+  auto all = entries();
+  if (!all) return all.error();
+  std::vector<EntryFile> variants;
+  std::string directory;
+  for (const auto& info : *all) {
+    if (!same_entry_id(info.name.id, id)) continue;
+    if (!suffix.empty() && !same_entry_id(info.name.suffix, suffix)) continue;
+    variants.push_back({info.file_name, info.name});
+    directory = info.directory;
+  }
+  if (variants.empty()) {
+    return make_error(ErrorCode::NotFound,
+                      "cannot set LoaderEntryOneShot: no entry \"{}\" in $ESP/{} or $ESP/{}",
+                      entry_id, kEntriesDir, kUkiDir);
+  }
+  auto current = choose_current_file(variants, std::nullopt, id, esp_dir(directory));
+  if (!current) return current.error().with_context("setting LoaderEntryOneShot");
+  auto keep_counter = loader_ids_keep_counter();
+  if (!keep_counter) return keep_counter.error();
+  const std::string value =
+      *keep_counter ? current->file_name : compose_entry_name(good_entry_name(current->name));
+  return efivars_.write_string("LoaderEntryOneShot", value);
+}
+
+Expected<LoaderStatus> SystemdBoot::loader_status() const {
+  LoaderStatus status;
+  const std::pair<std::string_view, std::optional<std::string>*> strings[] = {
+      {"LoaderInfo", &status.info},
+      {"LoaderEntrySelected", &status.entry_selected},
+      {"LoaderBootCountPath", &status.boot_count_path},
+      {"LoaderEntryDefault", &status.entry_default},
+      {"LoaderEntryOneShot", &status.entry_one_shot},
+      {"LoaderDevicePartUUID", &status.device_part_uuid},
+  };
+  for (const auto& [name, field] : strings) {
+    auto value = efivars_.read_string(name);
+    if (!value) return value.error();
+    *field = std::move(*value);
+  }
+  auto features = efivars_.read_u64("LoaderFeatures");
+  if (!features) return features.error();
+  status.features = *features;
+  if (*features) status.feature_names = loader_feature_names(**features);
+  const std::string conf = esp_dir("loader/loader.conf");
+  if (::access(conf.c_str(), F_OK) == 0) {
+    auto text = read_small_file(conf);
+    if (!text) return text.error();
+    status.loader_conf = parse_loader_conf(*text);
+  }
+  return status;
+}
+
+Expected<std::vector<EntryInfo>> SystemdBoot::entries() const {
+  std::vector<EntryInfo> result;
+  for (const std::string_view relative : {kEntriesDir, kUkiDir}) {
+    const std::string directory = esp_dir(relative);
+    auto files = list_entry_files(directory);
+    if (!files) return files.error();
+    for (auto& file : *files) {
+      EntryInfo info{std::string(relative), file.file_name, file.name, std::nullopt};
+      const std::string_view wanted_suffix = relative == kEntriesDir ? ".conf" : ".efi";
+      if (!same_entry_id(file.name.suffix, wanted_suffix)) continue;
+      if (relative == kEntriesDir) {
+        auto text = read_small_file(directory + "/" + file.file_name);
+        if (!text) return text.error();
+        info.generation = entry_generation(*text);
+      }
+      result.push_back(std::move(info));
+    }
+  }
+  return result;
+}
+
+}  // namespace bootstate

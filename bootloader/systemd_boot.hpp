@@ -1,0 +1,122 @@
+// BootLoader for systemd-boot: boot counting through entry file names on the ESP and the Boot
+// Loader Interface's EFI variables.
+//
+// What systemd-boot tells the OS (and how versions differ):
+//  - LoaderEntrySelected: the id of the booted entry. systemd-boot ≤ 257 uses the file name as
+//    it read it, counter included and lowercased ("nixos-abc+3-0.conf"); later versions strip
+//    the counter ("nixos-abc.conf"). Both are accepted.
+//  - LoaderBootCountPath: set only when the entry had a counter and the loader renamed it for
+//    this boot: the file as it is after that rename ("\loader\entries\nixos-abc+2-1.conf").
+// bootstate renames entries itself (mark bad, re-arm, mark good), so "the booted entry's file"
+// is searched for by id; the file LoaderBootCountPath names is preferred when it still exists.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bootloader/efivars.hpp"
+#include "bootloader/entry_name.hpp"
+#include "core/interfaces.hpp"
+
+namespace bootstate {
+
+// LoaderBootCountPath parsed: the directory relative to the ESP ("loader/entries") and the
+// file name in it. InvalidInput for a path that is not absolute, not normalized, or whose file
+// name has no counter (systemd-bless-boot refuses the same).
+struct BootCountPath {
+  std::string directory;
+  std::string file_name;
+  EntryName name;
+};
+Expected<BootCountPath> parse_boot_count_path(std::string_view value);
+
+// Everything booted_entry() looks at, gathered first so the decision is a pure function.
+struct LoaderSnapshot {
+  bool efi_booted = false;    // <root>/sys/firmware/efi exists
+  bool in_container = false;  // <root>/run/systemd/container exists (systemd writes it)
+  std::optional<std::string> entry_selected;      // LoaderEntrySelected
+  std::optional<std::string> boot_count_path;     // LoaderBootCountPath
+  std::optional<std::string> current_file;        // the booted entry's file as it is now, if found
+  std::string directory;                          // where it was looked for ("loader/entries")
+  std::optional<std::string> cmdline_generation;  // init= on <root>/proc/cmdline
+  std::optional<std::string> entry_generation;    // init= on the booted entry's options line
+};
+
+// Pure: Active (the entry has a counter this boot), Off (booted by systemd-boot, no counter),
+// Impossible (no loader variables, a container, or a kernel command line that is not the
+// entry's, which is what a kexec or an edited command line looks like).
+BootedEntry decide_booted_entry(const LoaderSnapshot& snapshot);
+
+// Names of the LoaderFeatures bits known to bootstate (systemd's efi-loader-features.h),
+// in bit order; unknown bits as "bit N".
+std::vector<std::string> loader_feature_names(std::uint64_t features);
+
+// Read-only view for `bootstate status`. Absent variables are nullopt.
+struct LoaderStatus {
+  std::optional<std::string> info;              // LoaderInfo ("systemd-boot 252.38-1~deb12u1")
+  std::optional<std::string> entry_selected;    // LoaderEntrySelected
+  std::optional<std::string> boot_count_path;   // LoaderBootCountPath
+  std::optional<std::string> entry_default;     // LoaderEntryDefault (set by bootctl)
+  std::optional<std::string> entry_one_shot;    // LoaderEntryOneShot (pending, not yet used)
+  std::optional<std::string> device_part_uuid;  // LoaderDevicePartUUID (the ESP's PARTUUID)
+  std::optional<std::uint64_t> features;        // LoaderFeatures bitmask
+  std::vector<std::string> feature_names;       // loader_feature_names(features)
+  LoaderConf loader_conf;                       // $ESP/loader/loader.conf, empty when absent
+};
+
+// One entry file on the ESP, for `status`.
+struct EntryInfo {
+  std::string directory;  // relative to the ESP: "loader/entries" or "EFI/Linux"
+  std::string file_name;  // "nixos-abc+2-1.conf"
+  EntryName name;
+  std::optional<std::string> generation;  // Type #1 entries only; UKIs are not opened
+};
+
+class SystemdBoot final : public BootLoader {
+ public:
+  // `root`: "/" or the --root directory (efivars, /proc/cmdline, /run are read below it).
+  // `esp_path`: the mounted ESP, absolute and already including `root`.
+  // `tries`: the counter a re-armed entry gets (boot.loader.systemd-boot.bootCounting.tries).
+  SystemdBoot(std::string root, std::string esp_path, int tries);
+
+  // From LoaderEntrySelected/LoaderBootCountPath and the entry files now; see
+  // decide_booted_entry(). Error only when a variable or directory cannot be read.
+  Expected<BootedEntry> booted_entry() override;
+  // The id of the Type #1 entry whose options line boots `generation` (a toplevel path;
+  // a trailing "/" is ignored). When several do, the one without a bad counter and with the
+  // highest file name; nullopt when none does.
+  Expected<std::optional<std::string>> entry_for_generation(std::string_view generation) override;
+  // Booted entry file → ID+0-DONE. Unsupported unless counting is Active.
+  Expected<void> mark_bad() override;
+  // Booted entry file → ID+TRIES-0. Unsupported unless counting is Active.
+  Expected<void> rearm() override;
+  // Booted entry file → ID. Success when it already is (also after systemd-bless-boot renamed
+  // it) and when counting is Off (an entry without counter is good). Unsupported when
+  // Impossible.
+  Expected<void> mark_good() override;
+  // LoaderEntryOneShot for entry `entry_id` ("nixos-abc", or "nixos-abc.conf"); NotFound when
+  // no such entry file exists. The value written depends on the loader; see the .cpp.
+  Expected<void> set_one_shot(std::string_view entry_id) override;
+
+  Expected<LoaderStatus> loader_status() const;
+  // Every entry in $ESP/loader/entries and $ESP/EFI/Linux, in file-name order.
+  Expected<std::vector<EntryInfo>> entries() const;
+
+ private:
+  struct Booted;
+  Expected<Booted> locate_booted() const;
+  Expected<void> rename_booted(std::string_view verb, bool requires_active,
+                               EntryName (*target)(const EntryName&, int done, int tries));
+  Expected<bool> loader_ids_keep_counter() const;
+  std::string esp_dir(std::string_view relative) const;
+
+  std::string root_;
+  std::string esp_;
+  int tries_;
+  EfiVariables efivars_;
+};
+
+}  // namespace bootstate
