@@ -1,0 +1,166 @@
+// Which slot to trust is decided by a pure function over the raw slot bytes (decide_load); load()
+// only reads the slots and carries out the decision (moving slots aside when it says so).
+#include "core/store.hpp"
+
+#include <array>
+#include <optional>
+#include <utility>
+
+#include "core/state_codec.hpp"
+
+namespace bootstate {
+namespace {
+
+using RawSlot = Expected<std::optional<std::string>>;
+
+enum class Verdict {
+  Use,        // slot `slot` holds the newest valid state
+  Fresh,      // no slot exists: first use of this ESP
+  MoveAside,  // slots exist, none is usable: keep them for inspection and start over
+  Fail,       // stop: nothing may be written (newer format, or a slot we could not even read)
+};
+
+struct LoadDecision {
+  Verdict verdict = Verdict::Fresh;
+  int slot = -1;
+  std::uint64_t sequence = 0;
+  State state;
+  Error error;
+  std::vector<std::string> warnings;
+};
+
+// A slot whose frame (magic, length, checksum) is intact, newest first.
+struct Candidate {
+  int slot = 0;
+  SlotContents contents;
+};
+
+LoadDecision decide_load(const std::array<RawSlot, 2>& raw, const std::string& where) {
+  LoadDecision decision;
+  std::vector<Candidate> candidates;
+  bool any_present = false;
+  std::optional<Error> read_error;
+  auto ignore = [&](int slot, const Error& error) {
+    decision.warnings.push_back(fmt::format("state slot {} in {} is unusable and was ignored: {}",
+                                            slot, where, error.message));
+  };
+
+  for (int slot = 0; slot < 2; ++slot) {
+    const RawSlot& bytes = raw[static_cast<std::size_t>(slot)];
+    if (!bytes) {
+      // A slot that cannot be read is not known to be corrupt: it must not be moved aside.
+      any_present = true;
+      ignore(slot, bytes.error());
+      if (!read_error) read_error = bytes.error();
+      continue;
+    }
+    if (!bytes->has_value()) continue;
+    any_present = true;
+    auto frame = decode_slot_frame(**bytes);
+    if (!frame) {
+      ignore(slot, frame.error());
+      continue;
+    }
+    candidates.push_back({slot, std::move(*frame)});
+  }
+  if (candidates.size() == 2 && candidates[1].contents.sequence > candidates[0].contents.sequence) {
+    std::swap(candidates[0], candidates[1]);
+  }
+
+  for (Candidate& candidate : candidates) {
+    // Only the newest intact slot's format matters: an older slot of a newer format would mean a
+    // newer bootstate wrote before this one did, and this one's write is what counts.
+    if (auto format = check_slot_format(candidate.contents); !format) {
+      if (format.error().code == ErrorCode::Unsupported) {
+        decision.verdict = Verdict::Fail;
+        decision.error = format.error().with_context(
+            fmt::format("state slot {} in {} (sequence {})", candidate.slot, where,
+                        candidate.contents.sequence));
+        return decision;
+      }
+      ignore(candidate.slot, format.error());
+      continue;
+    }
+    auto state = decode_state(candidate.contents.payload);
+    if (!state) {
+      ignore(candidate.slot, state.error());
+      continue;
+    }
+    decision.verdict = Verdict::Use;
+    decision.slot = candidate.slot;
+    decision.sequence = candidate.contents.sequence;
+    decision.state = std::move(*state);
+    return decision;
+  }
+
+  if (read_error) {
+    decision.verdict = Verdict::Fail;
+    decision.error = read_error->with_context(
+        fmt::format("no usable state slot in {}, and one could not be read", where));
+  } else if (any_present) {
+    decision.verdict = Verdict::MoveAside;
+  } else {
+    decision.verdict = Verdict::Fresh;
+  }
+  return decision;
+}
+
+}  // namespace
+
+StateStore::StateStore(SlotStorage& storage) : storage_(storage) {}
+
+Expected<LoadResult> StateStore::load() {
+  const std::string where = storage_.describe();
+  const std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};
+  LoadDecision decision = decide_load(raw, where);
+
+  LoadResult result;
+  result.warnings = std::move(decision.warnings);
+  switch (decision.verdict) {
+    case Verdict::Fail:
+      return decision.error;
+    case Verdict::MoveAside:
+      if (auto moved = storage_.move_aside(); !moved) {
+        return moved.error().with_context(
+            fmt::format("while moving the corrupt state in {} aside", where));
+      }
+      result.warnings.push_back(fmt::format(
+          "no valid state slot in {}: the slots were moved aside (.broken) and a fresh state "
+          "was started",
+          where));
+      result.fresh = true;
+      result.moved_aside = true;
+      break;
+    case Verdict::Fresh:
+      result.fresh = true;
+      break;
+    case Verdict::Use:
+      result.state = std::move(decision.state);
+      result.sequence = decision.sequence;
+      break;
+  }
+  loaded_ = true;
+  newest_slot_ = decision.verdict == Verdict::Use ? decision.slot : -1;
+  sequence_ = result.sequence;
+  return result;
+}
+
+Expected<void> StateStore::commit(const State& state) {
+  if (!loaded_) {
+    if (auto loaded = load(); !loaded) return loaded.error();
+  }
+  // The slot that does not hold the newest state: overwriting it cannot lose a commit.
+  const int target = newest_slot_ == 0 ? 1 : 0;
+  const std::uint64_t sequence = sequence_ + 1;
+  const std::string bytes = encode_slot(sequence, encode_state(state));
+  if (auto written = storage_.write(target, bytes); !written) {
+    return written.error().with_context(
+        fmt::format("while committing state sequence {} to slot {} in {}", sequence, target,
+                    storage_.describe()));
+  }
+  newest_slot_ = target;
+  sequence_ = sequence;
+  return {};
+}
+
+}  // namespace bootstate

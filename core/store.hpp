@@ -1,0 +1,58 @@
+// The durable state store: two slots (SlotStorage), each a framed payload (state_codec.hpp).
+//
+// Why two slots: the ESP is FAT, which has no atomic rename, so a commit cannot replace one
+// file atomically. Instead a commit overwrites the slot that does NOT hold the newest state,
+// with the next sequence number, and makes it durable with one fsync. A power cut during the
+// write leaves a torn slot whose checksum fails, and the other slot still holds the last
+// committed state, which a reader then takes: every outcome is the old or the new state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/interfaces.hpp"
+#include "core/state.hpp"
+
+namespace bootstate {
+
+struct LoadResult {
+  State state;                        // the newest valid state, or a fresh State
+  std::uint64_t sequence = 0;         // its sequence number; 0 for a fresh store
+  std::vector<std::string> warnings;  // unusable slots that were ignored, the store moved aside
+  bool fresh = false;        // no valid slot: `state` is a default State (first boot, or reset)
+  bool moved_aside = false;  // every existing slot was corrupt: they were moved aside (.broken)
+};
+
+class StateStore {
+ public:
+  // `storage` must outlive the store.
+  explicit StateStore(SlotStorage& storage);
+
+  // Reads both slots and returns the valid one with the highest sequence. A corrupt or torn slot
+  // (bad header, checksum, or a payload that does not decode) is ignored with a warning. No slot
+  // at all: a fresh State. Slots exist but none is valid: they are moved aside, a fresh State is
+  // returned with moved_aside and a warning (logged by the caller; never a silent reset).
+  // Errors: Unsupported when the newest checksum-valid slot has a newer format (a rolled-back
+  // bootstate must not overwrite what a newer one wrote: nothing is written or moved); Io when
+  // a slot cannot be read and no valid slot remains, or when moving aside fails.
+  Expected<LoadResult> load();
+
+  // Durably records `state` as the newest: exactly one SlotStorage::write, to the slot that is
+  // not the newest, with sequence + 1. Loads first if load() was not called. On failure the
+  // store still stands at the last successful commit (the other slot is untouched, and the next
+  // commit targets the same slot again).
+  Expected<void> commit(const State& state);
+
+  // Sequence of the newest committed state (0 when none), after load() or commit().
+  std::uint64_t sequence() const { return sequence_; }
+
+ private:
+  SlotStorage& storage_;
+  bool loaded_ = false;
+  std::uint64_t sequence_ = 0;
+  int newest_slot_ = -1;  // slot holding sequence_, -1 when no slot is valid
+};
+
+}  // namespace bootstate

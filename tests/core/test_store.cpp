@@ -1,0 +1,422 @@
+// The two-slot store over the strict in-memory fake, and SlotFiles over real directories
+// (a temp dir; size-limited and read-only tmpfs mounts when running as root).
+#include <doctest/doctest.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/crc32c.hpp"
+#include "core/slot_files.hpp"
+#include "core/state_codec.hpp"
+#include "core/store.hpp"
+#include "tests/support/fake_slot_storage.hpp"
+
+namespace bootstate {
+namespace {
+
+using testing::FakeSlotStorage;
+
+State state_named(std::string generation) {
+  State state;
+  state.last_good_generation = std::move(generation);
+  return state;
+}
+
+std::string generation_in_slot(FakeSlotStorage& storage, int slot) {
+  REQUIRE(storage.slot(slot).has_value());
+  auto contents = decode_slot(*storage.slot(slot));
+  REQUIRE(contents.has_value());
+  auto state = decode_state(contents->payload);
+  REQUIRE(state.has_value());
+  return state->last_good_generation;
+}
+
+LoadResult load_ok(StateStore& store) {
+  auto result = store.load();
+  REQUIRE_MESSAGE(result.has_value(), (result ? std::string() : result.error().message));
+  return std::move(*result);
+}
+
+}  // namespace
+
+TEST_CASE("store: no slots is a fresh state at sequence 0, and nothing is written") {
+  FakeSlotStorage storage;
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.fresh);
+  CHECK_FALSE(result.moved_aside);
+  CHECK(result.sequence == 0);
+  CHECK(result.warnings.empty());
+  CHECK(storage.writes() == 0);
+  CHECK(storage.move_asides() == 0);
+}
+
+TEST_CASE("store: commits alternate slots, one write each, with increasing sequences") {
+  FakeSlotStorage storage;
+  StateStore store(storage);
+  for (int commit = 1; commit <= 5; ++commit) {
+    REQUIRE(store.commit(state_named(fmt::format("g{}", commit))).has_value());
+    CHECK(storage.writes() == commit);
+    CHECK(store.sequence() == static_cast<std::uint64_t>(commit));
+  }
+  CHECK(storage.written_slots() == std::vector<int>{0, 1, 0, 1, 0});
+  CHECK(generation_in_slot(storage, 0) == "g5");
+  CHECK(generation_in_slot(storage, 1) == "g4");
+  CHECK(storage.misuses() == 0);
+
+  StateStore reopened(storage);
+  const LoadResult result = load_ok(reopened);
+  CHECK_FALSE(result.fresh);
+  CHECK(result.sequence == 5);
+  CHECK(result.state.last_good_generation == "g5");
+  REQUIRE(reopened.commit(state_named("g6")).has_value());
+  CHECK(storage.written_slots().back() == 1);
+}
+
+TEST_CASE("store: the highest sequence wins, whichever slot holds it") {
+  FakeSlotStorage storage;
+  storage.slot(0) = encode_slot(6, encode_state(state_named("six")));
+  storage.slot(1) = encode_slot(7, encode_state(state_named("seven")));
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.sequence == 7);
+  CHECK(result.state.last_good_generation == "seven");
+  REQUIRE(store.commit(state_named("eight")).has_value());
+  CHECK(storage.written_slots() == std::vector<int>{0});
+  CHECK(decode_slot(*storage.slot(0))->sequence == 8);
+}
+
+TEST_CASE("store: commit before load loads first and targets the older slot") {
+  FakeSlotStorage storage;
+  storage.slot(0) = encode_slot(3, encode_state(state_named("three")));
+  storage.slot(1) = encode_slot(2, encode_state(state_named("two")));
+  StateStore store(storage);
+  REQUIRE(store.commit(state_named("four")).has_value());
+  CHECK(storage.written_slots() == std::vector<int>{1});
+  CHECK(decode_slot(*storage.slot(1))->sequence == 4);
+  CHECK(generation_in_slot(storage, 0) == "three");
+}
+
+TEST_CASE("store: a failed write keeps the last commit, and the next commit works") {
+  FakeSlotStorage storage;
+  StateStore store(storage);
+  REQUIRE(store.commit(state_named("A")).has_value());
+  storage.fail_write(2);
+  auto failed = store.commit(state_named("B"));
+  REQUIRE_FALSE(failed.has_value());
+  CHECK(failed.error().code == ErrorCode::Io);
+  CHECK(failed.error().message ==
+        "while committing state sequence 2 to slot 1 in memory: write memory slot 1: No space "
+        "left on device");
+  CHECK(store.sequence() == 1);
+  CHECK(generation_in_slot(storage, 0) == "A");
+  {
+    StateStore reader(storage);
+    CHECK(load_ok(reader).state.last_good_generation == "A");
+  }
+  REQUIRE(store.commit(state_named("C")).has_value());
+  CHECK(storage.written_slots() == std::vector<int>{0, 1, 1});
+  CHECK(store.sequence() == 2);
+  StateStore reader(storage);
+  const LoadResult result = load_ok(reader);
+  CHECK(result.state.last_good_generation == "C");
+  CHECK(result.sequence == 2);
+}
+
+TEST_CASE("store: a torn write is ignored with a warning naming the slot") {
+  FakeSlotStorage storage;
+  StateStore store(storage);
+  REQUIRE(store.commit(state_named("A")).has_value());
+  storage.tear_write(2, 40);
+  REQUIRE_FALSE(store.commit(state_named("B")).has_value());
+  StateStore reader(storage);
+  const LoadResult result = load_ok(reader);
+  CHECK(result.state.last_good_generation == "A");
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0].rfind("state slot 1 in memory is unusable and was ignored: "
+                                 "length mismatch",
+                                 0) == 0);
+  REQUIRE(reader.commit(state_named("B")).has_value());
+  CHECK(storage.written_slots().back() == 1);
+}
+
+TEST_CASE("store: a slot with a valid frame but an undecodable payload counts as corrupt") {
+  FakeSlotStorage storage;
+  storage.slot(0) = encode_slot(4, encode_state(state_named("four")));
+  storage.slot(1) = encode_slot(5, R"({"payload_version":1,"attempt":{"state":"paused"}})");
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.sequence == 4);
+  CHECK(result.state.last_good_generation == "four");
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0] ==
+        "state slot 1 in memory is unusable and was ignored: state payload: attempt.state: "
+        "unknown attempt state \"paused\"");
+  // The undecodable slot is the one overwritten next: sequence 5 is used again, after 4.
+  REQUIRE(store.commit(state_named("next")).has_value());
+  CHECK(storage.written_slots() == std::vector<int>{1});
+  CHECK(decode_slot(*storage.slot(1))->sequence == 5);
+}
+
+TEST_CASE("store: every slot corrupt moves them aside and starts fresh, with a warning") {
+  FakeSlotStorage storage;
+  storage.slot(0) = "garbage";
+  storage.slot(1) = encode_slot(9, "{not json");
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.fresh);
+  CHECK(result.moved_aside);
+  CHECK(result.sequence == 0);
+  CHECK(storage.move_asides() == 1);
+  REQUIRE(storage.broken().size() == 2);
+  CHECK(storage.broken()[0].second == "garbage");
+  REQUIRE(result.warnings.size() == 3);
+  CHECK(result.warnings[2] ==
+        "no valid state slot in memory: the slots were moved aside (.broken) and a fresh state "
+        "was started");
+  CHECK(storage.writes() == 0);
+  REQUIRE(store.commit(state_named("fresh")).has_value());
+  CHECK(storage.written_slots() == std::vector<int>{0});
+  CHECK(decode_slot(*storage.slot(0))->sequence == 1);
+}
+
+TEST_CASE("store: a lone corrupt slot (a torn first commit) is moved aside too") {
+  FakeSlotStorage storage;
+  storage.slot(1) = encode_slot(1, "{}").substr(0, 20);
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.moved_aside);
+  CHECK(storage.move_asides() == 1);
+}
+
+TEST_CASE("store: a newer format in the newest slot is Unsupported and nothing is touched") {
+  FakeSlotStorage storage;
+  std::string newer = encode_slot(8, "format two payload");
+  newer[8] = 2;  // format version 2, checksum recomputed below
+  const std::uint32_t crc =
+      crc32c(std::string_view(newer).substr(32), crc32c(std::string_view(newer).substr(0, 28)));
+  for (int i = 0; i < 4; ++i)
+    newer[static_cast<std::size_t>(28 + i)] = static_cast<char>(crc >> (8 * i));
+  storage.slot(0) = encode_slot(7, encode_state(state_named("seven")));
+  storage.slot(1) = newer;
+  StateStore store(storage);
+  auto result = store.load();
+  REQUIRE_FALSE(result.has_value());
+  CHECK(result.error().code == ErrorCode::Unsupported);
+  CHECK(result.error().message ==
+        "state slot 1 in memory (sequence 8): state format 2 is newer than this bootstate "
+        "supports (1)");
+  auto commit = store.commit(state_named("must not be written"));
+  REQUIRE_FALSE(commit.has_value());
+  CHECK(commit.error().code == ErrorCode::Unsupported);
+  CHECK(storage.writes() == 0);
+  CHECK(storage.move_asides() == 0);
+  CHECK(*storage.slot(1) == newer);
+
+  // Older than the newest valid slot, a newer-format slot is just the one to overwrite.
+  storage.slot(0) = encode_slot(9, encode_state(state_named("nine")));
+  StateStore later(storage);
+  CHECK(load_ok(later).state.last_good_generation == "nine");
+}
+
+TEST_CASE("store: an unreadable slot is skipped if the other is valid, an error otherwise") {
+  FakeSlotStorage storage;
+  storage.slot(0) = encode_slot(2, encode_state(state_named("two")));
+  storage.slot(1) = encode_slot(3, encode_state(state_named("three")));
+  storage.fail_reads(1);
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.state.last_good_generation == "two");
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0] ==
+        "state slot 1 in memory is unusable and was ignored: read memory slot 1: Input/output "
+        "error");
+
+  storage.slot(0) = "garbage";
+  StateStore broken(storage);
+  auto failed = broken.load();
+  REQUIRE_FALSE(failed.has_value());
+  CHECK(failed.error().code == ErrorCode::Io);
+  CHECK(storage.move_asides() == 0);
+}
+
+TEST_CASE("fake slot storage: strict about slot indexes") {
+  FakeSlotStorage storage;
+  CHECK(storage.read(2).error().code == ErrorCode::InvalidInput);
+  CHECK(storage.write(-1, "x").error().code == ErrorCode::InvalidInput);
+  CHECK(storage.misuses() == 2);
+  CHECK(storage.writes() == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SlotFiles on real directories.
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "bootstate-store-XXXXXX");
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string file_text(const std::string& path) {
+  std::ifstream stream(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(stream), {});
+}
+
+// Mounts a tmpfs at `target` in a private mount namespace (so nothing outlives the test
+// process). Empty on success, else why it is not possible here (not root, no CAP_SYS_ADMIN).
+std::string mount_tmpfs(const std::string& target, const std::string& options) {
+  static const std::string namespace_error = [] {
+    if (::geteuid() != 0) return std::string("not running as root");
+    if (::unshare(CLONE_NEWNS) != 0) return "unshare(CLONE_NEWNS): " + errno_text(errno);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      return "make / private: " + errno_text(errno);
+    }
+    return std::string();
+  }();
+  if (!namespace_error.empty()) return namespace_error;
+  if (::mount("tmpfs", target.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+    return "mount tmpfs: " + errno_text(errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("slot files: absent, create, overwrite shorter, mode 0600, move aside") {
+  TempDir temp;
+  const std::string dir = temp.path() + "/bootstate";
+  SlotFiles files(dir);
+  CHECK(files.describe() == dir);
+  auto absent = files.read(0);
+  REQUIRE(absent.has_value());
+  CHECK_FALSE(absent->has_value());
+
+  REQUIRE(files.write(1, "a longer first content").has_value());  // creates the directory
+  CHECK(file_text(dir + "/state.1") == "a longer first content");
+  struct stat info {};
+  REQUIRE(::stat((dir + "/state.1").c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  REQUIRE(files.write(1, "short").has_value());
+  CHECK(**files.read(1) == "short");
+  CHECK_FALSE(files.read(0)->has_value());
+
+  REQUIRE(files.write(0, "zero").has_value());
+  std::ofstream(dir + "/state.0.broken") << "an older broken slot";
+  REQUIRE(files.move_aside().has_value());
+  CHECK_FALSE(files.read(0)->has_value());
+  CHECK_FALSE(files.read(1)->has_value());
+  CHECK(file_text(dir + "/state.0.broken") == "zero");
+  CHECK(file_text(dir + "/state.1.broken") == "short");
+  REQUIRE(files.move_aside().has_value());  // nothing left to move: still fine
+
+  CHECK(files.read(2).error().code == ErrorCode::InvalidInput);
+  CHECK(files.write(-1, "x").error().code == ErrorCode::InvalidInput);
+}
+
+TEST_CASE("slot files: the store commits and reloads through real files") {
+  TempDir temp;
+  SlotFiles files(temp.path() + "/bootstate");
+  {
+    StateStore store(files);
+    CHECK(load_ok(store).fresh);
+    REQUIRE(store.commit(state_named("one")).has_value());
+    REQUIRE(store.commit(state_named("two")).has_value());
+    REQUIRE(store.commit(state_named("three")).has_value());
+  }
+  StateStore store(files);
+  const LoadResult result = load_ok(store);
+  CHECK(result.sequence == 3);
+  CHECK(result.state.last_good_generation == "three");
+  CHECK(result.warnings.empty());
+}
+
+TEST_CASE("slot files: errors name the path and errno text") {
+  TempDir temp;
+  // A regular file where the directory should be: ENOTDIR on open, for read and write alike.
+  std::ofstream(temp.path() + "/file") << "x";
+  SlotFiles files(temp.path() + "/file");
+  auto read = files.read(0);
+  REQUIRE_FALSE(read.has_value());
+  CHECK(read.error().code == ErrorCode::Io);
+  CHECK(read.error().message == "open " + temp.path() + "/file/state.0: Not a directory");
+  auto written = files.write(0, "x");
+  REQUIRE_FALSE(written.has_value());
+  CHECK(written.error().message == "open " + temp.path() + "/file/state.0: Not a directory");
+}
+
+TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other slot intact") {
+  TempDir temp;
+  if (const std::string why = mount_tmpfs(temp.path(), "size=16k,mode=0700"); !why.empty()) {
+    MESSAGE("skipped, no size-limited tmpfs: " << why);
+    return;
+  }
+  SlotFiles files(temp.path() + "/bootstate");
+  StateStore store(files);
+  REQUIRE(store.commit(state_named("small")).has_value());
+  const std::string slot0 = **files.read(0);
+
+  State big = state_named(std::string(64 * 1024, 'x'));  // larger than the file system
+  auto failed = store.commit(big);
+  REQUIRE_FALSE(failed.has_value());
+  CHECK(failed.error().code == ErrorCode::Io);
+  CHECK(failed.error().message.find("write " + temp.path() +
+                                    "/bootstate/state.1: No space left "
+                                    "on device") != std::string::npos);
+  CHECK(**files.read(0) == slot0);
+  StateStore reader(files);
+  const LoadResult result = load_ok(reader);
+  CHECK(result.state.last_good_generation == "small");
+  CHECK(result.warnings.size() == 1);  // the partly written slot 1
+
+  REQUIRE(store.commit(state_named("fits again")).has_value());
+  StateStore again(files);
+  CHECK(load_ok(again).state.last_good_generation == "fits again");
+  ::umount2(temp.path().c_str(), MNT_DETACH);
+}
+
+TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads still work") {
+  TempDir temp;
+  if (const std::string why = mount_tmpfs(temp.path(), "size=64k"); !why.empty()) {
+    MESSAGE("skipped, no tmpfs mount: " << why);
+    return;
+  }
+  SlotFiles files(temp.path() + "/bootstate");
+  REQUIRE(files.write(0, "before").has_value());
+  REQUIRE(::mount(nullptr, temp.path().c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0);
+  auto written = files.write(0, "after");
+  REQUIRE_FALSE(written.has_value());
+  CHECK(written.error().message ==
+        "open " + temp.path() + "/bootstate/state.0: Read-only file system");
+  auto created = files.write(1, "new");
+  REQUIRE_FALSE(created.has_value());
+  CHECK(created.error().message ==
+        "open " + temp.path() + "/bootstate/state.1: Read-only file system");
+  CHECK(**files.read(0) == "before");
+  auto moved = files.move_aside();
+  REQUIRE_FALSE(moved.has_value());
+  CHECK(moved.error().message.find("Read-only file system") != std::string::npos);
+  ::umount2(temp.path().c_str(), MNT_DETACH);
+}
+
+}  // namespace bootstate
