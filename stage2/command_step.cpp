@@ -1,0 +1,138 @@
+#include "stage2/command_step.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <string_view>
+#include <utility>
+
+namespace bootstate {
+
+namespace {
+
+// Sets KEY=VALUE, replacing an earlier value of KEY in place so each key appears once.
+void set_variable(std::vector<std::pair<std::string, std::string>>& variables, std::string_view key,
+                  std::string value) {
+  for (auto& [name, old_value] : variables) {
+    if (name == key) {
+      old_value = std::move(value);
+      return;
+    }
+  }
+  variables.emplace_back(std::string(key), std::move(value));
+}
+
+std::string joined(const std::vector<std::string>& argv) {
+  std::string text;
+  for (const auto& word : argv) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  return text;
+}
+
+StepOutcome failure(std::string message, int exit_status = -1) {
+  StepOutcome outcome;
+  outcome.ok = false;
+  outcome.exit_status = exit_status;
+  outcome.message = std::move(message);
+  return outcome;
+}
+
+StepOutcome missing_step() {
+  return failure("no command step in context");
+}
+
+bool has_step(const StepContext& context) {
+  return context.step != nullptr && context.migration != nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> step_environment(const StepContext& context) {
+  std::vector<std::pair<std::string, std::string>> variables;
+  set_variable(variables, "PATH", kStepPath);
+  set_variable(variables, "LANG", "C.UTF-8");
+  set_variable(variables, "HOME", context.work_dir);
+  if (context.step != nullptr) {
+    for (const auto& [key, value] : context.step->command.environment) {
+      set_variable(variables, key, value);
+    }
+  }
+  set_variable(variables, "BOOTSTATE_PHASE", std::string(to_string(context.phase)));
+  set_variable(variables, "BOOTSTATE_MIGRATION",
+               context.migration != nullptr ? context.migration->id : "");
+  set_variable(variables, "BOOTSTATE_STEP", context.step != nullptr ? context.step->id : "");
+  set_variable(variables, "BOOTSTATE_ATTEMPT", std::to_string(context.attempt));
+  set_variable(variables, "BOOTSTATE_GENERATION", context.generation);
+  set_variable(variables, "BOOTSTATE_ROOT", context.root);
+  set_variable(variables, "BOOTSTATE_WORK_DIR", context.work_dir);
+
+  std::vector<std::string> environment;
+  environment.reserve(variables.size());
+  for (auto& [key, value] : variables) environment.push_back(key + "=" + value);
+  return environment;
+}
+
+ProcessSpec CommandStepExecutor::spec_for(const StepContext& context,
+                                          const std::vector<std::string>& argv) const {
+  ProcessSpec spec;
+  spec.argv = argv;
+  spec.environment = step_environment(context);
+  spec.work_dir = context.work_dir;
+  spec.timeout_seconds = context.step->timeout_seconds;
+  spec.log_path = context.log_path;
+  spec.journal_identifier = fmt::format("bootstate-{}-{}", context.migration->id, context.step->id);
+  return spec;
+}
+
+StepOutcome CommandStepExecutor::run(const StepContext& context) {
+  if (!has_step(context)) return missing_step();
+  ProcessResult result = runner_.run(spec_for(context, context.step->command.argv));
+  StepOutcome outcome = failure(std::move(result.message), result.exit_status);
+  outcome.ok = result.succeeded();
+  return outcome;
+}
+
+CheckResult CommandStepExecutor::check(const StepContext& context) {
+  if (!has_step(context) || context.step->command.check.empty()) return CheckResult::Unknown;
+  ProcessResult result = runner_.run(spec_for(context, context.step->command.check));
+  return result.succeeded() ? CheckResult::Applied : CheckResult::NotApplied;
+}
+
+StepOutcome CommandStepExecutor::revert(const StepContext& /*context*/) {
+  return failure("command steps do not revert themselves");
+}
+
+StepPreview CommandStepExecutor::describe(const StepContext& context) {
+  StepPreview preview;
+  if (context.step == nullptr) {
+    preview.blocker = "no command step in context";
+    return preview;
+  }
+  const Step& step = *context.step;
+  preview.lines.push_back(step.preview.empty() ? "runs " + joined(step.command.argv)
+                                               : step.preview);
+  if (!step.command.check.empty()) preview.lines.push_back("check: " + joined(step.command.check));
+
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  auto write_argv = [&writer](const char* key, const std::vector<std::string>& argv) {
+    writer.Key(key);
+    writer.StartArray();
+    for (const auto& word : argv) {
+      writer.String(word.data(), static_cast<rapidjson::SizeType>(word.size()));
+    }
+    writer.EndArray();
+  };
+  writer.StartObject();
+  write_argv("command", step.command.argv);
+  if (!step.command.check.empty()) write_argv("check", step.command.check);
+  writer.Key("timeout");
+  writer.Uint(step.timeout_seconds);
+  writer.EndObject();
+  preview.detail_json = buffer.GetString();
+  return preview;
+}
+
+}  // namespace bootstate
