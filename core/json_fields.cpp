@@ -51,8 +51,8 @@ Expected<void> parse_json_document(std::string_view text, std::string_view sourc
         ++column;
       }
     }
-    return make_error(ErrorCode::InvalidInput, "{}:{}:{}: not valid JSON: {}", source, line,
-                      column, rapidjson::GetParseError_En(document.GetParseError()));
+    return make_error(ErrorCode::InvalidInput, "{}:{}:{}: not valid JSON: {}", source, line, column,
+                      rapidjson::GetParseError_En(document.GetParseError()));
   }
   return {};
 }
@@ -84,12 +84,13 @@ Error FieldReader::error_at(std::string_view key, std::string_view message) cons
 }
 
 const rapidjson::Value* FieldReader::get(std::string_view key) const {
-  auto found = value_->FindMember(
-      rapidjson::Value(rapidjson::StringRef(key.data(), key.size())));
+  auto found = value_->FindMember(rapidjson::Value(rapidjson::StringRef(key.data(), key.size())));
   return found == value_->MemberEnd() ? nullptr : &found->value;
 }
 
-bool FieldReader::has(std::string_view key) const { return get(key) != nullptr; }
+bool FieldReader::has(std::string_view key) const {
+  return get(key) != nullptr;
+}
 
 Expected<void> FieldReader::reject_unknown(const std::vector<std::string_view>& allowed) const {
   for (const auto& member : value_->GetObject()) {

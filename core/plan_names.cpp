@@ -56,19 +56,33 @@ std::optional<Enum> value_of(const NameTable<Enum, N>& table, std::string_view t
 
 }  // namespace
 
-std::string_view to_string(Phase phase) { return name_of(kPhaseNames, phase); }
-std::optional<Phase> parse_phase(std::string_view text) { return value_of(kPhaseNames, text); }
-bool root_mounted(Phase phase) { return phase != Phase::InitrdPreMount; }
+std::string_view to_string(Phase phase) {
+  return name_of(kPhaseNames, phase);
+}
+std::optional<Phase> parse_phase(std::string_view text) {
+  return value_of(kPhaseNames, text);
+}
+bool root_mounted(Phase phase) {
+  return phase != Phase::InitrdPreMount;
+}
 
-std::string_view to_string(Policy policy) { return name_of(kPolicyNames, policy); }
-std::optional<Policy> parse_policy(std::string_view text) { return value_of(kPolicyNames, text); }
+std::string_view to_string(Policy policy) {
+  return name_of(kPolicyNames, policy);
+}
+std::optional<Policy> parse_policy(std::string_view text) {
+  return value_of(kPolicyNames, text);
+}
 
-std::string_view to_string(StepKind kind) { return name_of(kStepKindNames, kind); }
+std::string_view to_string(StepKind kind) {
+  return name_of(kStepKindNames, kind);
+}
 std::optional<StepKind> parse_step_kind(std::string_view text) {
   return value_of(kStepKindNames, text);
 }
 
-std::string_view to_string(StorageOpKind kind) { return name_of(kStorageOpNames, kind); }
+std::string_view to_string(StorageOpKind kind) {
+  return name_of(kStorageOpNames, kind);
+}
 std::optional<StorageOpKind> parse_storage_op_kind(std::string_view text) {
   return value_of(kStorageOpNames, text);
 }

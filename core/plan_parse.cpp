@@ -27,7 +27,8 @@ Expected<std::string> read_id(const FieldReader& object) {
   auto id = object.required_string("id");
   if (!id) return id;
   if (!valid_id(*id)) {
-    return object.error_at("id", fmt::format("invalid id \"{}\" (must match [a-z0-9][a-z0-9._-]{{0,63}})", *id));
+    return object.error_at(
+        "id", fmt::format("invalid id \"{}\" (must match [a-z0-9][a-z0-9._-]{{0,63}})", *id));
   }
   return id;
 }
@@ -75,9 +76,9 @@ Expected<void> read_command(const FieldReader& object, Step& step) {
 }
 
 Expected<void> read_firmware(const FieldReader& object, Step& step) {
-  BOOTSTATE_TRY(object.reject_unknown({"id", "phase", "kind", "timeout", "reboot", "idempotent",
-                                       "preview", "device", "cabinet", "version", "allow-older",
-                                       "allow-reinstall"}));
+  BOOTSTATE_TRY(
+      object.reject_unknown({"id", "phase", "kind", "timeout", "reboot", "idempotent", "preview",
+                             "device", "cabinet", "version", "allow-older", "allow-reinstall"}));
   FirmwareSpec& firmware = step.firmware;
   auto device = object.required_string("device");
   auto cabinet = object.required_string("cabinet");
@@ -107,8 +108,8 @@ Expected<void> read_storage(const FieldReader& object, Step& step) {
     return object.error_at("operations", "must be a non-empty array");
   }
   for (rapidjson::SizeType i = 0; i < (*operations)->Size(); ++i) {
-    auto operation =
-        parse_storage_operation((**operations)[i], json_index_path(object.path_of("operations"), i));
+    auto operation = parse_storage_operation((**operations)[i],
+                                             json_index_path(object.path_of("operations"), i));
     if (!operation) return operation.error();
     step.storage.push_back(std::move(*operation));
   }
@@ -236,7 +237,8 @@ Expected<Migration> read_migration(const rapidjson::Value& value, const std::str
   auto policy = parse_policy(*policy_text);
   if (!policy) {
     return object->error_at("policy", fmt::format("unknown policy \"{}\" (required, "
-                                                  "recommended or optional)", *policy_text));
+                                                  "recommended or optional)",
+                                                  *policy_text));
   }
   migration.policy = *policy;
 
@@ -295,7 +297,8 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
 
   auto migrations = object->optional_array("migrations");
   if (!migrations) return in_source(migrations.error());
-  if (*migrations == nullptr) return in_source(object->error_at("migrations", "missing (required)"));
+  if (*migrations == nullptr)
+    return in_source(object->error_at("migrations", "missing (required)"));
   for (rapidjson::SizeType i = 0; i < (*migrations)->Size(); ++i) {
     auto migration = read_migration((**migrations)[i], json_index_path("migrations", i));
     if (!migration) return in_source(migration.error());

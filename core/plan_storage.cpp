@@ -39,7 +39,8 @@ Expected<void> check_partition_ref(const FieldReader& object, const std::string&
   if (ref.rfind("PARTUUID=", 0) == 0 && is_guid(std::string_view(ref).substr(9))) return {};
   if (std::regex_match(ref, number)) return {};
   return object.error_at("partition", fmt::format("\"{}\" is not PARTLABEL=…, PARTUUID=<guid> or "
-                                                  "a partition number", ref));
+                                                  "a partition number",
+                                                  ref));
 }
 
 // Devices for `require` may also be named by tag, as libblkid resolves them.
@@ -51,8 +52,9 @@ Expected<void> check_device(const FieldReader& object, std::string_view key,
       if (device.rfind(tag, 0) == 0 && device.size() > tag.size()) return {};
     }
   }
-  return object.error_at(key, fmt::format("\"{}\" is not an absolute device path{}", device,
-                                          tags_allowed ? " or LABEL=/UUID=/PARTLABEL=/PARTUUID=" : ""));
+  return object.error_at(key,
+                         fmt::format("\"{}\" is not an absolute device path{}", device,
+                                     tags_allowed ? " or LABEL=/UUID=/PARTLABEL=/PARTUUID=" : ""));
 }
 
 Expected<std::vector<std::string>> read_attrs(const FieldReader& object) {
@@ -114,7 +116,8 @@ Expected<StorageOperation> parse_storage_operation(const rapidjson::Value& value
   allowed.insert(allowed.end(), fields->optional.begin(), fields->optional.end());
   BOOTSTATE_TRY(object->reject_unknown(allowed));
   for (std::string_view key : fields->required) {
-    if (!object->has(key)) return object->error_at(key, fmt::format("missing (required by {})", *op_text));
+    if (!object->has(key))
+      return object->error_at(key, fmt::format("missing (required by {})", *op_text));
   }
 
   StorageOperation operation;
@@ -128,14 +131,12 @@ Expected<StorageOperation> parse_storage_operation(const rapidjson::Value& value
     std::string_view key;
     std::string* target;
   };
-  for (StringField field : {StringField{"disk", &operation.disk},
-                            StringField{"partition", &operation.partition},
-                            StringField{"size", &operation.size}, StringField{"name", &operation.name},
-                            StringField{"type", &operation.type}, StringField{"uuid", &operation.uuid},
-                            StringField{"device", &operation.device},
-                            StringField{"fstype", &operation.fstype},
-                            StringField{"label", &operation.label},
-                            StringField{"min-size", &operation.min_size}}) {
+  for (StringField field :
+       {StringField{"disk", &operation.disk}, StringField{"partition", &operation.partition},
+        StringField{"size", &operation.size}, StringField{"name", &operation.name},
+        StringField{"type", &operation.type}, StringField{"uuid", &operation.uuid},
+        StringField{"device", &operation.device}, StringField{"fstype", &operation.fstype},
+        StringField{"label", &operation.label}, StringField{"min-size", &operation.min_size}}) {
     if (!object->has(field.key)) continue;
     auto text = object->required_string(field.key);
     if (!text) return text.error();

@@ -16,8 +16,8 @@ const char* const kGeneration = "/nix/store/aaaa-nixos-system-test";
 // A valid plan with one migration `m` whose single step's JSON is `step`.
 std::string plan_with_step(const std::string& step, const std::string& migration_extra = "") {
   return std::string(R"({"schema":1,"generation":")") + kGeneration +
-         R"(","migrations":[{"id":"m","policy":"required")" + migration_extra +
-         R"(,"steps":[)" + step + "]}]}";
+         R"(","migrations":[{"id":"m","policy":"required")" + migration_extra + R"(,"steps":[)" +
+         step + "]}]}";
 }
 
 const std::string kCommandStep =
@@ -106,15 +106,21 @@ TEST_CASE("malformed JSON names the file, line and column") {
 
 TEST_CASE("top-level rules") {
   check_rejected("[]", "expected an object");
-  check_rejected(R"({"schema":2,"generation":"/x","migrations":[]})", "schema: unsupported schema 2");
-  check_rejected(R"({"schema":"1","generation":"/x","migrations":[]})", "schema: expected an integer");
+  check_rejected(R"({"schema":2,"generation":"/x","migrations":[]})",
+                 "schema: unsupported schema 2");
+  check_rejected(R"({"schema":"1","generation":"/x","migrations":[]})",
+                 "schema: expected an integer");
   check_rejected(R"({"generation":"/x","migrations":[]})", "schema: missing");
   check_rejected(R"({"schema":1,"migrations":[]})", "generation: missing");
-  check_rejected(R"({"schema":1,"generation":"rel","migrations":[]})", "generation: must be an absolute");
+  check_rejected(R"({"schema":1,"generation":"rel","migrations":[]})",
+                 "generation: must be an absolute");
   check_rejected(R"({"schema":1,"generation":"/x"})", "migrations: missing");
-  check_rejected(R"({"schema":1,"generation":"/x","migrations":{}})", "migrations: expected an array");
-  check_rejected(R"({"schema":1,"generation":"/x","migrations":[],"extra":1})", "extra: unknown key");
-  check_rejected(R"({"schema":1,"schema":1,"generation":"/x","migrations":[]})", "schema: duplicate key");
+  check_rejected(R"({"schema":1,"generation":"/x","migrations":{}})",
+                 "migrations: expected an array");
+  check_rejected(R"({"schema":1,"generation":"/x","migrations":[],"extra":1})",
+                 "extra: unknown key");
+  check_rejected(R"({"schema":1,"schema":1,"generation":"/x","migrations":[]})",
+                 "schema: duplicate key");
 }
 
 TEST_CASE("migration rules") {
@@ -122,10 +128,12 @@ TEST_CASE("migration rules") {
     return std::string(R"({"schema":1,"generation":"/x","migrations":[)") + migration + "]}";
   };
   std::string steps = R"("steps":[)" + kCommandStep + "]";
-  check_rejected(with_migration(R"({"policy":"required",)" + steps + "}"), "migrations[0].id: missing");
+  check_rejected(with_migration(R"({"policy":"required",)" + steps + "}"),
+                 "migrations[0].id: missing");
   check_rejected(with_migration(R"({"id":"Bad","policy":"required",)" + steps + "}"),
                  "migrations[0].id: invalid id \"Bad\"");
-  check_rejected(with_migration(R"({"id":")" + std::string(65, 'a') + R"(","policy":"required",)" + steps + "}"),
+  check_rejected(with_migration(R"({"id":")" + std::string(65, 'a') + R"(","policy":"required",)" +
+                                steps + "}"),
                  "migrations[0].id: invalid id");
   check_rejected(with_migration(R"({"id":"m",)" + steps + "}"), "migrations[0].policy: missing");
   check_rejected(with_migration(R"({"id":"m","policy":"maybe",)" + steps + "}"),
@@ -138,9 +146,11 @@ TEST_CASE("migration rules") {
                  "migrations[0].keep: expected a boolean");
   check_rejected(with_migration(R"({"id":"m","policy":"required","backup":["var"],)" + steps + "}"),
                  "migrations[0].backup[0]: \"var\" is not an absolute path");
-  check_rejected(with_migration(R"({"id":"m","policy":"required","backup":["/var"],"steps":[)"
-                                R"({"id":"s","phase":"initrd-pre-mount","kind":"command","command":["/bin/x"]}]})"),
-                 "migrations[0].backup: the first step (\"s\") runs in initrd-pre-mount");
+  check_rejected(
+      with_migration(
+          R"({"id":"m","policy":"required","backup":["/var"],"steps":[)"
+          R"({"id":"s","phase":"initrd-pre-mount","kind":"command","command":["/bin/x"]}]})"),
+      "migrations[0].backup: the first step (\"s\") runs in initrd-pre-mount");
 }
 
 TEST_CASE("cross-migration rules: duplicate ids, unknown after, cycles") {
@@ -153,8 +163,10 @@ TEST_CASE("cross-migration rules: duplicate ids, unknown after, cycles") {
   };
   check_rejected(plan(migration("a", "") + "," + migration("a", "")),
                  "migrations[1].id: duplicate migration id \"a\"");
-  check_rejected(plan(migration("a", R"("zz")")), "migrations[0].after[0]: unknown migration \"zz\"");
-  check_rejected(plan(migration("a", R"("a")")), "migrations[0].after[0]: a migration cannot follow itself");
+  check_rejected(plan(migration("a", R"("zz")")),
+                 "migrations[0].after[0]: unknown migration \"zz\"");
+  check_rejected(plan(migration("a", R"("a")")),
+                 "migrations[0].after[0]: a migration cannot follow itself");
   check_rejected(plan(migration("a", R"("c")") + "," + migration("b", R"("a")") + "," +
                       migration("c", R"("b")")),
                  "dependency cycle a → c → b → a");
@@ -175,8 +187,9 @@ TEST_CASE("step rules") {
                  "migrations[0].steps[0].command: must be a non-empty array");
   check_rejected(step(R"("id":"s","phase":"post-activation","kind":"command","command":"/bin/x")"),
                  "migrations[0].steps[0].command: expected an array");
-  check_rejected(step(R"("id":"s","phase":"post-activation","kind":"command","command":["/bin/x",1])"),
-                 "migrations[0].steps[0].command[1]: expected a string");
+  check_rejected(
+      step(R"("id":"s","phase":"post-activation","kind":"command","command":["/bin/x",1])"),
+      "migrations[0].steps[0].command[1]: expected a string");
   check_rejected(step(base + R"(,"phase":"post-activation","check":["rel"])"),
                  "migrations[0].steps[0].check[0]: \"rel\" is not an absolute path");
   check_rejected(step(base + R"(,"phase":"post-activation","timeout":0)"),
@@ -198,17 +211,20 @@ TEST_CASE("step rules") {
 }
 
 TEST_CASE("a kind in a phase where it cannot run is rejected") {
-  check_rejected(plan_with_step(R"({"id":"f","phase":"initrd-pre-mount","kind":"firmware",)"
-                                R"("device":"d","cabinet":"/c.cab","version":"1"})"),
-                 "migrations[0].steps[0].phase: a firmware step cannot run in phase \"initrd-pre-mount\"");
-  check_rejected(plan_with_step(R"({"id":"g","phase":"post-activation","kind":"storage",)"
-                                R"("operations":[{"op":"require","device":"/dev/vda"}]})"),
-                 "migrations[0].steps[0].phase: a storage step cannot run in phase \"post-activation\"");
+  check_rejected(
+      plan_with_step(R"({"id":"f","phase":"initrd-pre-mount","kind":"firmware",)"
+                     R"("device":"d","cabinet":"/c.cab","version":"1"})"),
+      "migrations[0].steps[0].phase: a firmware step cannot run in phase \"initrd-pre-mount\"");
+  check_rejected(
+      plan_with_step(R"({"id":"g","phase":"post-activation","kind":"storage",)"
+                     R"("operations":[{"op":"require","device":"/dev/vda"}]})"),
+      "migrations[0].steps[0].phase: a storage step cannot run in phase \"post-activation\"");
 }
 
 TEST_CASE("firmware step rules") {
   auto firmware = [](const std::string& fields) {
-    return plan_with_step(R"({"id":"f","phase":"post-activation","kind":"firmware",)" + fields + "}");
+    return plan_with_step(R"({"id":"f","phase":"post-activation","kind":"firmware",)" + fields +
+                          "}");
   };
   check_rejected(firmware(R"("cabinet":"/c.cab","version":"1")"), "steps[0].device: missing");
   check_rejected(firmware(R"("device":"d","cabinet":"c.cab","version":"1")"),
@@ -220,8 +236,9 @@ TEST_CASE("firmware step rules") {
 
 TEST_CASE("storage operation rules") {
   auto storage = [](const std::string& operation) {
-    return plan_with_step(R"({"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[)" +
-                          operation + "]}");
+    return plan_with_step(
+        R"({"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[)" + operation +
+        "]}");
   };
   const std::string at = "migrations[0].steps[0].operations[0].";
   check_rejected(storage(R"({"op":"shrink"})"), at + "op: unknown operation \"shrink\"");
@@ -229,22 +246,30 @@ TEST_CASE("storage operation rules") {
                  at + "partition: missing (required by grow-partition)");
   check_rejected(storage(R"({"op":"grow-partition","disk":"vda","partition":"1","size":"max"})"),
                  at + "disk: \"vda\" is not an absolute device path");
-  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"root","size":"max"})"),
-                 at + "partition: \"root\" is not PARTLABEL=");
-  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"1","size":"12X"})"),
-                 at + "size: \"12X\" is not a size");
-  check_rejected(storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"1","size":"max","name":"x"})"),
-                 at + "name: unknown key");
-  check_rejected(storage(R"({"op":"add-partition","disk":"/dev/vda","name":"x","type":"linux","size":"1G","uuid":"nope"})"),
-                 at + "uuid: \"nope\" is not a GUID");
-  check_rejected(storage(R"({"op":"set-partition-attrs","disk":"/dev/vda","partition":"1","attrs":[]})"),
-                 at + "attrs: expected a non-empty array");
+  check_rejected(
+      storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"root","size":"max"})"),
+      at + "partition: \"root\" is not PARTLABEL=");
+  check_rejected(
+      storage(R"({"op":"grow-partition","disk":"/dev/vda","partition":"1","size":"12X"})"),
+      at + "size: \"12X\" is not a size");
+  check_rejected(
+      storage(
+          R"({"op":"grow-partition","disk":"/dev/vda","partition":"1","size":"max","name":"x"})"),
+      at + "name: unknown key");
+  check_rejected(
+      storage(
+          R"({"op":"add-partition","disk":"/dev/vda","name":"x","type":"linux","size":"1G","uuid":"nope"})"),
+      at + "uuid: \"nope\" is not a GUID");
+  check_rejected(
+      storage(R"({"op":"set-partition-attrs","disk":"/dev/vda","partition":"1","attrs":[]})"),
+      at + "attrs: expected a non-empty array");
   check_rejected(storage(R"({"op":"require","device":"/dev/vda","min-size":"max"})"),
                  at + "min-size: \"max\" is not allowed here");
   check_rejected(storage(R"({"op":"require","device":"/dev/vda","allow-destroy":"yes"})"),
                  at + "allow-destroy: expected a boolean");
-  check_rejected(plan_with_step(R"({"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[]})"),
-                 "migrations[0].steps[0].operations: must be a non-empty array");
+  check_rejected(
+      plan_with_step(R"({"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[]})"),
+      "migrations[0].steps[0].operations: must be a non-empty array");
 }
 
 TEST_CASE("sizes are powers of 1024") {

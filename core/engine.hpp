@@ -1,0 +1,140 @@
+// The engine: docs/DESIGN.md semantics 1–7 as pure decisions. Every function here takes the
+// persisted state, the booted plan and the facts of this boot and returns what to do and what
+// to commit; none touches a file, a process or the boot loader (the phase runner does).
+//
+// One phase run is:   reconcile → (next → effect → record)* → finish
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/interfaces.hpp"
+#include "core/plan.hpp"
+#include "core/state.hpp"
+
+namespace bootstate {
+
+// Loop breaker (semantics 6): an attempt fails after this many consecutive boots that
+// completed no step, or after this many boots in all.
+inline constexpr std::uint32_t kMaxBootsWithoutProgress = 4;
+inline constexpr std::size_t kMaxBootsPerAttempt = 64;
+
+struct EngineInput {
+  const Plan* plan = nullptr;  // the booted generation's validated plan
+  // Parsed definitions of recorded migrations that are not in `plan` (stale ones), by id. A
+  // record whose definition could not be parsed is absent here and reported as a blocker.
+  const std::map<std::string, Migration>* recorded = nullptr;
+  BootFacts facts;
+  BootedEntry entry;
+  Phase phase = Phase::PostActivation;
+};
+
+// --- reconcile: once at the start of every phase run --------------------------------------
+
+struct Reconciled {
+  State state;
+  bool changed = false;
+  std::vector<std::string> events;  // what happened, in words, for the journal
+};
+
+// Opens, abandons or archives the attempt (semantics 5), counts this boot and applies the loop
+// breaker (semantics 6), brings back undone migrations that the plan has again, and forgets
+// stale records that never touched the machine.
+Reconciled reconcile(const State& state, const EngineInput& input);
+
+// --- next: the one thing to do now ----------------------------------------------------------
+
+enum class ActionKind : std::uint8_t {
+  None,           // nothing more in this phase
+  Bookkeeping,    // commit `Decision::commit` (no effect), then ask again
+  TakeBackup,     // snapshot the migration's `backup` paths, then backup_taken()
+  RunStep,        // step_started(), commit, run the step, step_finished()
+  CheckStep,      // an interrupted step with a check: run it, then check_finished()
+  RevertStep,     // a stale migration's storage step reverts itself: step_started(), revert
+  RestoreBackup,  // a stale migration's backup is put back, then backup_restored()
+};
+std::string_view to_string(ActionKind kind);
+
+struct Decision {
+  ActionKind kind = ActionKind::None;
+  const Migration* migration = nullptr;  // the definition (plan or recorded)
+  const Step* step = nullptr;            // RunStep/CheckStep/RevertStep
+  bool undo = false;                     // works on a stale migration (undo step or revert)
+  std::string reason;                    // in words, for the journal
+  std::optional<State> commit;           // Bookkeeping only
+};
+
+Expected<Decision> next(const State& state, const EngineInput& input);
+
+// --- record: the state to commit around an effect ------------------------------------------
+
+// Each returns the state to commit; an error only for a transition missing from the table (a
+// bug in bootstate, reported as such).
+Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts);
+Expected<State> step_finished(State state, const Decision& decision, const StepOutcome& outcome,
+                              const BootFacts& facts);
+// After CheckStep: Applied → the step is done. NotApplied → unchanged; the caller runs the
+// step (as RunStep) right away.
+Expected<State> check_finished(State state, const Decision& decision, CheckResult result,
+                               const BootFacts& facts);
+Expected<State> backup_taken(State state, const Decision& decision, const BootFacts& facts);
+Expected<State> backup_restored(State state, const Decision& decision, const BootFacts& facts);
+
+// --- finish: what this phase run ends with --------------------------------------------------
+
+enum class BootActionKind : std::uint8_t { MarkBad, Rearm, MarkGood, OneShotToLastGood };
+std::string_view to_string(BootActionKind kind);
+
+enum class PhaseExit : std::uint8_t { Ok, Failed, RebootRequired };
+
+struct PhaseEnd {
+  State state;
+  bool changed = false;
+  PhaseExit exit = PhaseExit::Ok;
+  std::vector<BootActionKind> boot_actions;  // in order
+  std::string message;                       // in words: why it failed / why it reboots
+};
+
+PhaseEnd finish(const State& state, const EngineInput& input);
+
+// --- shared views (also used by status and preview) -----------------------------------------
+
+enum class Readiness : std::uint8_t {
+  Applied,      // every step done
+  Runnable,     // has steps to run and may run them now (in their phases)
+  Waiting,      // follows (`after`) a migration that is runnable or waiting: runs later
+  NeedsAccept,  // optional and not accepted
+  Declined,     // declined by the operator
+  Failed,       // a step failed (retry to run again)
+  Blocked,      // cannot run: follows one that will not apply, or its definition changed
+};
+std::string_view to_string(Readiness readiness);
+
+struct MigrationView {
+  const Migration* migration = nullptr;
+  const MigrationRecord* record = nullptr;  // nullptr when never touched
+  Readiness readiness = Readiness::Runnable;
+  std::string detail;  // for Waiting/Blocked/Failed: why, naming the migration or step
+};
+
+// The plan's migrations in execution order (`after` first, then plan order), with readiness.
+std::vector<MigrationView> plan_view(const Plan& plan, const State& state);
+
+struct StaleView {
+  const MigrationRecord* record = nullptr;
+  const Migration* definition = nullptr;  // nullptr when unreadable
+  bool kept = false;                      // keep/firmware/declined undo: its effect stays
+  bool pending = false;                   // undo work remains
+  std::string blocker;                    // non-empty: cannot be undone, and why
+};
+
+// Recorded migrations not in the plan that touched the machine, newest first (undo order).
+std::vector<StaleView> stale_view(const State& state, const Plan& plan,
+                                  const std::map<std::string, Migration>& recorded);
+
+// A step has a way to tell whether its effect is in place after an interruption.
+bool has_check(const Step& step);
+
+}  // namespace bootstate

@@ -1,0 +1,113 @@
+// finish(): how a phase run ends — done, failed with a fallback arranged (semantics 4), a
+// reboot to continue with the counter re-armed after progress (semantics 2, 6), or the attempt
+// complete and the entry blessed (semantics 7).
+#include "core/engine_internal.hpp"
+#include "core/transitions.hpp"
+
+namespace bootstate {
+
+using namespace engine_detail;
+
+namespace {
+
+// Where a failed boot goes next: the previous generation, through the boot loader.
+void arrange_fallback(PhaseEnd& end, const State& state, const EngineInput& input) {
+  if (input.facts.booted_generation == state.last_good_generation) {
+    end.message +=
+        "; this is already the last good generation, so there is nothing to fall "
+        "back to";
+    return;
+  }
+  if (input.entry.counting == BootCounting::Active) {
+    end.boot_actions.push_back(BootActionKind::MarkBad);
+  } else if (!state.last_good_generation.empty()) {
+    end.boot_actions.push_back(BootActionKind::OneShotToLastGood);
+  } else {
+    end.message += "; no last good generation is known to fall back to";
+  }
+}
+
+bool stale_blocked(const State& state, const EngineInput& input, std::string& message) {
+  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
+    if (view.kept || view.blocker.empty()) continue;
+    message =
+        fmt::format("stale migration \"{}\" cannot be undone: {}", view.record->id, view.blocker);
+    return true;
+  }
+  return false;
+}
+
+bool forward_work_remains(const State& state, const EngineInput& input) {
+  for (const MigrationView& view : plan_view(*input.plan, state)) {
+    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
+  }
+  return false;
+}
+
+bool undo_work_remains(const State& state, const EngineInput& input) {
+  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
+    if (!view.kept && view.pending) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+PhaseEnd finish(const State& original, const EngineInput& input) {
+  PhaseEnd end;
+  end.state = original;
+  State& state = end.state;
+  const bool counting = input.entry.counting == BootCounting::Active;
+
+  if (state.attempt && state.attempt->state == AttemptState::Failed) {
+    end.exit = PhaseExit::Failed;
+    end.message = state.attempt->reason;
+    const auto& boots = state.attempt->boot_ids;
+    if (boots.empty() || boots.back() != input.facts.boot_id) {
+      end.message = fmt::format(
+          "attempt {} failed in an earlier boot: {} (`bootstate retry ID` "
+          "runs it again)",
+          state.attempt->number, state.attempt->reason);
+    }
+    arrange_fallback(end, state, input);
+    return end;
+  }
+  if (stale_blocked(state, input, end.message)) {
+    end.exit = PhaseExit::Failed;  // no fallback: undoing is what the fallback needs
+    return end;
+  }
+
+  const bool remaining = forward_work_remains(state, input) || undo_work_remains(state, input);
+  if (remaining) {
+    bool reboot_now = reboot_pending(state, input);
+    if (reboot_now || input.phase == Phase::PostActivation) {
+      end.exit = PhaseExit::RebootRequired;
+      end.message = reboot_now ? "a step asked for a reboot before the next one"
+                               : "work remains for phases that run before this one: reboot";
+      if (counting && progress_this_boot(state, input.facts)) {
+        end.boot_actions.push_back(BootActionKind::Rearm);
+      }
+    }
+    return end;
+  }
+
+  // Nothing left. The attempt completes only once the whole boot got through: in
+  // post-activation (an initrd phase cannot know that stage 2 will come up).
+  if (input.phase != Phase::PostActivation || !state.attempt) return end;
+  Attempt& attempt = *state.attempt;
+  if (attempt.state == AttemptState::InProgress) {
+    attempt.state = *next_state(attempt.state, AttemptEvent::Complete);
+    attempt.finished_usec = input.facts.now_usec;
+    attempt.reason.clear();
+    state.last_good_generation = input.facts.booted_generation;
+    state.last_good_entry = input.entry.id;
+    end.changed = true;
+    end.message = "attempt complete";
+    // Semantics 6: a re-armed entry is no longer the file LoaderBootCountPath names, so
+    // systemd-bless-boot may not find it; bootstate blesses it itself.
+    if (counting) end.boot_actions.push_back(BootActionKind::MarkGood);
+  }
+  return end;
+}
+
+}  // namespace bootstate

@@ -1,0 +1,156 @@
+// next(): the one thing to do now in this phase. Stale migrations are undone first, newest
+// first and one at a time (semantics 1); then the plan's runnable migrations advance, each step
+// only in its own phase (semantics 2); an interrupted step resumes by the table of semantics 3.
+#include "core/engine_internal.hpp"
+
+namespace bootstate {
+namespace engine_detail {
+
+bool reboot_pending(const State& state, const EngineInput& input) {
+  auto pending_in = [&](const std::vector<StepRecord>& records, const std::vector<Step>& steps) {
+    for (const StepRecord& record : records) {
+      if (record.boot_id != input.facts.boot_id) continue;
+      if (record.state == StepState::Running && record.awaiting_reboot) return true;
+      if (record.state != StepState::Done) continue;
+      for (const Step& step : steps) {
+        if (step.id == record.id && step.reboot) return true;
+      }
+    }
+    return false;
+  };
+  for (const MigrationRecord& record : state.migrations) {
+    const Migration* definition = definition_of(input, record.id);
+    if (definition == nullptr) continue;
+    if (pending_in(record.steps, definition->steps)) return true;
+    if (pending_in(record.undo_steps, definition->undo)) return true;
+  }
+  return false;
+}
+
+bool progress_this_boot(const State& state, const BootFacts& facts) {
+  for (const MigrationRecord& record : state.migrations) {
+    for (const auto* records : {&record.steps, &record.undo_steps}) {
+      for (const StepRecord& step : *records) {
+        if (step.state == StepState::Done && step.boot_id == facts.boot_id) return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace engine_detail
+
+using namespace engine_detail;
+
+namespace {
+
+Decision make(ActionKind kind, const Migration* migration, const Step* step, bool undo,
+              std::string reason) {
+  Decision decision;
+  decision.kind = kind;
+  decision.migration = migration;
+  decision.step = step;
+  decision.undo = undo;
+  decision.reason = std::move(reason);
+  return decision;
+}
+
+// Semantics 3: a step found `running` was interrupted (bootstate runs one phase at a time).
+Expected<Decision> resume(const State& state, const EngineInput& input, const Migration* migration,
+                          const Step* step, const StepRecord& record, bool undo) {
+  if (record.awaiting_reboot) {
+    return make(ActionKind::RunStep, migration, step, undo,
+                "verify after the reboot it was waiting for");
+  }
+  if (step->idempotent) {
+    return make(ActionKind::RunStep, migration, step, undo, "re-run after an interruption");
+  }
+  if (has_check(*step)) {
+    return make(ActionKind::CheckStep, migration, step, undo,
+                "interrupted: its check decides whether it is applied");
+  }
+  Decision decision =
+      make(ActionKind::Bookkeeping, migration, step, undo, "interrupted, not idempotent");
+  StepOutcome outcome;
+  outcome.message = fmt::format("interrupted in boot {} and not idempotent (no check)",
+                                record.boot_id.empty() ? "?" : record.boot_id);
+  auto failed = step_finished(state, decision, outcome, input.facts);
+  if (!failed) return failed.error();
+  decision.commit = std::move(*failed);
+  return decision;
+}
+
+// The next piece of undo of the newest stale migration that still has some, or nullopt when
+// none has. A stale migration whose next piece belongs to another phase holds everything
+// (strict reverse order): the returned decision is then None.
+std::optional<Expected<Decision>> next_undo(const State& state, const EngineInput& input) {
+  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
+    if (view.kept || !view.pending) continue;
+    if (!view.blocker.empty()) return Expected<Decision>(Decision{});  // finish() reports it
+    const MigrationRecord& record = *view.record;
+    std::string blocker;
+    for (const UndoItem& item : undo_items(*view.definition, record, blocker)) {
+      if (item.done) continue;
+      if (item.kind == ActionKind::RestoreBackup) {
+        if (!root_mounted(input.phase)) return Expected<Decision>(Decision{});
+        return Expected<Decision>(make(ActionKind::RestoreBackup, view.definition, nullptr, true,
+                                       "restore the backup of a stale migration"));
+      }
+      if (item.step->phase != input.phase) return Expected<Decision>(Decision{});
+      const StepRecord* step_record = find_step(record.undo_steps, item.step->id);
+      if (step_record != nullptr && step_record->state == StepState::Running) {
+        if (item.kind == ActionKind::RunStep) {
+          return resume(state, input, view.definition, item.step, *step_record, true);
+        }
+      }
+      return Expected<Decision>(
+          make(item.kind, view.definition, item.step, true, "undo a stale migration"));
+    }
+    // Nothing left to revert: it is undone.
+    Decision decision =
+        make(ActionKind::Bookkeeping, view.definition, nullptr, true, "nothing left to undo");
+    auto undone = backup_restored(state, decision, input.facts);
+    if (!undone) return Expected<Decision>(undone.error());
+    decision.commit = std::move(*undone);
+    return Expected<Decision>(std::move(decision));
+  }
+  return std::nullopt;
+}
+
+std::optional<Expected<Decision>> next_forward(const State& state, const EngineInput& input) {
+  for (const MigrationView& view : plan_view(*input.plan, state)) {
+    if (view.readiness != Readiness::Runnable) continue;
+    const Migration* migration = view.migration;
+    const MigrationRecord* record = view.record;
+    for (const Step& step : migration->steps) {
+      const StepRecord* step_record = record ? find_step(record->steps, step.id) : nullptr;
+      if (step_record != nullptr &&
+          (step_record->state == StepState::Done || step_record->state == StepState::Skipped)) {
+        continue;
+      }
+      if (step.phase != input.phase) break;  // later this boot, or the next boot
+      if (step_record != nullptr && step_record->state == StepState::Running) {
+        return resume(state, input, migration, &step, *step_record, false);
+      }
+      if (&step == &migration->steps.front() && !migration->backup.empty() &&
+          (record == nullptr || !record->backup_taken)) {
+        return Expected<Decision>(make(ActionKind::TakeBackup, migration, nullptr, false,
+                                       "snapshot the backup paths before the first step"));
+      }
+      return Expected<Decision>(make(ActionKind::RunStep, migration, &step, false, "next step"));
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Expected<Decision> next(const State& state, const EngineInput& input) {
+  if (state.attempt && state.attempt->state == AttemptState::Failed) return Decision{};
+  if (reboot_pending(state, input)) return Decision{};
+  if (auto undo = next_undo(state, input)) return *undo;
+  if (auto forward = next_forward(state, input)) return *forward;
+  return Decision{};
+}
+
+}  // namespace bootstate

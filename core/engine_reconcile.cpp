@@ -1,0 +1,126 @@
+// reconcile(): what this boot means for the attempt, before any work (semantics 1, 5, 6).
+#include <algorithm>
+
+#include "core/engine_internal.hpp"
+#include "core/transitions.hpp"
+
+namespace bootstate {
+
+using namespace engine_detail;
+
+namespace {
+
+void archive(State& state) {
+  if (!state.attempt) return;
+  state.history.push_back(*state.attempt);
+  if (state.history.size() > kHistoryLimit) {
+    state.history.erase(state.history.begin(),
+                        state.history.end() - static_cast<std::ptrdiff_t>(kHistoryLimit));
+  }
+  state.attempt.reset();
+}
+
+bool work_remains(const State& state, const EngineInput& input) {
+  for (const MigrationView& view : plan_view(*input.plan, state)) {
+    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
+  }
+  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
+    if (!view.kept && view.pending) return true;
+  }
+  return false;
+}
+
+// A migration back in the plan after it was undone starts from scratch.
+Expected<void> reset_record(MigrationRecord& record) {
+  auto state = next_state(record.state, MigrationEvent::Reset);
+  if (!state) return state.error();
+  record.state = *state;
+  record.steps.clear();
+  record.undo_steps.clear();
+  record.backup_taken = false;
+  record.message.clear();
+  return {};
+}
+
+}  // namespace
+
+Reconciled reconcile(const State& original, const EngineInput& input) {
+  Reconciled result{original, false, {}};
+  State& state = result.state;
+  const std::string& booted = input.facts.booted_generation;
+  auto note = [&](std::string event) {
+    result.events.push_back(std::move(event));
+    result.changed = true;
+  };
+
+  // Semantics 5: another generation booted while the attempt was incomplete.
+  if (state.attempt && state.attempt->state == AttemptState::InProgress &&
+      state.attempt->generation != booted) {
+    state.attempt->state = *next_state(state.attempt->state, AttemptEvent::Abandon);
+    state.attempt->reason = booted == state.last_good_generation
+                                ? fmt::format("fell back to the last good generation {}", booted)
+                                : fmt::format("generation {} was booted instead", booted);
+    state.attempt->finished_usec = input.facts.now_usec;
+    note(fmt::format("attempt {} abandoned: {}", state.attempt->number, state.attempt->reason));
+  }
+
+  // A new attempt per (generation, plan): the old one goes to history.
+  if (!state.attempt || state.attempt->generation != booted ||
+      state.attempt->plan_digest != input.plan->digest) {
+    archive(state);
+    Attempt attempt;
+    attempt.number = state.next_attempt_number++;
+    attempt.generation = booted;
+    attempt.plan_digest = input.plan->digest;
+    attempt.entry = input.entry.id;
+    attempt.started_usec = input.facts.now_usec;
+    state.attempt = attempt;
+    note(fmt::format("attempt {} started for {}", attempt.number, booted));
+  }
+
+  // Undone migrations that this plan has again start over; stale records that never touched
+  // the machine are forgotten.
+  for (MigrationRecord& record : state.migrations) {
+    if (record.state == MigrationState::Undone && input.plan->find(record.id) != nullptr) {
+      if (auto reset = reset_record(record); reset) {
+        note(fmt::format("migration \"{}\" is in the plan again", record.id));
+      }
+    }
+  }
+  auto forgettable = [&](const MigrationRecord& record) {
+    return input.plan->find(record.id) == nullptr && !record.touched();
+  };
+  if (std::any_of(state.migrations.begin(), state.migrations.end(), forgettable)) {
+    std::erase_if(state.migrations, forgettable);
+    result.changed = true;
+  }
+
+  Attempt& attempt = *state.attempt;
+  // Work appeared for a finished attempt of this plan (accept, retry): it goes on.
+  if (attempt.state == AttemptState::Complete && work_remains(state, input)) {
+    attempt.state = *next_state(attempt.state, AttemptEvent::Reopen);
+    attempt.reason.clear();
+    note(fmt::format("attempt {} reopened: the plan has work again", attempt.number));
+  }
+
+  // Semantics 6: count this boot once; the loop breaker ends an attempt that does not progress.
+  if (attempt.state == AttemptState::InProgress &&
+      std::find(attempt.boot_ids.begin(), attempt.boot_ids.end(), input.facts.boot_id) ==
+          attempt.boot_ids.end()) {
+    attempt.boot_ids.push_back(input.facts.boot_id);
+    attempt.boots_without_progress += 1;
+    result.changed = true;
+    if (attempt.boots_without_progress > kMaxBootsWithoutProgress ||
+        attempt.boot_ids.size() > kMaxBootsPerAttempt) {
+      attempt.state = *next_state(attempt.state, AttemptEvent::Fail);
+      attempt.reason =
+          fmt::format("loop breaker: {} boots without progress ({} boots in this attempt)",
+                      attempt.boots_without_progress, attempt.boot_ids.size());
+      attempt.finished_usec = input.facts.now_usec;
+      note(fmt::format("attempt {} failed: {}", attempt.number, attempt.reason));
+    }
+  }
+  return result;
+}
+
+}  // namespace bootstate

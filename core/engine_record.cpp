@@ -1,0 +1,179 @@
+// The state to commit around each effect: `running` before a step (semantics 3), its outcome
+// after, and the consequences of a failure for the migration and the attempt (semantics 4).
+// Every state change goes through the transition tables.
+#include <algorithm>
+
+#include "core/engine_internal.hpp"
+#include "core/transitions.hpp"
+
+namespace bootstate {
+
+using namespace engine_detail;
+
+namespace {
+
+template <typename StateEnum, typename Event>
+Expected<void> advance(StateEnum& state, Event event) {
+  auto next_value = next_state(state, event);
+  if (!next_value) return next_value.error();
+  state = *next_value;
+  return {};
+}
+
+// The record of the decision's migration, created (with its definition) on first touch.
+MigrationRecord& record_for(State& state, const Decision& decision) {
+  const Migration& migration = *decision.migration;
+  MigrationRecord* record = state.find(migration.id);
+  if (record == nullptr) {
+    state.migrations.push_back(MigrationRecord{});
+    record = &state.migrations.back();
+    record->id = migration.id;
+    record->policy = migration.policy;
+  }
+  if (!decision.undo && !record->touched()) {
+    // What is recorded is what runs: undo later uses exactly this definition.
+    record->digest = migration.digest;
+    record->definition_json = migration.definition_json;
+    record->policy = migration.policy;
+    if (state.attempt) record->generation = state.attempt->generation;
+  }
+  if (state.attempt) record->attempt = state.attempt->number;
+  return *record;
+}
+
+StepRecord& step_record_for(MigrationRecord& record, const Decision& decision) {
+  std::vector<StepRecord>& records = decision.undo ? record.undo_steps : record.steps;
+  if (StepRecord* found = find_step(records, decision.step->id)) return *found;
+  records.push_back(StepRecord{});
+  records.back().id = decision.step->id;
+  return records.back();
+}
+
+bool all_forward_steps_done(const Migration& migration, const MigrationRecord& record) {
+  return std::all_of(migration.steps.begin(), migration.steps.end(), [&](const Step& step) {
+    const StepRecord* found = find_step(record.steps, step.id);
+    return found != nullptr &&
+           (found->state == StepState::Done || found->state == StepState::Skipped);
+  });
+}
+
+bool all_undo_done(const Migration& migration, const MigrationRecord& record) {
+  std::string blocker;
+  std::vector<UndoItem> items = undo_items(migration, record, blocker);
+  return blocker.empty() &&
+         std::none_of(items.begin(), items.end(), [](const UndoItem& item) { return !item.done; });
+}
+
+Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now) {
+  if (!state.attempt || state.attempt->state != AttemptState::InProgress) return {};
+  BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Fail));
+  state.attempt->reason = reason;
+  state.attempt->finished_usec = now;
+  return {};
+}
+
+}  // namespace
+
+Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
+  MigrationRecord& record = record_for(state, decision);
+  BOOTSTATE_TRY(
+      advance(record.state, decision.undo ? MigrationEvent::Undo : MigrationEvent::Start));
+  StepRecord& step = step_record_for(record, decision);
+  BOOTSTATE_TRY(advance(step.state, StepEvent::Start));
+  step.attempts += 1;
+  step.boot_id = facts.boot_id;
+  step.started_usec = facts.now_usec;
+  step.finished_usec = 0;
+  step.exit_status = -1;
+  step.message = step.awaiting_reboot ? "verifying after reboot" : "running";
+  return state;
+}
+
+Expected<State> step_finished(State state, const Decision& decision, const StepOutcome& outcome,
+                              const BootFacts& facts) {
+  MigrationRecord& record = record_for(state, decision);
+  StepRecord& step = step_record_for(record, decision);
+  step.exit_status = outcome.exit_status;
+  step.message = outcome.message;
+  step.finished_usec = facts.now_usec;
+  if (!outcome.undo_record.empty()) step.undo_record = outcome.undo_record;
+
+  if (outcome.ok && outcome.awaiting_reboot) {
+    step.awaiting_reboot = true;  // stays running: the next boot verifies (firmware)
+    return state;
+  }
+  step.awaiting_reboot = false;
+  if (!outcome.ok) {
+    if (step.state == StepState::Pending) BOOTSTATE_TRY(advance(step.state, StepEvent::Start));
+    BOOTSTATE_TRY(advance(step.state, StepEvent::Fail));
+    if (record.state == MigrationState::Pending) {
+      BOOTSTATE_TRY(advance(record.state, MigrationEvent::Start));
+    }
+    if (record.state == MigrationState::Applied) {
+      BOOTSTATE_TRY(advance(record.state, MigrationEvent::Undo));
+    }
+    BOOTSTATE_TRY(advance(record.state, MigrationEvent::Fail));
+    record.message = fmt::format("{}step \"{}\" failed: {}", decision.undo ? "undo " : "", step.id,
+                                 outcome.message);
+    if (decision.undo) {
+      BOOTSTATE_TRY(fail_attempt(
+          state,
+          fmt::format("undo of stale migration \"{}\" failed: {}", record.id, record.message),
+          facts.now_usec));
+    } else if (decision.migration->policy == Policy::Required) {
+      BOOTSTATE_TRY(fail_attempt(
+          state, fmt::format("required migration \"{}\": {}", record.id, record.message),
+          facts.now_usec));
+    }
+    return state;
+  }
+
+  BOOTSTATE_TRY(advance(step.state, StepEvent::Succeed));
+  if (state.attempt) state.attempt->boots_without_progress = 0;
+  if (decision.undo) {
+    if (all_undo_done(*decision.migration, record)) {
+      BOOTSTATE_TRY(advance(record.state, MigrationEvent::Undone));
+    }
+  } else if (all_forward_steps_done(*decision.migration, record)) {
+    BOOTSTATE_TRY(advance(record.state, MigrationEvent::Complete));
+    record.message.clear();
+  }
+  return state;
+}
+
+Expected<State> check_finished(State state, const Decision& decision, CheckResult result,
+                               const BootFacts& facts) {
+  if (result != CheckResult::Applied) return state;
+  MigrationRecord& record = record_for(state, decision);
+  StepRecord& step = step_record_for(record, decision);
+  BOOTSTATE_TRY(advance(step.state, StepEvent::CheckApplied));
+  step.message = "interrupted; its check says it is applied";
+  step.finished_usec = facts.now_usec;
+  if (state.attempt) state.attempt->boots_without_progress = 0;
+  if (!decision.undo && all_forward_steps_done(*decision.migration, record)) {
+    BOOTSTATE_TRY(advance(record.state, MigrationEvent::Complete));
+  } else if (decision.undo && all_undo_done(*decision.migration, record)) {
+    BOOTSTATE_TRY(advance(record.state, MigrationEvent::Undone));
+  }
+  return state;
+}
+
+Expected<State> backup_taken(State state, const Decision& decision, const BootFacts&) {
+  MigrationRecord& record = record_for(state, decision);
+  BOOTSTATE_TRY(advance(record.state, MigrationEvent::Start));
+  record.backup_taken = true;
+  return state;
+}
+
+Expected<State> backup_restored(State state, const Decision& decision, const BootFacts&) {
+  MigrationRecord& record = record_for(state, decision);
+  if (record.state != MigrationState::Running) {
+    BOOTSTATE_TRY(advance(record.state, MigrationEvent::Undo));
+  }
+  BOOTSTATE_TRY(advance(record.state, MigrationEvent::Undone));
+  record.backup_taken = false;
+  record.message = "undone";
+  return state;
+}
+
+}  // namespace bootstate

@@ -1,0 +1,235 @@
+// Views of the plan and of stale migrations: which migration may run, which waits and why,
+// and what undoing a stale one takes. Shared by the engine, `status` and `preview`.
+#include <algorithm>
+#include <map>
+
+#include "core/engine_internal.hpp"
+
+namespace bootstate {
+namespace engine_detail {
+
+const StepRecord* find_step(const std::vector<StepRecord>& records, std::string_view id) {
+  for (const StepRecord& record : records) {
+    if (record.id == id) return &record;
+  }
+  return nullptr;
+}
+
+StepRecord* find_step(std::vector<StepRecord>& records, std::string_view id) {
+  for (StepRecord& record : records) {
+    if (record.id == id) return &record;
+  }
+  return nullptr;
+}
+
+bool started(const StepRecord& record) {
+  return record.state != StepState::Pending && record.state != StepState::Skipped;
+}
+
+const Migration* definition_of(const EngineInput& input, std::string_view id) {
+  if (const Migration* migration = input.plan->find(id)) return migration;
+  if (input.recorded == nullptr) return nullptr;
+  auto found = input.recorded->find(std::string(id));
+  return found == input.recorded->end() ? nullptr : &found->second;
+}
+
+std::vector<UndoItem> undo_items(const Migration& definition, const MigrationRecord& record,
+                                 std::string& blocker) {
+  std::vector<UndoItem> items;
+  auto undo_done = [&](std::string_view id) {
+    const StepRecord* step = find_step(record.undo_steps, id);
+    return step != nullptr && step->state == StepState::Done;
+  };
+  if (!definition.undo.empty()) {
+    for (const Step& step : definition.undo) {
+      items.push_back({ActionKind::RunStep, &step, undo_done(step.id)});
+    }
+    return items;
+  }
+  // No explicit undo: storage steps revert themselves (newest first), then the backup.
+  for (auto step = definition.steps.rbegin(); step != definition.steps.rend(); ++step) {
+    const StepRecord* forward = find_step(record.steps, step->id);
+    if (forward == nullptr || !started(*forward)) continue;
+    if (step->kind == StepKind::Storage) {
+      bool grows = std::any_of(step->storage.begin(), step->storage.end(), [](const auto& op) {
+        return op.op == StorageOpKind::GrowPartition;
+      });
+      if (grows) {
+        blocker = fmt::format(
+            "step \"{}\" grew a partition, which cannot be undone (mark the "
+            "migration keep, or decline its undo)",
+            step->id);
+        return {};
+      }
+      items.push_back({ActionKind::RevertStep, &*step, undo_done(step->id)});
+    } else if (step->kind == StepKind::Command && !record.backup_taken) {
+      blocker = fmt::format(
+          "step \"{}\" ran, and the migration has neither undo steps nor a "
+          "backup to restore",
+          step->id);
+      return {};
+    }
+  }
+  if (record.backup_taken) items.push_back({ActionKind::RestoreBackup, nullptr, false});
+  return items;
+}
+
+}  // namespace engine_detail
+
+using namespace engine_detail;
+
+bool has_check(const Step& step) {
+  // Storage and firmware steps can always look at the machine; commands only with `check`.
+  return step.kind != StepKind::Command || !step.command.check.empty();
+}
+
+namespace {
+
+// `after` first, otherwise plan order (Kahn's algorithm, stable by plan index). The plan was
+// validated, so there is no cycle and every `after` id exists.
+std::vector<const Migration*> execution_order(const Plan& plan) {
+  std::vector<const Migration*> order;
+  std::vector<bool> placed(plan.migrations.size(), false);
+  while (order.size() < plan.migrations.size()) {
+    for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
+      if (placed[i]) continue;
+      const Migration& migration = plan.migrations[i];
+      bool ready = std::all_of(migration.after.begin(), migration.after.end(), [&](const auto& id) {
+        return std::any_of(order.begin(), order.end(), [&](const auto* m) { return m->id == id; });
+      });
+      if (ready) {
+        placed[i] = true;
+        order.push_back(&migration);
+        break;
+      }
+    }
+  }
+  return order;
+}
+
+std::string failed_detail(const MigrationRecord& record) {
+  for (const StepRecord& step : record.steps) {
+    if (step.state == StepState::Failed) {
+      return fmt::format("step \"{}\" failed: {}", step.id, step.message);
+    }
+  }
+  return record.message;
+}
+
+}  // namespace
+
+std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
+  std::vector<MigrationView> views;
+  std::map<std::string, Readiness> readiness_of;
+  for (const Migration* migration : execution_order(plan)) {
+    MigrationView view;
+    view.migration = migration;
+    view.record = state.find(migration->id);
+    const MigrationRecord* record = view.record;
+    bool decided = true;
+    if (record != nullptr && record->state == MigrationState::Applied) {
+      view.readiness = Readiness::Applied;
+    } else if (record != nullptr && record->state == MigrationState::Failed) {
+      view.readiness = Readiness::Failed;
+      view.detail = failed_detail(*record);
+    } else if (record != nullptr && (record->state == MigrationState::Declined ||
+                                     record->decision == OperatorDecision::Declined)) {
+      view.readiness = Readiness::Declined;
+    } else if (record != nullptr && record->touched() && record->digest != migration->digest) {
+      view.readiness = Readiness::Blocked;
+      view.detail = "its definition changed while it was partly applied (digest " + record->digest +
+                    " → " + migration->digest + ")";
+    } else if (migration->policy == Policy::Optional &&
+               (record == nullptr || record->decision != OperatorDecision::Accepted)) {
+      view.readiness = Readiness::NeedsAccept;
+    } else {
+      decided = false;
+    }
+    if (!decided) {
+      view.readiness = Readiness::Runnable;
+      for (const std::string& before : migration->after) {
+        Readiness dependency = readiness_of[before];
+        if (dependency == Readiness::Applied) continue;
+        if (dependency == Readiness::Runnable || dependency == Readiness::Waiting) {
+          view.readiness = Readiness::Waiting;
+          view.detail = fmt::format("runs after \"{}\"", before);
+        } else {
+          view.readiness = Readiness::Blocked;
+          view.detail = fmt::format("follows \"{}\", which is {}", before, to_string(dependency));
+          break;
+        }
+      }
+    }
+    readiness_of[migration->id] = view.readiness;
+    views.push_back(view);
+  }
+  return views;
+}
+
+std::vector<StaleView> stale_view(const State& state, const Plan& plan,
+                                  const std::map<std::string, Migration>& recorded) {
+  std::vector<StaleView> views;
+  for (auto record = state.migrations.rbegin(); record != state.migrations.rend(); ++record) {
+    if (plan.find(record->id) != nullptr || !record->touched()) continue;
+    StaleView view;
+    view.record = &*record;
+    auto found = recorded.find(record->id);
+    view.definition = found == recorded.end() ? nullptr : &found->second;
+    if (record->state == MigrationState::Undone) {
+      views.push_back(view);
+      continue;
+    }
+    if (view.definition == nullptr) {
+      view.blocker = "its recorded definition cannot be read";
+      view.pending = true;
+    } else if (view.definition->kept_when_stale() ||
+               record->decision == OperatorDecision::Declined) {
+      view.kept = true;
+    } else if (record->state == MigrationState::Failed && !record->undo_steps.empty()) {
+      view.pending = true;
+      view.blocker = fmt::format("its undo failed: {} (run `bootstate retry {}`)", record->message,
+                                 record->id);
+    } else {
+      std::vector<UndoItem> items = undo_items(*view.definition, *record, view.blocker);
+      view.pending =
+          !view.blocker.empty() ||
+          std::any_of(items.begin(), items.end(), [](const auto& i) { return !i.done; }) ||
+          record->state != MigrationState::Undone;
+    }
+    views.push_back(view);
+  }
+  return views;
+}
+
+std::string_view to_string(Readiness readiness) {
+  switch (readiness) {
+    case Readiness::Applied:
+      return "applied";
+    case Readiness::Runnable:
+      return "runnable";
+    case Readiness::Waiting:
+      return "waiting";
+    case Readiness::NeedsAccept:
+      return "needs accept";
+    case Readiness::Declined:
+      return "declined";
+    case Readiness::Failed:
+      return "failed";
+    case Readiness::Blocked:
+      return "blocked";
+  }
+  return "invalid";
+}
+
+std::string_view to_string(ActionKind kind) {
+  constexpr std::string_view names[] = {"none",       "bookkeeping", "take-backup",   "run-step",
+                                        "check-step", "revert-step", "restore-backup"};
+  return names[static_cast<std::size_t>(kind)];
+}
+
+std::string_view to_string(BootActionKind kind) {
+  constexpr std::string_view names[] = {"mark-bad", "rearm", "mark-good", "one-shot-to-last-good"};
+  return names[static_cast<std::size_t>(kind)];
+}
+
+}  // namespace bootstate

@@ -1,0 +1,299 @@
+#include "core/phase_runner.hpp"
+
+namespace bootstate {
+namespace {
+
+// Fails the steps of a kind this build cannot run, instead of pretending they worked.
+class UnavailableExecutor final : public StepExecutor {
+ public:
+  StepOutcome run(const StepContext& context) override { return failure(context); }
+  CheckResult check(const StepContext&) override { return CheckResult::Unknown; }
+  StepOutcome revert(const StepContext& context) override { return failure(context); }
+  StepPreview describe(const StepContext& context) override {
+    StepPreview preview;
+    preview.blocker = failure(context).message;
+    return preview;
+  }
+
+ private:
+  static StepOutcome failure(const StepContext& context) {
+    StepOutcome outcome;
+    outcome.message =
+        fmt::format("{} steps are not available in this build", to_string(context.step->kind));
+    return outcome;
+  }
+};
+
+Step named_step(std::string id) {
+  Step step;
+  step.id = std::move(id);
+  return step;
+}
+
+class Runner {
+ public:
+  Runner(Phase phase, const Plan& plan, const BootFacts& facts, PhaseEffects& effects)
+      : effects_(effects) {
+    input_.plan = &plan;
+    input_.facts = facts;
+    input_.phase = phase;
+  }
+
+  Expected<PhaseResult> run() {
+    auto loaded = effects_.store->load();
+    if (!loaded) return loaded.error();
+    for (const std::string& warning : loaded->warnings) emit(Event::StoreWarning, warning);
+    state_ = std::move(loaded->state);
+    recorded_ = recorded_definitions(state_, *input_.plan);
+    input_.recorded = &recorded_;
+    auto entry = effects_.boot_loader->booted_entry();
+    if (entry) input_.entry = *entry;
+
+    Reconciled reconciled = reconcile(state_, input_);
+    for (const std::string& text : reconciled.events) emit(Event::AttemptStarted, text);
+    if (reconciled.changed) BOOTSTATE_TRY(commit(std::move(reconciled.state)));
+
+    // Each round commits at least once or ends, and a step is never run twice for one
+    // decision; the bound only turns a bug into an error instead of a hang.
+    for (int round = 0; round < 100000; ++round) {
+      auto decision = next(state_, input_);
+      if (!decision) return decision.error();
+      if (decision->kind == ActionKind::None) break;
+      BOOTSTATE_TRY(act(*decision));
+    }
+
+    PhaseEnd end = finish(state_, input_);
+    if (end.changed) BOOTSTATE_TRY(commit(std::move(end.state)));
+    apply_boot_actions(end);
+    if (end.exit == PhaseExit::Failed) emit(Event::AttemptFailed, end.message);
+    if (end.exit == PhaseExit::RebootRequired) emit(Event::RebootRequired, end.message);
+    if (end.message == "attempt complete") emit(Event::AttemptComplete, end.message);
+    return PhaseResult{end.exit, end.message, wrote_};
+  }
+
+ private:
+  Expected<void> commit(State state) {
+    BOOTSTATE_TRY(effects_.store->commit(state));
+    state_ = std::move(state);
+    wrote_ = true;
+    return {};
+  }
+
+  Expected<void> commit(Expected<State> state) {
+    if (!state) return state.error();
+    return commit(std::move(*state));
+  }
+
+  void emit(Event event, std::string_view text) {
+    if (effects_.events != nullptr) effects_.events->event(event, text);
+  }
+
+  StepExecutor& executor_for(const Step& step) {
+    auto found = effects_.executors.find(step.kind);
+    if (found == effects_.executors.end() || found->second == nullptr) return unavailable_;
+    return *found->second;
+  }
+
+  Expected<StepContext> context_for(const Decision& decision) {
+    StepContext context;
+    context.phase = input_.phase;
+    context.migration = decision.migration;
+    context.step = decision.step;
+    context.attempt = state_.attempt ? state_.attempt->number : 0;
+    context.generation = input_.facts.booted_generation;
+    context.root = effects_.root;
+    if (const MigrationRecord* record = state_.find(decision.migration->id)) {
+      const auto& records = decision.undo ? record->undo_steps : record->steps;
+      for (const StepRecord& step : records) {
+        if (step.id == decision.step->id) context.record = &step;
+      }
+    }
+    if (effects_.paths) {
+      auto paths = effects_.paths(*decision.migration, *decision.step, context.attempt);
+      if (!paths) return paths.error();
+      context.work_dir = paths->work_dir;
+      context.log_path = paths->log_path;
+    }
+    return context;
+  }
+
+  Expected<void> act(Decision decision) {
+    switch (decision.kind) {
+      case ActionKind::None:
+        return {};
+      case ActionKind::Bookkeeping:
+        return commit(std::move(*decision.commit));
+      case ActionKind::TakeBackup:
+        return take_backup(decision);
+      case ActionKind::RestoreBackup:
+        return restore_backup(decision);
+      case ActionKind::CheckStep: {
+        auto context = context_for(decision);
+        if (!context) return context.error();
+        CheckResult result = executor_for(*decision.step).check(*context);
+        if (result == CheckResult::Applied) {
+          emit(Event::StepDone, describe(decision, "its check says it is already applied"));
+          return commit(check_finished(state_, decision, result, input_.facts));
+        }
+        decision.kind = ActionKind::RunStep;
+        return run_step(decision);
+      }
+      case ActionKind::RunStep:
+      case ActionKind::RevertStep:
+        return run_step(decision);
+    }
+    return {};
+  }
+
+  Expected<void> run_step(const Decision& decision) {
+    BOOTSTATE_TRY(commit(step_started(state_, decision, input_.facts)));
+    emit(Event::StepStarted, describe(decision, decision.reason));
+    if (effects_.events) effects_.events->status(describe(decision, "running"));
+    auto context = context_for(decision);
+    StepOutcome outcome;
+    if (!context) {
+      outcome.message = context.error().message;
+    } else {
+      StepExecutor& executor = executor_for(*decision.step);
+      outcome = decision.kind == ActionKind::RevertStep ? executor.revert(*context)
+                                                        : executor.run(*context);
+    }
+    emit(outcome.ok ? Event::StepDone : Event::StepFailed, describe(decision, outcome.message));
+    return commit(step_finished(state_, decision, outcome, input_.facts));
+  }
+
+  Expected<void> take_backup(const Decision& decision) {
+    const Migration& migration = *decision.migration;
+    Expected<void> taken =
+        effects_.backups != nullptr
+            ? effects_.backups->snapshot(migration.id, migration.backup)
+            : Expected<void>(make_error(ErrorCode::Unsupported, "no backup store in this phase"));
+    if (!taken) {
+      // The migration cannot start without its safety net: its first step fails.
+      Decision failed = decision;
+      failed.kind = ActionKind::RunStep;
+      failed.step = &migration.steps.front();
+      StepOutcome outcome;
+      outcome.message = "backup failed: " + taken.error().message;
+      emit(Event::StepFailed, describe(failed, outcome.message));
+      return commit(step_finished(state_, failed, outcome, input_.facts));
+    }
+    emit(Event::BackupTaken, fmt::format("migration \"{}\": backup of {} path(s) taken",
+                                         migration.id, migration.backup.size()));
+    return commit(backup_taken(state_, decision, input_.facts));
+  }
+
+  Expected<void> restore_backup(const Decision& decision) {
+    const Migration& migration = *decision.migration;
+    Expected<void> restored =
+        effects_.backups != nullptr
+            ? effects_.backups->restore(migration.id)
+            : Expected<void>(make_error(ErrorCode::Unsupported, "no backup store in this phase"));
+    if (!restored) {
+      Decision failed = decision;
+      failed.step = &restore_step_;
+      StepOutcome outcome;
+      outcome.message = "restoring the backup failed: " + restored.error().message;
+      emit(Event::StepFailed, describe(failed, outcome.message));
+      return commit(step_finished(state_, failed, outcome, input_.facts));
+    }
+    emit(Event::BackupRestored,
+         fmt::format("stale migration \"{}\": backup restored", migration.id));
+    return commit(backup_restored(state_, decision, input_.facts));
+  }
+
+  void apply_boot_actions(const PhaseEnd& end) {
+    for (BootActionKind action : end.boot_actions) {
+      Expected<void> done;
+      Event event = Event::MarkedBad;
+      switch (action) {
+        case BootActionKind::MarkBad:
+          done = effects_.boot_loader->mark_bad();
+          break;
+        case BootActionKind::Rearm:
+          event = Event::Rearmed;
+          done = effects_.boot_loader->rearm();
+          break;
+        case BootActionKind::MarkGood:
+          event = Event::MarkedGood;
+          done = effects_.boot_loader->mark_good();
+          break;
+        case BootActionKind::OneShotToLastGood:
+          event = Event::OneShotSet;
+          done = one_shot_to_last_good(end.state);
+          break;
+      }
+      if (done) {
+        emit(event, fmt::format("boot loader: {}", to_string(action)));
+      } else {
+        emit(Event::StoreWarning,
+             fmt::format("boot loader: {} failed: {}", to_string(action), done.error().message));
+      }
+    }
+  }
+
+  // The entry that boots the last good generation now (by its init=), else the one it was
+  // booted from when it became good.
+  Expected<void> one_shot_to_last_good(const State& state) {
+    auto found = effects_.boot_loader->entry_for_generation(state.last_good_generation);
+    if (found && *found) return effects_.boot_loader->set_one_shot(**found);
+    if (state.last_good_entry.empty()) {
+      return make_error(ErrorCode::NotFound, "no boot entry boots {}", state.last_good_generation);
+    }
+    return effects_.boot_loader->set_one_shot(state.last_good_entry);
+  }
+
+  static std::string describe(const Decision& decision, std::string_view what) {
+    return fmt::format("{}migration \"{}\" step \"{}\": {}", decision.undo ? "undo of " : "",
+                       decision.migration->id, decision.step ? decision.step->id : "-", what);
+  }
+
+  PhaseEffects& effects_;
+  EngineInput input_;
+  State state_;
+  std::map<std::string, Migration> recorded_;
+  UnavailableExecutor unavailable_;
+  Step restore_step_ = named_step("restore-backup");
+  bool wrote_ = false;
+};
+
+}  // namespace
+
+std::map<std::string, Migration> recorded_definitions(const State& state, const Plan& plan) {
+  std::map<std::string, Migration> recorded;
+  for (const MigrationRecord& record : state.migrations) {
+    if (plan.find(record.id) != nullptr || record.definition_json.empty()) continue;
+    auto definition = parse_migration_definition(record.definition_json);
+    if (definition) recorded.emplace(record.id, std::move(*definition));
+  }
+  return recorded;
+}
+
+Expected<PhaseResult> run_phase(Phase phase, const Plan& plan, const BootFacts& facts,
+                                PhaseEffects& effects) {
+  return Runner(phase, plan, facts, effects).run();
+}
+
+std::string_view message_id(Event event) {
+  // Random 128-bit ids, generated once for bootstate; never reuse or change one.
+  constexpr std::string_view ids[] = {
+      "6b15deaa545e44888ceec12a505c6516",  // AttemptStarted
+      "a79448b1e1ad475c8b9458bcd4d82658",  // AttemptAbandoned
+      "6a573b90386b4a97b2347048f8a00b42",  // AttemptFailed
+      "fd9127b2cd0c49f88e367b46c5a24973",  // AttemptComplete
+      "12bc4765ab6249bf83b7d4197af4f515",  // StepStarted
+      "83fee1b621514edcb295326ac4b390df",  // StepDone
+      "34b50242e86c494b909623ad2024de99",  // StepFailed
+      "ce1f8da6f2a44dc7acb17528a2d2aa9f",  // BackupTaken
+      "e66c8b5cd83846c9bf29950361456725",  // BackupRestored
+      "a735d012772248ed951215613abc5de2",  // MarkedBad
+      "a4b1a8c76e3042069cbb112370479046",  // Rearmed
+      "e0236c6698b94c21a29f3ab28506be6e",  // MarkedGood
+      "773913c13be44251bd9a445528b7996c",  // OneShotSet
+      "4be2ebeb850b4a59911fe787a1e31123",  // RebootRequired
+      "dbdac4cf014f4cf8affb52079ba66466",  // StoreWarning
+  };
+  return ids[static_cast<std::size_t>(event)];
+}
+
+}  // namespace bootstate

@@ -1,0 +1,74 @@
+// The phase runner: `bootstate run --phase P`. It drives the engine's decisions through the
+// effect interfaces — commit, act, commit — and ends the phase with the boot-loader actions the
+// engine asks for. All effects go through the interfaces, so tests drive it with fakes.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/engine.hpp"
+#include "core/interfaces.hpp"
+#include "core/store.hpp"
+
+namespace bootstate {
+
+// Journal events with stable ids (docs/EVENTS.md lists them): people grep for these.
+enum class Event : std::uint8_t {
+  AttemptStarted,
+  AttemptAbandoned,
+  AttemptFailed,
+  AttemptComplete,
+  StepStarted,
+  StepDone,
+  StepFailed,
+  BackupTaken,
+  BackupRestored,
+  MarkedBad,
+  Rearmed,
+  MarkedGood,
+  OneShotSet,
+  RebootRequired,
+  StoreWarning,
+};
+std::string_view message_id(Event event);  // a 128-bit id as 32 hex digits
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void event(Event event, std::string_view text) = 0;
+  // Progress for the unit (sd_notify STATUS=); default: nothing.
+  virtual void status(std::string_view) {}
+};
+
+struct StepPaths {
+  std::string work_dir;  // exists and is writable
+  std::string log_path;  // its directory exists
+};
+
+struct PhaseEffects {
+  StateStore* store = nullptr;
+  BootLoader* boot_loader = nullptr;
+  BackupStore* backups = nullptr;               // nullptr where the root file system is not mounted
+  std::map<StepKind, StepExecutor*> executors;  // a missing kind fails its steps
+  std::function<Expected<StepPaths>(const Migration&, const Step&, std::uint64_t attempt)> paths;
+  EventSink* events = nullptr;
+  std::string root = "/";  // BOOTSTATE_ROOT for steps
+};
+
+struct PhaseResult {
+  PhaseExit exit = PhaseExit::Ok;
+  std::string message;
+  bool wrote = false;  // at least one commit happened
+};
+
+// Runs one phase for the booted plan. Errors: the store cannot be read or written (Io,
+// Unsupported for a newer format), or a bug in the transition tables.
+Expected<PhaseResult> run_phase(Phase phase, const Plan& plan, const BootFacts& facts,
+                                PhaseEffects& effects);
+
+// Parsed definitions of the recorded migrations that `plan` does not have (stale ones).
+std::map<std::string, Migration> recorded_definitions(const State& state, const Plan& plan);
+
+}  // namespace bootstate
