@@ -1,0 +1,68 @@
+# Rendering of plan.json, schema 1 (docs/DESIGN.md "Plan"), from the values of the
+# boot.state options after the module has normalised them.
+#
+# Builtins only, no nixpkgs: tests/nixos evaluates this file with plain `nix-instantiate --eval`
+# on a machine without nixpkgs and feeds the result to the C++ plan parser, so the module and
+# the parser are checked against each other.
+#
+# Input shapes (what nixos/module.nix hands over):
+#   step      = { id, phase, kind, timeout (int or null), reboot, idempotent, preview,
+#                 command (list of strings), check (list of strings, [] = none),
+#                 environment (attrs of strings), operations (list of attrs in plan syntax),
+#                 device, cabinet, version (strings), allowOlder, allowReinstall }
+#   migration = { id, description, policy, after, backup, keep, steps, undo }
+rec {
+  # Marker the module substitutes with the toplevel's own store path while building the
+  # toplevel (system.systemBuilderCommands); see docs/NIXOS.md "Which generation a plan names".
+  generationPlaceholder = "@bootstateToplevel@";
+
+  # The `generation` of the copy in the initrd, which cannot know its toplevel (the toplevel
+  # refers to the initrd, not the other way round). An open contract question: docs/NIXOS.md.
+  initrdGeneration = "/run/booted-system";
+
+  when = cond: attrs: if cond then attrs else { };
+
+  renderStep =
+    step:
+    {
+      inherit (step) id phase kind;
+      reboot = step.reboot;
+      idempotent = step.idempotent;
+    }
+    // when (step.timeout != null) { timeout = step.timeout; }
+    // when (step.preview != "") { preview = step.preview; }
+    // (
+      if step.kind == "command" then
+        { command = step.command; }
+        // when (step.check != [ ]) { check = step.check; }
+        // when (step.environment != { }) { environment = step.environment; }
+      else if step.kind == "storage" then
+        { operations = step.operations; }
+      else
+        {
+          inherit (step) device cabinet version;
+          "allow-older" = step.allowOlder;
+          "allow-reinstall" = step.allowReinstall;
+        }
+    );
+
+  renderMigration =
+    migration:
+    {
+      inherit (migration) id description policy after backup keep;
+      steps = map renderStep migration.steps;
+    }
+    // when (migration.undo != [ ]) { undo = map renderStep migration.undo; };
+
+  # The whole document as an attribute set; builtins.toJSON sorts the keys, so the text (and
+  # with it every migration's digest) depends only on the definitions.
+  renderPlan =
+    { generation, migrations }:
+    {
+      schema = 1;
+      inherit generation;
+      migrations = map renderMigration migrations;
+    };
+
+  planText = args: builtins.toJSON (renderPlan args);
+}

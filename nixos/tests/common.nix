@@ -1,0 +1,43 @@
+# What every bootstate VM test machine has: UEFI, systemd-boot with boot counting, the
+# systemd initrd, bootstate. `testLib` is Python shared by the test scripts.
+{ module }:
+{
+  node =
+    { lib, ... }:
+    {
+      imports = [ module ];
+      virtualisation.useBootLoader = true;
+      virtualisation.useEFIBoot = true;
+      boot.loader.systemd-boot.enable = true;
+      boot.loader.efi.canTouchEfiVariables = true;
+      boot.initrd.systemd.enable = true;
+      boot.state.enable = true;
+      boot.state.tries = 3;
+      virtualisation.memorySize = lib.mkDefault 1024;
+    };
+
+  testLib = ''
+    import json
+
+    def status(m):
+        return json.loads(m.succeed("bootstate --json status"))
+
+    def migration(st, mid):
+        found = [x for x in st["migrations"] if x["id"] == mid]
+        assert found, f"migration {mid} not in status: {st['migrations']}"
+        return found[0]
+
+    def step(mig, sid):
+        found = [x for x in mig["steps"] if x["id"] == sid]
+        assert found, f"step {sid} not in {mig['id']}: {mig['steps']}"
+        return found[0]
+
+    def booted(m):
+        return m.succeed("readlink -f /run/booted-system").strip()
+
+    def reboot_by_bootstate(m):
+        # bootstate reboots by itself; the test VM runs with -no-reboot, so that is a shutdown.
+        m.wait_for_shutdown()
+        m.start()
+  '';
+}

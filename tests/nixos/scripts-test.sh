@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2015 # `check && ok || ko`: ok only echoes
+# The module's helper scripts (nixos/pre-switch-check.sh, nixos/gcroots.sh) against a stub
+# bootstate that answers `preview` and `--json status` from files.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+nixos=$(cd "$here/../../nixos" && pwd)
+command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+ok() { echo "ok - $*"; }
+ko() { echo "not ok - $*"; failures=$((failures + 1)); }
+
+cat >"$tmp/bootstate" <<STUB
+#!/usr/bin/env bash
+# stub: preview exits with \$(cat $tmp/preview-rc); status prints $tmp/status.json
+for a in "\$@"; do
+  case \$a in
+    preview) echo "preview: (stub)"; exit "\$(cat $tmp/preview-rc)" ;;
+    status) cat "$tmp/status.json"; exit 0 ;;
+  esac
+done
+exit 2
+STUB
+chmod +x "$tmp/bootstate"
+
+new=$tmp/toplevel
+mkdir -p "$new/bootstate"
+cat >"$new/bootstate/plan.json" <<'JSON'
+{"schema":1,"generation":"/x","migrations":[
+ {"id":"grow","policy":"required","steps":[{"id":"g","phase":"initrd-pre-mount","kind":"storage","operations":[{"op":"require","device":"/dev/vda"}]}]},
+ {"id":"db","policy":"required","steps":[{"id":"u","phase":"post-activation","kind":"command","command":["/bin/true"]}]},
+ {"id":"opt","policy":"optional","steps":[{"id":"o","phase":"pre-switch-root","kind":"command","command":["/bin/true"]}]}]}
+JSON
+check() { "$nixos/pre-switch-check.sh" "$new" "$1" "$tmp/bootstate" --esp /boot >"$tmp/out" 2>&1; }
+
+echo 0 >"$tmp/preview-rc"
+echo '{"migrations":[]}' >"$tmp/status.json"
+if check switch; then ko "switch with pending initrd work refused"; else grep -q "nixos-rebuild boot" "$tmp/out" && grep -q "grow" "$tmp/out" && ! grep -q "opt" "$tmp/out" && ok "switch with pending initrd work refused (optional ones ignored)" || ko "refusal message"; fi
+if check boot; then ok "boot is allowed with pending initrd work"; else ko "boot allowed"; cat "$tmp/out"; fi
+if check dry-activate; then ok "dry-activate is never refused"; else ko "dry-activate"; fi
+echo '{"migrations":[{"id":"grow","state":"applied","steps":[]}]}' >"$tmp/status.json"
+if check switch; then ok "switch allowed once the initrd work is applied"; else ko "switch after applied"; cat "$tmp/out"; fi
+echo '{"migrations":[{"id":"grow","state":"failed","steps":[{"id":"g","phase":"initrd-pre-mount","state":"done"}]}]}' >"$tmp/status.json"
+if check test; then ok "switch allowed when the initrd steps are done"; else ko "initrd steps done"; cat "$tmp/out"; fi
+echo 1 >"$tmp/preview-rc"
+if check boot; then ko "a blocker refuses boot"; else grep -q blocked "$tmp/out" && ok "a blocker refuses boot" || ko "blocker message"; fi
+echo 2 >"$tmp/preview-rc"
+if check boot; then ko "an unreadable plan refuses"; else ok "an unreadable plan refuses"; fi
+rm "$new/bootstate/plan.json"
+if check switch; then ok "a generation without a plan is not checked"; else ko "no plan"; fi
+
+# gcroots
+export BOOTSTATE_GCROOTS_DIR=$tmp/gcroots
+mkdir -p "$tmp/store"
+echo '{"migrations":[{"id":"grow"},{"id":"db"}]}' >"$tmp/store/a-plan-template.json"
+echo '{"migrations":[{"id":"old"}]}' >"$tmp/store/b-plan-template.json"
+echo '{"migrations":[{"id":"cur"}]}' >"$tmp/store/c-plan-template.json"
+for t in a b c; do "$nixos/gcroots.sh" add "$tmp/store/$t-plan-template.json"; done
+[ "$(readlink "$tmp/gcroots/a-plan-template.json")" = "$tmp/store/a-plan-template.json" ] && ok "add makes a root" || ko "add"
+echo '{"migrations":[{"id":"db","state":"applied"},{"id":"old","state":"undone"}]}' >"$tmp/status.json"
+"$nixos/gcroots.sh" prune "$tmp/store/c-plan-template.json" "$tmp/bootstate" --esp /boot 2>/dev/null
+[ -L "$tmp/gcroots/a-plan-template.json" ] && ok "a root with an applied migration is kept" || ko "keep applied"
+[ ! -e "$tmp/gcroots/b-plan-template.json" ] && ok "a root whose migrations are undone is dropped" || ko "drop undone"
+[ -L "$tmp/gcroots/c-plan-template.json" ] && ok "the current plan's root is kept" || ko "keep current"
+
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
