@@ -56,6 +56,8 @@ std::vector<std::string> step_environment(const StepContext& context) {
   set_variable(variables, "HOME", context.work_dir);
   if (context.step != nullptr) {
     for (const auto& [key, value] : context.step->command.environment) {
+      // Reserved: the command relies on bootstate's values, which follow below.
+      if (key.starts_with("BOOTSTATE_")) continue;
       set_variable(variables, key, value);
     }
   }

@@ -17,8 +17,9 @@ inline constexpr const char* kStepPath =
 
 // The complete environment of a command step, "KEY=VALUE" in this order: PATH, LANG=C.UTF-8,
 // HOME=<work_dir>; then the step's `environment` (which may replace those three); then
-// BOOTSTATE_PHASE, _MIGRATION, _STEP, _ATTEMPT, _GENERATION, _ROOT, _WORK_DIR (which the step
-// cannot replace: the command relies on them). Nothing comes from bootstate's own environment.
+// BOOTSTATE_PHASE, _MIGRATION, _STEP, _ATTEMPT, _GENERATION, _ROOT, _WORK_DIR (the step's own
+// BOOTSTATE_* variables are dropped: the command relies on these). Nothing comes from
+// bootstate's own environment.
 std::vector<std::string> step_environment(const StepContext& context);
 
 class CommandStepExecutor : public StepExecutor {

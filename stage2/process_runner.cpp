@@ -4,9 +4,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in 2.37): declare it with C linkage here.
+extern "C" {
+#include <sys/pidfd.h>
+}
 
 #include <array>
 #include <cerrno>

@@ -1,0 +1,263 @@
+// PosixProcessRunner against real child processes: exit codes, signals, timeouts that take a
+// whole process group down, exec failures, the exact environment, bounded logs and captures.
+//
+// The children here are /bin/sh scripts: the tests' own programs, not something bootstate runs
+// through a shell.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "stage2/process_output.hpp"
+#include "stage2/process_runner.hpp"
+#include "tests/stage2/temp_dir.hpp"
+
+using namespace bootstate;
+using bootstate::test::read_text;
+using bootstate::test::TempDir;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+PosixProcessRunner fast_runner() {
+  PosixProcessRunner::Options options;
+  options.kill_grace = std::chrono::milliseconds(300);
+  return PosixProcessRunner(options);
+}
+
+ProcessSpec shell(const std::string& script) {
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", script};
+  spec.environment = {"PATH=/usr/bin:/bin"};
+  return spec;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A process is gone when it no longer exists or is a zombie (where init does not reap
+// orphans, as in some containers, a killed orphan stays a zombie).
+bool process_gone(pid_t pid) {
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return true;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() &&
+         (stat[close + 2] == 'Z' || stat[close + 2] == 'X');
+}
+
+std::vector<pid_t> pids_in(const std::string& text) {
+  std::vector<pid_t> pids;
+  std::istringstream lines(text);
+  for (pid_t pid = 0; lines >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+}  // namespace
+
+TEST_CASE("exit status is reported in numbers and words") {
+  auto runner = fast_runner();
+  ProcessResult failed = runner.run(shell("exit 3"));
+  CHECK(failed.started);
+  CHECK(failed.exit_status == 3);
+  CHECK(failed.signal == 0);
+  CHECK_FALSE(failed.timed_out);
+  CHECK(failed.message == "exit status 3");
+  CHECK_FALSE(failed.succeeded());
+
+  ProcessResult ok = runner.run(shell("exit 0"));
+  CHECK(ok.succeeded());
+  CHECK(ok.message == "exit status 0");
+}
+
+TEST_CASE("a child killed by a signal is reported as such") {
+  auto runner = fast_runner();
+  ProcessResult result = runner.run(shell("kill -9 $$"));
+  CHECK(result.started);
+  CHECK(result.signal == 9);
+  CHECK(result.message == "killed by signal 9");
+  CHECK_FALSE(result.succeeded());
+}
+
+TEST_CASE("a timeout kills the whole process group, grandchild included") {
+  auto runner = fast_runner();
+  ProcessSpec spec = shell("echo $$; sleep 100 & echo $!; sleep 100");
+  spec.capture_stdout = true;
+  spec.timeout_seconds = 1;
+  auto start = Clock::now();
+  ProcessResult result = runner.run(spec);
+  double elapsed = seconds_since(start);
+  CHECK(result.started);
+  CHECK(result.timed_out);
+  CHECK(result.message == "timed out after 1 s");
+  CHECK_FALSE(result.succeeded());
+  CHECK(elapsed >= 1.0);
+  CHECK(elapsed < 4.0);
+  auto pids = pids_in(result.stdout_text);
+  REQUIRE(pids.size() == 2);
+  for (pid_t pid : pids) CHECK_MESSAGE(process_gone(pid), "pid " << pid << " survived");
+}
+
+TEST_CASE("a group that ignores SIGTERM is killed with SIGKILL after the grace period") {
+  auto runner = fast_runner();
+  // An ignored signal stays ignored across exec, so the sleep ignores SIGTERM too.
+  ProcessSpec spec = shell("trap '' TERM; sleep 100 & echo $!; sleep 100");
+  spec.capture_stdout = true;
+  spec.timeout_seconds = 1;
+  auto start = Clock::now();
+  ProcessResult result = runner.run(spec);
+  double elapsed = seconds_since(start);
+  CHECK(result.timed_out);
+  CHECK(result.signal == SIGKILL);
+  CHECK(result.message == "timed out after 1 s");
+  CHECK(elapsed >= 1.3);
+  CHECK(elapsed < 4.0);
+  auto pids = pids_in(result.stdout_text);
+  REQUIRE(pids.size() == 1);
+  CHECK(process_gone(pids[0]));
+}
+
+TEST_CASE("a grandchild that keeps the output pipe open does not hang the runner") {
+  auto runner = fast_runner();
+  TempDir dir;
+  ProcessSpec spec = shell("sleep 100 & echo $!");
+  spec.log_path = dir / "log";
+  auto start = Clock::now();
+  ProcessResult result = runner.run(spec);
+  CHECK(seconds_since(start) < 3.0);
+  CHECK(result.succeeded());
+  auto pids = pids_in(read_text(spec.log_path));
+  REQUIRE(pids.size() == 1);
+  CHECK(process_gone(pids[0]));
+}
+
+TEST_CASE("exec failures are reported with the path and errno text") {
+  auto runner = fast_runner();
+  ProcessSpec spec;
+  spec.argv = {"/x/y"};
+  ProcessResult missing = runner.run(spec);
+  CHECK_FALSE(missing.started);
+  CHECK(missing.message == "cannot execute /x/y: No such file or directory");
+
+  TempDir dir;
+  spec.argv = {dir / "not-executable"};
+  test::write_text(spec.argv[0], "#!/bin/sh\n");
+  ProcessResult denied = runner.run(spec);
+  CHECK_FALSE(denied.started);
+  CHECK(denied.message == "cannot execute " + spec.argv[0] + ": Permission denied");
+
+  spec.argv = {"relative/program"};
+  CHECK(runner.run(spec).message == "cannot execute relative/program: not an absolute path");
+
+  spec.argv = {"/bin/true"};
+  spec.work_dir = dir / "missing";
+  ProcessResult no_dir = runner.run(spec);
+  CHECK_FALSE(no_dir.started);
+  CHECK(no_dir.message ==
+        "cannot change directory to " + spec.work_dir + ": No such file or directory");
+}
+
+TEST_CASE("the child gets exactly the given environment, nothing inherited") {
+  ::setenv("BOOTSTATE_TEST_LEAK", "1", 1);
+  auto runner = fast_runner();
+  ProcessSpec spec;
+  spec.argv = {"/usr/bin/env"};
+  spec.environment = {"A=1", "B=two words", "C="};
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  ::unsetenv("BOOTSTATE_TEST_LEAK");
+  CHECK(result.succeeded());
+  CHECK(result.stdout_text == "A=1\nB=two words\nC=\n");
+}
+
+TEST_CASE("the child runs in work_dir, in its own session, with stdin from /dev/null") {
+  auto runner = fast_runner();
+  TempDir dir;
+  // Fields after "(comm) ": state ppid pgrp session.
+  ProcessSpec spec = shell("pwd; cat; set -- $(sed 's/.*) //' /proc/$$/stat); echo $$ $3 $4");
+  spec.work_dir = dir.path();
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  std::istringstream lines(result.stdout_text);
+  std::string cwd;
+  std::getline(lines, cwd);
+  CHECK(cwd == std::filesystem::canonical(dir.path()).string());
+  pid_t pid = 0, pgrp = 0, session = 0;
+  lines >> pid >> pgrp >> session;
+  CHECK(pid != 0);
+  CHECK(pgrp == pid);
+  CHECK(session == pid);
+}
+
+TEST_CASE("no descriptor of the runner leaks into the child") {
+  auto runner = fast_runner();
+  int leaky = ::open("/dev/null", O_RDONLY);  // deliberately without O_CLOEXEC
+  REQUIRE(leaky >= 0);
+  ProcessSpec spec = shell("ls /proc/$$/fd");
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  ::close(leaky);
+  CHECK(result.succeeded());
+  CHECK(result.stdout_text == "0\n1\n2\n");
+}
+
+TEST_CASE("stdout and stderr go to the log in order, appended") {
+  auto runner = fast_runner();
+  TempDir dir;
+  ProcessSpec spec = shell("echo one; echo two >&2; echo three");
+  spec.log_path = dir / "log";
+  spec.journal_identifier = "bootstate-test";  // no journald here: sending must not matter
+  CHECK(runner.run(spec).succeeded());
+  CHECK(read_text(spec.log_path) == "one\ntwo\nthree\n");
+  CHECK(runner.run(spec).succeeded());
+  CHECK(read_text(spec.log_path) == "one\ntwo\nthree\none\ntwo\nthree\n");
+}
+
+TEST_CASE("the log is bounded: one truncation line, the rest dropped") {
+  auto runner = fast_runner();
+  TempDir dir;
+  ProcessSpec spec = shell("i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done");
+  spec.log_path = dir / "log";
+  spec.log_limit_bytes = 100;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  std::string all;
+  for (int i = 0; i < 2000; ++i) all += "line-" + std::to_string(i) + "\n";
+  std::string kept = all.substr(0, 100);
+  std::string expected =
+      kept + (kept.back() == '\n' ? "" : "\n") + std::string(stage2::kLogTruncatedLine) + "\n";
+  CHECK(read_text(spec.log_path) == expected);
+}
+
+TEST_CASE("capture_stdout keeps stdout out of the log, bounded; stderr is still logged") {
+  auto runner = fast_runner();
+  TempDir dir;
+  ProcessSpec spec = shell("echo out; echo err >&2");
+  spec.log_path = dir / "log";
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  CHECK(result.stdout_text == "out\n");
+  CHECK(read_text(spec.log_path) == "err\n");
+
+  spec.argv[2] = "echo 0123456789abcdef";
+  spec.log_limit_bytes = 10;
+  CHECK(runner.run(spec).stdout_text == "0123456789");
+}
+
+TEST_CASE("a log that cannot be opened keeps the child from starting") {
+  auto runner = fast_runner();
+  TempDir dir;
+  ProcessSpec spec = shell("exit 0");
+  spec.log_path = dir / "missing/log";
+  ProcessResult result = runner.run(spec);
+  CHECK_FALSE(result.started);
+  CHECK(result.message == "cannot open log " + spec.log_path + ": No such file or directory");
+}
