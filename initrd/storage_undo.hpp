@@ -26,6 +26,7 @@ struct UndoAdded {
   std::size_t number = 0;
   std::string uuid;  // how revert finds it again (GPT PARTUUID)
   std::string name;
+  bool operator==(const UndoAdded&) const = default;
 };
 
 struct UndoChanged {
@@ -35,6 +36,7 @@ struct UndoChanged {
   std::optional<std::string> type;          // old type, when changed
   std::optional<std::uint64_t> attrs;       // old attributes, when changed
   std::optional<std::uint64_t> grown_from;  // old size in sectors: grow has no undo
+  bool operator==(const UndoChanged&) const = default;
 };
 
 struct UndoDisk {
@@ -42,6 +44,7 @@ struct UndoDisk {
   LabelKind label = LabelKind::Gpt;
   std::vector<UndoAdded> added;
   std::vector<UndoChanged> changed;
+  bool operator==(const UndoDisk&) const = default;
 };
 
 struct UndoRecord {
@@ -49,6 +52,7 @@ struct UndoRecord {
   bool empty() const;
   bool has_grow() const;
   UndoDisk& disk(const std::string& path, LabelKind label);  // finds or appends
+  bool operator==(const UndoRecord&) const = default;
 };
 
 // What `plan` changes (before → after), plus every partition an add-partition operation
