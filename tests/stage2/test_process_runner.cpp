@@ -236,7 +236,7 @@ TEST_CASE("the log is bounded: one truncation line, the rest dropped") {
   CHECK(read_text(spec.log_path) == expected);
 }
 
-TEST_CASE("capture_stdout keeps stdout out of the log, bounded; stderr is still logged") {
+TEST_CASE("capture_stdout keeps stdout out of the log, bounded, while stderr is still logged") {
   auto runner = fast_runner();
   TempDir dir;
   ProcessSpec spec = shell("echo out; echo err >&2");
