@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 
 #include "initrd/blkid_probe.hpp"
 #include "initrd/fdisk_table.hpp"
@@ -63,6 +64,18 @@ Expected<Located> locate_device(const StorageOperation& op, std::string_view roo
   if (*found) return **found;
   if (root.empty() || root == "/") {
     if (auto path = evaluate_system_tag(tag, value)) return Located{*path, 0, 0};
+  } else {
+    // Under --root there is no udev or blkid cache: look at the tables of ROOT/dev/*.
+    std::vector<DiskWork> others;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(reroot(root, "/dev"), error)) {
+      if (!entry.is_regular_file(error) && !entry.is_block_file(error)) continue;
+      auto table = read_table(entry.path().string(), entry.path().string());
+      if (table) others.push_back(DiskWork{entry.path().string(), DiskPlan{*table, *table, {}}});
+    }
+    auto other = find_tagged(tag, value, others);
+    if (!other) return other.error();
+    if (*other) return **other;
   }
   return make_error(ErrorCode::NotFound, "no device matches {}", device);
 }
