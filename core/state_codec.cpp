@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 
 #include "core/crc32c.hpp"
 
@@ -206,9 +207,8 @@ class Reader {
   // Sets the path prefix while the fields of a nested record are read.
   class Nested {
    public:
-    Nested(Reader& reader, std::string path) : reader_(reader), saved_(std::move(reader.path_)) {
-      reader_.path_ = std::move(path);
-    }
+    Nested(Reader& reader, std::string path)
+        : reader_(reader), saved_(std::exchange(reader.path_, std::move(path))) {}
     ~Nested() { reader_.path_ = std::move(saved_); }
     Nested(const Nested&) = delete;
     Nested& operator=(const Nested&) = delete;
