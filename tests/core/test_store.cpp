@@ -283,23 +283,36 @@ std::string file_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(stream), {});
 }
 
-// Mounts a tmpfs at `target` in a private mount namespace (so nothing outlives the test
-// process). Empty on success, else why it is not possible here (not root, no CAP_SYS_ADMIN).
-std::string mount_tmpfs(const std::string& target, const std::string& options) {
-  static const std::string namespace_error = [] {
-    if (::geteuid() != 0) return std::string("not running as root");
-    if (::unshare(CLONE_NEWNS) != 0) return "unshare(CLONE_NEWNS): " + errno_text(errno);
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      return "make / private: " + errno_text(errno);
+// A tmpfs mounted at `target` in a private mount namespace (so nothing outlives the test
+// process), unmounted again when the test ends, even by a failed REQUIRE.
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::string& target, const std::string& options) : target_(target) {
+    static const std::string namespace_error = [] {
+      if (::geteuid() != 0) return std::string("not running as root");
+      if (::unshare(CLONE_NEWNS) != 0) return "unshare(CLONE_NEWNS): " + errno_text(errno);
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        return "make / private: " + errno_text(errno);
+      }
+      return std::string();
+    }();
+    why_not_ = namespace_error;
+    if (why_not_.empty() && ::mount("tmpfs", target.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+      why_not_ = "mount tmpfs: " + errno_text(errno);
     }
-    return std::string();
-  }();
-  if (!namespace_error.empty()) return namespace_error;
-  if (::mount("tmpfs", target.c_str(), "tmpfs", 0, options.c_str()) != 0) {
-    return "mount tmpfs: " + errno_text(errno);
   }
-  return {};
-}
+  ~TmpfsMount() {
+    if (why_not_.empty()) ::umount2(target_.c_str(), MNT_DETACH);
+  }
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+  // Empty when mounted, else why it is not possible here (not root, no CAP_SYS_ADMIN).
+  const std::string& why_not() const { return why_not_; }
+
+ private:
+  std::string target_;
+  std::string why_not_;
+};
 
 }  // namespace
 
@@ -367,8 +380,9 @@ TEST_CASE("slot files: errors name the path and errno text") {
 
 TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other slot intact") {
   TempDir temp;
-  if (const std::string why = mount_tmpfs(temp.path(), "size=16k,mode=0700"); !why.empty()) {
-    MESSAGE("skipped, no size-limited tmpfs: " << why);
+  const TmpfsMount mount(temp.path(), "size=16k,mode=0700");
+  if (!mount.why_not().empty()) {
+    MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
     return;
   }
   SlotFiles files(temp.path() + "/bootstate");
@@ -392,13 +406,13 @@ TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other
   REQUIRE(store.commit(state_named("fits again")).has_value());
   StateStore again(files);
   CHECK(load_ok(again).state.last_good_generation == "fits again");
-  ::umount2(temp.path().c_str(), MNT_DETACH);
 }
 
 TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads still work") {
   TempDir temp;
-  if (const std::string why = mount_tmpfs(temp.path(), "size=64k"); !why.empty()) {
-    MESSAGE("skipped, no tmpfs mount: " << why);
+  const TmpfsMount mount(temp.path(), "size=64k");
+  if (!mount.why_not().empty()) {
+    MESSAGE("skipped, no tmpfs mount: " << mount.why_not());
     return;
   }
   SlotFiles files(temp.path() + "/bootstate");
@@ -416,7 +430,6 @@ TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads st
   auto moved = files.move_aside();
   REQUIRE_FALSE(moved.has_value());
   CHECK(moved.error().message.find("Read-only file system") != std::string::npos);
-  ::umount2(temp.path().c_str(), MNT_DETACH);
 }
 
 }  // namespace bootstate
