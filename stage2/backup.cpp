@@ -74,6 +74,24 @@ std::string sibling(const std::string& parent, std::string_view kind, const std:
 
 }  // namespace
 
+// A backed-up tree that holds the store would copy the snapshot being built into itself, and
+// restoring it would delete the snapshot: such paths are refused (compared lexically).
+Expected<void> FileBackupStore::check_outside_store(const std::string& covered,
+                                                    const std::string& path) const {
+  auto normal = [](const std::string& text) {
+    std::string result = std::filesystem::path(text).lexically_normal().string();
+    while (result.size() > 1 && result.back() == '/') result.pop_back();
+    return result;
+  };
+  const std::string store = normal(backups_dir_);
+  const std::string tree = normal(covered);
+  if (store == tree || store.starts_with(tree == "/" ? tree : tree + "/")) {
+    return make_error(ErrorCode::InvalidInput, "backup path {} contains the backup store {}", path,
+                      backups_dir_);
+  }
+  return {};
+}
+
 std::string FileBackupStore::snapshot_dir(std::string_view migration_id) const {
   return fmt::format("{}/{}", backups_dir_, migration_id);
 }
@@ -81,7 +99,10 @@ std::string FileBackupStore::snapshot_dir(std::string_view migration_id) const {
 Expected<void> FileBackupStore::snapshot(std::string_view migration_id,
                                          const std::vector<std::string>& paths) {
   BOOTSTATE_TRY(check_migration_id(migration_id));
-  for (const auto& path : paths) BOOTSTATE_TRY(stage2::check_backup_path(path));
+  for (const auto& path : paths) {
+    BOOTSTATE_TRY(stage2::check_backup_path(path));
+    BOOTSTATE_TRY(check_outside_store(stage2::under_root(root_, path), path));
+  }
   const std::string context = fmt::format("backup of migration {}", migration_id);
   auto with_context = [&context](Error error) { return error.with_context(context); };
 

@@ -25,7 +25,8 @@ class FileBackupStore : public BackupStore {
   // an interruption is discarded first; a complete earlier one is replaced atomically (the
   // old one stays in place until the new one is complete and durable). Owners, modes,
   // timestamps, xattrs, hard links among the copied files, symlinks and device nodes are kept.
-  // Errors name the path and errno; InvalidInput for a bad id or path.
+  // Errors name the path and errno; InvalidInput for a bad id or path, and for a path whose
+  // tree holds `backups_dir` (it would copy itself, and restoring it would delete the store).
   Expected<void> snapshot(std::string_view migration_id,
                           const std::vector<std::string>& paths) override;
 
@@ -43,6 +44,7 @@ class FileBackupStore : public BackupStore {
   std::string snapshot_dir(std::string_view migration_id) const;
 
  private:
+  Expected<void> check_outside_store(const std::string& covered, const std::string& path) const;
   Expected<void> restore_entries(const std::string& directory, std::string_view migration_id);
 
   std::string root_;

@@ -119,6 +119,7 @@ void mess_up(Machine& m) {
   fs::remove(m.root / "etc/app/link");
   fs::create_symlink("/elsewhere", m.root / "etc/app/link");
   fs::remove(m.root / "etc/single");
+  fs::create_directories(m.root / "etc/single/now-a-directory");  // restore changes the type
   fs::create_directories(m.root / "etc/new/deep");
   write_text(m.root / "etc/new/deep/file", "x");
 }
@@ -280,6 +281,13 @@ TEST_CASE("restore without a snapshot, discard, and invalid input") {
     CHECK(rejected.error().code == ErrorCode::InvalidInput);
   }
   CHECK(m.store.snapshot("../escape", {"/etc/app"}).error().code == ErrorCode::InvalidInput);
+  for (const char* holds_store : {"/var", "/var/lib/bootstate/backups"}) {
+    auto refused = m.store.snapshot("self", {holds_store});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == ErrorCode::InvalidInput);
+    CHECK(refused.error().message.find("contains the backup store") != std::string::npos);
+  }
+  CHECK(m.store.snapshot("sibling", {"/var/lib/bootstate-other"}));
 }
 
 TEST_CASE("errors name the path and errno") {
