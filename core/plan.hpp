@@ -118,7 +118,7 @@ struct Plan {
   int schema = 1;
   std::string generation;  // the toplevel store path this plan belongs to
   std::vector<Migration> migrations;
-  std::string digest;  // digest of the whole plan text
+  std::string digest;  // digest of the canonical `migrations` text (not `generation`)
 
   const Migration* find(std::string_view id) const;
 };

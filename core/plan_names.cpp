@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "core/interfaces.hpp"
 #include "core/plan.hpp"
 
 namespace bootstate {
@@ -108,6 +109,22 @@ std::string text_digest(std::string_view text) {
     hash *= 0x100000001b3ULL;  // FNV-1a 64 prime
   }
   return fmt::format("{:016x}", hash);
+}
+
+}  // namespace bootstate
+
+namespace bootstate {
+
+std::string_view to_string(BootCounting counting) {
+  switch (counting) {
+    case BootCounting::Active:
+      return "active";
+    case BootCounting::Off:
+      return "off";
+    case BootCounting::Impossible:
+      return "impossible";
+  }
+  return "invalid";
 }
 
 }  // namespace bootstate

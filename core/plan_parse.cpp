@@ -305,7 +305,9 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
     plan.migrations.push_back(std::move(*migration));
   }
   if (auto graph = check_migration_graph(plan); !graph) return in_source(graph.error());
-  plan.digest = text_digest(json_to_text(document));
+  // The migrations only: the initrd's copy of a plan differs from the toplevel's in
+  // `generation` (docs/NIXOS.md), and both must open the same attempt.
+  plan.digest = text_digest(json_to_text(**migrations));
   return plan;
 }
 

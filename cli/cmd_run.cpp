@@ -1,0 +1,153 @@
+// `bootstate run --phase P`: what the bootstate-*.service units execute.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+
+#include "bootloader/systemd_boot.hpp"
+#include "cli/commands.hpp"
+#include "cli/crash_hook.hpp"
+#include "cli/executors.hpp"
+#include "cli/journal.hpp"
+#include "core/phase_runner.hpp"
+#include "core/slot_files.hpp"
+#include "stage2/backup.hpp"
+
+namespace bootstate::cli {
+namespace {
+
+// In the initrd phases the plan comes from the initrd, which cannot name the toplevel it
+// belongs to (the toplevel contains the initrd): docs/DESIGN.md "Plan" lets it say this.
+constexpr std::string_view kBootedGenerationPlaceholder = "/run/booted-system";
+
+// One bootstate at a time: a second run would see the first one's `running` steps as
+// interrupted. The lock lives in /run (tmpfs, gone at reboot).
+class RunLock {
+ public:
+  static Expected<RunLock> take(const std::string& path) {
+    std::error_code ignored;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ignored);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error(ErrorCode::Io, "cannot open {}: {}", path, errno_text(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return make_error(ErrorCode::InvalidInput, "another bootstate is running ({} is locked)",
+                        path);
+    }
+    return RunLock(fd);
+  }
+  RunLock(RunLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  RunLock(const RunLock&) = delete;
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit RunLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+Expected<StepPaths> make_step_paths(const std::string& data_dir, const Migration& migration,
+                                    const Step& step, std::uint64_t attempt) {
+  StepPaths paths;
+  paths.work_dir = fmt::format("{}/work/{}/{}", data_dir, migration.id, step.id);
+  std::string logs = data_dir + "/logs";
+  paths.log_path = fmt::format("{}/{}-{}-{}.log", logs, attempt, migration.id, step.id);
+  std::error_code error;
+  std::filesystem::create_directories(paths.work_dir, error);
+  if (!error) std::filesystem::create_directories(logs, error);
+  if (error) {
+    return make_error(ErrorCode::Io, "cannot create {}: {}", paths.work_dir, error.message());
+  }
+  return paths;
+}
+
+Expected<void> check_generation(const Plan& plan, const BootFacts& facts, Phase phase) {
+  if (plan.generation == facts.booted_generation) return {};
+  if (phase != Phase::PostActivation && plan.generation == kBootedGenerationPlaceholder) return {};
+  return make_error(ErrorCode::InvalidInput,
+                    "the plan belongs to generation {}, but the booted generation (init= on the "
+                    "kernel command line) is {}",
+                    plan.generation,
+                    facts.booted_generation.empty() ? "unknown" : facts.booted_generation);
+}
+
+int exit_status_of(const PhaseResult& result, const Options& options) {
+  switch (result.exit) {
+    case PhaseExit::Ok:
+      return kExitOk;
+    case PhaseExit::Failed:
+    case PhaseExit::RebootRequired: {
+      // The reason already went to the journal (and the terminal) as an event.
+      int status = result.exit == PhaseExit::Failed ? kExitFailed : kExitReboot;
+      if (!options.no_reboot) {
+        if (auto rebooted = request_reboot(); !rebooted) {
+          std::fprintf(stderr, "bootstate: %s\n", rebooted.error().message.c_str());
+        }
+      }
+      return status;
+    }
+  }
+  return kExitFailed;
+}
+
+}  // namespace
+
+int run_command(const Machine& machine) {
+  const Options& options = machine.options();
+  const Phase phase = *options.phase;
+  auto facts = machine.boot_facts();
+  if (!facts) return report_error(facts.error());
+  auto plan = machine.booted_plan(phase, *facts);
+  if (!plan) return report_error(plan.error());
+  if (auto matches = check_generation(*plan, *facts, phase); !matches) {
+    return report_error(matches.error());
+  }
+  // The placeholder stands for the booted generation from here on.
+  plan->generation = facts->booted_generation;
+  auto esp = machine.esp();
+  if (!esp) return report_error(esp.error());
+  auto lock = RunLock::take(machine.rooted("/run/bootstate/run.lock"));
+  if (!lock) return report_error(lock.error());
+
+  SlotFiles slot_files(*esp + "/bootstate");
+  std::unique_ptr<SlotStorage> crash_hook;
+  StateStore store(maybe_crashing(slot_files, crash_hook));
+  // The counter a re-arm restores is the one the entry started with (LEFT + DONE).
+  SystemdBoot probe(machine.root(), *esp, 3);
+  int tries = 3;
+  if (auto entry = probe.booted_entry(); entry && entry->counting == BootCounting::Active) {
+    tries = std::max(1, entry->tries_left + entry->tries_done);
+  }
+  SystemdBoot loader(machine.root(), *esp, tries);
+  Executors executors;
+  const std::string data_dir = machine.data_dir(phase);
+  FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");
+  JournalSink events(isatty(STDERR_FILENO) || !options.root.empty());
+
+  PhaseEffects effects;
+  effects.store = &store;
+  effects.boot_loader = &loader;
+  effects.backups = root_mounted(phase) ? &backups : nullptr;
+  effects.executors = executors.by_kind();
+  effects.paths = [&](const Migration& migration, const Step& step, std::uint64_t attempt) {
+    return make_step_paths(data_dir, migration, step, attempt);
+  };
+  effects.events = &events;
+  effects.root = machine.root();
+
+  auto result = run_phase(phase, *plan, *facts, effects);
+  if (!result) return report_error(result.error());
+  return exit_status_of(*result, options);
+}
+
+int report_error(const Error& error) {
+  std::fprintf(stderr, "bootstate: %s\n", error.message.c_str());
+  return kExitInvalid;
+}
+
+}  // namespace bootstate::cli

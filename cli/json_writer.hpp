@@ -1,0 +1,71 @@
+// Pretty JSON output for --json: the keys documented in docs/DESIGN.md are stable.
+#pragma once
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bootstate::cli {
+
+class JsonWriter {
+ public:
+  JsonWriter() : writer_(buffer_) { writer_.SetIndent(' ', 2); }
+
+  void begin_object() { writer_.StartObject(); }
+  void end_object() { writer_.EndObject(); }
+  void begin_array() { writer_.StartArray(); }
+  void end_array() { writer_.EndArray(); }
+  void key(std::string_view name) {
+    writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+  }
+  void string(std::string_view value) {
+    writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+  void null() { writer_.Null(); }
+  void boolean(bool value) { writer_.Bool(value); }
+  void number(std::int64_t value) { writer_.Int64(value); }
+
+  // key: value shorthands; an empty optional string is written as null.
+  void field(std::string_view name, std::string_view value) {
+    key(name);
+    string(value);
+  }
+  void field(std::string_view name, const char* value) { field(name, std::string_view(value)); }
+  void field(std::string_view name, const std::string& value) {
+    field(name, std::string_view(value));
+  }
+  void field_or_null(std::string_view name, std::string_view value) {
+    key(name);
+    if (value.empty()) {
+      null();
+    } else {
+      string(value);
+    }
+  }
+  void field(std::string_view name, bool value) {
+    key(name);
+    boolean(value);
+  }
+  void field(std::string_view name, std::int64_t value) {
+    key(name);
+    number(value);
+  }
+  void field(std::string_view name, const std::vector<std::string>& values) {
+    key(name);
+    begin_array();
+    for (const std::string& value : values) string(value);
+    end_array();
+  }
+
+  std::string text() const { return std::string(buffer_.GetString(), buffer_.GetSize()) + "\n"; }
+
+ private:
+  rapidjson::StringBuffer buffer_;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer_;
+};
+
+}  // namespace bootstate::cli

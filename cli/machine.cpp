@@ -1,0 +1,130 @@
+#include "cli/machine.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+namespace bootstate::cli {
+namespace {
+
+bool is_directory(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+Expected<std::string> read_text_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    int error = errno;
+    return make_error(error == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, "cannot read {}: {}",
+                      path, errno_text(error));
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::string generation_from_cmdline(std::string_view cmdline) {
+  std::istringstream words{std::string(cmdline)};
+  std::string word, init;
+  while (words >> word) {
+    if (word.rfind("init=", 0) == 0) init = word.substr(5);  // the last init= wins, as the kernel
+  }
+  auto slash = init.rfind('/');
+  if (slash == std::string::npos || slash == 0) return {};
+  return init.substr(0, slash);
+}
+
+std::string Machine::rooted(std::string_view absolute) const {
+  if (absolute.empty() || absolute[0] != '/') return std::string(absolute);  // relative: as given
+  return options_.root + std::string(absolute);
+}
+
+Expected<BootFacts> Machine::boot_facts() const {
+  BootFacts facts;
+  auto boot_id = read_text_file(rooted("/proc/sys/kernel/random/boot_id"));
+  if (!boot_id) return boot_id.error();
+  facts.boot_id = trim(*boot_id);
+  auto cmdline = read_text_file(rooted("/proc/cmdline"));
+  if (!cmdline) return cmdline.error();
+  facts.booted_generation = generation_from_cmdline(*cmdline);
+  facts.now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return facts;
+}
+
+Expected<std::string> Machine::esp() const {
+  if (!options_.esp.empty()) {
+    std::string path = rooted(options_.esp);
+    if (!is_directory(path)) {
+      return make_error(ErrorCode::InvalidInput, "--esp {}: not a directory", path);
+    }
+    return path;
+  }
+  for (const char* candidate : {"/boot", "/efi", "/bootstate"}) {
+    std::string path = rooted(candidate);
+    if (is_directory(path + "/loader") || is_directory(path + "/bootstate")) return path;
+  }
+  return make_error(ErrorCode::InvalidInput,
+                    "no ESP found at {} or {} (no loader/ or bootstate/ directory): give --esp",
+                    rooted("/boot"), rooted("/efi"));
+}
+
+Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel) const {
+  std::string path = rooted(plan_or_toplevel);
+  if (is_directory(path)) path += "/bootstate/plan.json";
+  auto text = read_text_file(path);
+  if (!text) {
+    return make_error(ErrorCode::InvalidInput, "plan: {}", text.error().message);
+  }
+  return parse_plan(*text, path);
+}
+
+Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts& facts) const {
+  if (!options_.plan.empty()) return plan_at(options_.plan);
+  if (phase && *phase != Phase::PostActivation) {
+    auto initrd_copy = plan_at("/etc/bootstate/plan.json");
+    // Without the initrd's copy, the generation's own plan where the root file system is
+    // (/sysroot in pre-switch-root; the tree itself under --root).
+    if (initrd_copy || facts.booted_generation.empty() ||
+        (options_.root.empty() && *phase == Phase::InitrdPreMount)) {
+      return initrd_copy;
+    }
+    std::string toplevel = root_fs(*phase) == root() ? facts.booted_generation
+                                                     : root_fs(*phase) + facts.booted_generation;
+    auto own = plan_at(toplevel);
+    return own ? own : initrd_copy;
+  }
+  if (facts.booted_generation.empty()) {
+    return make_error(ErrorCode::InvalidInput,
+                      "{}: no init= on the kernel command line, so the booted generation (and "
+                      "its plan) is unknown: give --plan",
+                      rooted("/proc/cmdline"));
+  }
+  return plan_at(facts.booted_generation);
+}
+
+std::string Machine::root_fs(Phase phase) const {
+  if (phase == Phase::PreSwitchRoot && options_.root.empty()) return "/sysroot";
+  return root();
+}
+
+std::string Machine::data_dir(Phase phase) const {
+  if (phase == Phase::InitrdPreMount) return rooted("/run/bootstate");
+  std::string root_fs_path = root_fs(phase);
+  if (root_fs_path == "/") return "/var/lib/bootstate";
+  return root_fs_path + "/var/lib/bootstate";
+}
+
+}  // namespace bootstate::cli

@@ -1,0 +1,50 @@
+// What the CLI reads about the machine it runs on, every path re-rooted under --root:
+// /proc/cmdline (the booted generation), the boot id, the ESP, the booted plan, and where bulky
+// data (logs, work directories, backups) lives in each phase.
+#pragma once
+
+#include <string>
+
+#include "cli/options.hpp"
+#include "core/interfaces.hpp"
+#include "core/plan.hpp"
+
+namespace bootstate::cli {
+
+class Machine {
+ public:
+  explicit Machine(Options options) : options_(std::move(options)) {}
+
+  const Options& options() const { return options_; }
+  // DIR + path under --root, path otherwise.
+  std::string rooted(std::string_view absolute) const;
+  // BOOTSTATE_ROOT for steps: the --root DIR, "/" otherwise.
+  std::string root() const { return options_.root.empty() ? "/" : options_.root; }
+
+  // Boot id, booted generation (init= on /proc/cmdline) and the time.
+  Expected<BootFacts> boot_facts() const;
+  // The mounted ESP: --esp (re-rooted), else the first of /boot, /efi that holds loader/ or
+  // bootstate/ (the initrd unit mounts the ESP itself before running bootstate).
+  Expected<std::string> esp() const;
+  // The plan of the booted generation for `phase` (--plan wins): the initrd's copy in the
+  // initrd phases, $toplevel/bootstate/plan.json in stage 2.
+  Expected<Plan> booted_plan(std::optional<Phase> phase, const BootFacts& facts) const;
+  // A plan file, or a toplevel directory holding bootstate/plan.json.
+  Expected<Plan> plan_at(const std::string& plan_or_toplevel) const;
+  // Root of the mounted root file system in `phase`: /sysroot in pre-switch-root, / in
+  // post-activation. Under --root the tree plays both the initrd and the root file system.
+  std::string root_fs(Phase phase) const;
+  // Where logs, work directories and backups live in `phase`.
+  std::string data_dir(Phase phase) const;
+
+ private:
+  Options options_;
+};
+
+// Reads a whole file; Io/NotFound errors name the path.
+Expected<std::string> read_text_file(const std::string& path);
+
+// The toplevel named by init= on a kernel command line ("init=/nix/store/x/init" → "/nix/store/x").
+std::string generation_from_cmdline(std::string_view cmdline);
+
+}  // namespace bootstate::cli

@@ -1,0 +1,41 @@
+// bootstate: the NixOS state-transition layer. See docs/DESIGN.md.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+
+int main(int argc, char** argv) {
+  using namespace bootstate::cli;
+  std::vector<std::string> arguments(argv + 1, argv + argc);
+  auto options = parse_options(arguments);
+  if (!options) return report_error(options.error());
+  Machine machine(std::move(*options));
+  try {
+    switch (machine.options().command) {
+      case Command::Run:
+        return run_command(machine);
+      case Command::Status:
+        return status_command(machine);
+      case Command::Preview:
+        return preview_command(machine);
+      case Command::History:
+        return history_command(machine);
+      case Command::Accept:
+      case Command::Decline:
+      case Command::Retry:
+        return decision_command(machine);
+      case Command::Version:
+        std::printf("bootstate %s\n", BOOTSTATE_VERSION);
+        return kExitOk;
+      case Command::Help:
+        std::fputs(usage().c_str(), stdout);
+        return kExitOk;
+    }
+  } catch (const std::exception& exception) {
+    // Library exceptions (std::filesystem, allocation) end here as an error, never a crash.
+    return report_error(bootstate::Error{bootstate::ErrorCode::Failed, exception.what()});
+  }
+  return kExitInvalid;
+}

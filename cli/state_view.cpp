@@ -1,0 +1,49 @@
+#include "cli/state_view.hpp"
+
+#include <ctime>
+
+#include "core/slot_files.hpp"
+#include "core/store.hpp"
+
+namespace bootstate::cli {
+namespace {
+
+class ReadOnlySlots final : public SlotStorage {
+ public:
+  explicit ReadOnlySlots(SlotStorage& inner) : inner_(inner) {}
+  Expected<std::optional<std::string>> read(int slot) override { return inner_.read(slot); }
+  Expected<void> write(int, std::string_view) override {
+    return make_error(ErrorCode::Unsupported, "read-only view of {}", inner_.describe());
+  }
+  // Left for `run` to do (and log); here both slots stay as they are.
+  Expected<void> move_aside() override { return {}; }
+  std::string describe() const override { return inner_.describe(); }
+
+ private:
+  SlotStorage& inner_;
+};
+
+}  // namespace
+
+Expected<StateSnapshot> read_state(const Machine& machine) {
+  auto esp = machine.esp();
+  if (!esp) return esp.error();
+  SlotFiles files(*esp + "/bootstate");
+  ReadOnlySlots slots(files);
+  StateStore store(slots);
+  auto loaded = store.load();
+  if (!loaded) return loaded.error();
+  return StateSnapshot{std::move(loaded->state), std::move(loaded->warnings), *esp};
+}
+
+std::string format_time(std::int64_t usec) {
+  if (usec <= 0) return "-";
+  std::time_t seconds = static_cast<std::time_t>(usec / 1'000'000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[64];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+  return text;
+}
+
+}  // namespace bootstate::cli

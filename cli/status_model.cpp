@@ -1,0 +1,160 @@
+#include "cli/status_model.hpp"
+
+#include "bootloader/systemd_boot.hpp"
+#include "cli/executors.hpp"
+#include "cli/state_view.hpp"
+#include "core/engine.hpp"
+#include "core/phase_runner.hpp"
+#include "core/preview.hpp"
+
+namespace bootstate::cli {
+namespace {
+
+StepRow step_row(const Step& step, const StepRecord* record) {
+  StepRow row;
+  row.id = step.id;
+  row.phase = step.phase;
+  row.kind = std::string(to_string(step.kind));
+  row.state = "pending";
+  if (record != nullptr) {
+    row.state = std::string(to_string(record->state));
+    row.attempts = record->attempts;
+    row.exit_status = record->exit_status;
+    row.message = record->message;
+    row.started_usec = record->started_usec;
+    row.finished_usec = record->finished_usec;
+    row.awaiting_reboot = record->awaiting_reboot;
+  }
+  return row;
+}
+
+const StepRecord* find(const std::vector<StepRecord>& records, std::string_view id) {
+  for (const StepRecord& record : records) {
+    if (record.id == id) return &record;
+  }
+  return nullptr;
+}
+
+MigrationRow migration_row(const Migration& migration, const MigrationRecord* record) {
+  MigrationRow row;
+  row.id = migration.id;
+  row.description = migration.description;
+  row.policy = std::string(to_string(migration.policy));
+  row.state = "pending";
+  if (record != nullptr) {
+    row.state = std::string(to_string(record->state));
+    row.detail = record->message;
+  }
+  for (const Step& step : migration.steps) {
+    row.steps.push_back(step_row(step, record ? find(record->steps, step.id) : nullptr));
+  }
+  if (record != nullptr) {
+    for (const Step& step : migration.undo) {
+      if (const StepRecord* undo = find(record->undo_steps, step.id)) {
+        row.undo_steps.push_back(step_row(step, undo));
+      }
+    }
+  }
+  return row;
+}
+
+void add_next(StatusModel& model, const State& state, const Plan* plan) {
+  if (state.attempt && state.attempt->state == AttemptState::Failed) {
+    if (state.attempt->generation == state.last_good_generation ||
+        state.last_good_generation.empty()) {
+      model.next.push_back(
+          "the attempt failed and there is no other generation to fall back to: "
+          "fix the cause, then `bootstate retry ID`");
+    } else if (state.attempt->generation == model.booted_generation) {
+      model.next.push_back("the next boot falls back to the last good generation " +
+                           state.last_good_generation);
+    }
+  }
+  if (plan == nullptr) return;
+  Executors executors;
+  PreviewReport report = preview_plan(state, *plan, executors.by_kind(), "/");
+  int boot = 0;
+  for (const PreviewAction& action : report.actions) {
+    if (action.boot != boot) {
+      boot = action.boot;
+      model.next.push_back(fmt::format("boot {}:", boot));
+    }
+    model.next.push_back(fmt::format("  {} {} {}{}{}", to_string(action.phase), action.action,
+                                     action.migration, action.step.empty() ? "" : "/",
+                                     action.step));
+  }
+  for (const std::string& blocker : report.blockers) model.next.push_back("blocked: " + blocker);
+  for (const std::string& note : report.notes) model.next.push_back("note: " + note);
+  if (report.actions.empty() && report.blockers.empty()) model.next.push_back("nothing pending");
+}
+
+}  // namespace
+
+Expected<StatusModel> gather_status(const Machine& machine) {
+  StatusModel model;
+  auto snapshot = read_state(machine);
+  if (!snapshot) return snapshot.error();
+  const State& state = snapshot->state;
+  model.warnings = snapshot->warnings;
+  model.esp = snapshot->esp;
+  model.last_good = state.last_good_generation;
+  model.last_good_entry = state.last_good_entry;
+  model.attempt = state.attempt;
+
+  std::optional<Plan> plan;
+  auto facts = machine.boot_facts();
+  if (facts) {
+    model.booted_generation = facts->booted_generation;
+    auto booted_plan = machine.booted_plan(std::nullopt, *facts);
+    if (booted_plan) {
+      plan = std::move(*booted_plan);
+    } else {
+      model.warnings.push_back(booted_plan.error().message);
+    }
+  } else {
+    model.warnings.push_back(facts.error().message);
+  }
+  SystemdBoot loader(machine.root(), snapshot->esp, 3);
+  if (auto entry = loader.booted_entry(); entry) {
+    model.booted_entry = entry->id;
+    model.counting = entry->counting;
+    model.tries_left = entry->tries_left;
+    model.tries_done = entry->tries_done;
+    model.counting_why = entry->why;
+  } else {
+    model.counting_why = entry.error().message;
+  }
+
+  if (plan) {
+    for (const MigrationView& view : plan_view(*plan, state)) {
+      MigrationRow row = migration_row(*view.migration, view.record);
+      row.readiness = std::string(to_string(view.readiness));
+      if (!view.detail.empty()) row.detail = view.detail;
+      if (view.readiness == Readiness::Declined) row.state = "declined";
+      row.definition_changed = view.record != nullptr && view.record->touched() &&
+                               view.record->digest != view.migration->digest;
+      model.migrations.push_back(std::move(row));
+    }
+  }
+  auto recorded = plan ? recorded_definitions(state, *plan) : std::map<std::string, Migration>{};
+  for (const MigrationRecord& record : state.migrations) {
+    if (plan && plan->find(record.id) != nullptr) continue;
+    auto definition = recorded.find(record.id);
+    if (definition == recorded.end()) {
+      auto parsed = parse_migration_definition(record.definition_json);
+      if (!parsed) continue;
+      definition = recorded.emplace(record.id, std::move(*parsed)).first;
+    }
+    MigrationRow row = migration_row(definition->second, &record);
+    row.in_plan = false;
+    row.kept =
+        record.state != MigrationState::Undone &&
+        (definition->second.kept_when_stale() || record.decision == OperatorDecision::Declined);
+    row.readiness = row.kept ? "kept" : "stale";
+    model.migrations.push_back(std::move(row));
+  }
+  add_next(model, state, plan ? &*plan : nullptr);
+  return model;
+}
+
+}  // namespace bootstate::cli

@@ -1,0 +1,61 @@
+// What `bootstate status` shows, gathered once and rendered as text or JSON.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/machine.hpp"
+#include "core/interfaces.hpp"
+#include "core/state.hpp"
+
+namespace bootstate::cli {
+
+struct StepRow {
+  std::string id;
+  Phase phase = Phase::PostActivation;
+  std::string kind;
+  std::string state;  // pending running done failed skipped
+  std::uint32_t attempts = 0;
+  int exit_status = -1;
+  std::string message;
+  std::int64_t started_usec = 0;
+  std::int64_t finished_usec = 0;
+  bool awaiting_reboot = false;
+};
+
+struct MigrationRow {
+  std::string id;
+  std::string description;
+  std::string policy;
+  std::string state;      // pending running applied failed declined undone
+  std::string readiness;  // for plan migrations: runnable, waiting, needs accept, …
+  std::string detail;     // why it waits, is blocked or failed
+  bool in_plan = true;    // false: an older attempt applied it and the plan no longer has it
+  bool kept = false;      // stale and kept (keep, firmware, declined undo)
+  bool definition_changed = false;  // applied with another definition than the plan's
+  std::vector<StepRow> steps;
+  std::vector<StepRow> undo_steps;
+};
+
+struct StatusModel {
+  std::string booted_generation;
+  std::string booted_entry;
+  BootCounting counting = BootCounting::Impossible;
+  int tries_left = -1;
+  int tries_done = -1;
+  std::string counting_why;
+  std::string last_good;
+  std::string last_good_entry;
+  std::optional<Attempt> attempt;
+  std::vector<MigrationRow> migrations;
+  std::vector<std::string> next;      // what happens next, in words
+  std::vector<std::string> warnings;  // store warnings, a missing plan, …
+  std::string esp;
+};
+
+Expected<StatusModel> gather_status(const Machine& machine);
+std::string render_status_text(const StatusModel& model);
+std::string render_status_json(const StatusModel& model);
+
+}  // namespace bootstate::cli

@@ -1,0 +1,169 @@
+// `bootstate status` for a person (laid out like `bootctl status`) and as JSON with the stable
+// keys of docs/DESIGN.md.
+#include "cli/json_writer.hpp"
+#include "cli/state_view.hpp"
+#include "cli/status_model.hpp"
+
+namespace bootstate::cli {
+namespace {
+
+std::string or_dash(const std::string& text) {
+  return text.empty() ? "-" : text;
+}
+
+std::string counting_text(const StatusModel& model) {
+  switch (model.counting) {
+    case BootCounting::Active:
+      return fmt::format("active, {} tries left, {} done", model.tries_left, model.tries_done);
+    case BootCounting::Off:
+      return "off (" + model.counting_why + ")";
+    case BootCounting::Impossible:
+      return "impossible (" + model.counting_why + ")";
+  }
+  return "?";
+}
+
+const char* mark_of(const std::string& state) {
+  if (state == "applied" || state == "done" || state == "undone") return "✓";
+  if (state == "failed") return "✗";
+  if (state == "running") return "▶";
+  if (state == "declined" || state == "skipped") return "-";
+  return "○";
+}
+
+void render_steps(std::string& out, const std::vector<StepRow>& steps, std::string_view label) {
+  for (const StepRow& step : steps) {
+    out += fmt::format("      {} {}{:<16} {:<17} {:<8}", mark_of(step.state), label, step.id,
+                       to_string(step.phase), step.state);
+    if (step.attempts > 0) out += fmt::format(" attempts {}", step.attempts);
+    if (!step.message.empty() && step.state != "pending") out += "  " + step.message;
+    if (step.awaiting_reboot) out += "  (awaiting reboot)";
+    out += "\n";
+  }
+}
+
+void write_steps(JsonWriter& json, std::string_view key, const std::vector<StepRow>& steps) {
+  json.key(key);
+  json.begin_array();
+  for (const StepRow& step : steps) {
+    json.begin_object();
+    json.field("id", step.id);
+    json.field("phase", std::string(to_string(step.phase)));
+    json.field("kind", step.kind);
+    json.field("state", step.state);
+    json.field("attempts", static_cast<std::int64_t>(step.attempts));
+    json.key("exit_status");
+    if (step.exit_status >= 0) {
+      json.number(step.exit_status);
+    } else {
+      json.null();
+    }
+    json.field("message", step.message);
+    json.field_or_null("started", step.started_usec ? format_time(step.started_usec) : "");
+    json.field_or_null("finished", step.finished_usec ? format_time(step.finished_usec) : "");
+    json.field("awaiting_reboot", step.awaiting_reboot);
+    json.end_object();
+  }
+  json.end_array();
+}
+
+}  // namespace
+
+std::string render_status_text(const StatusModel& model) {
+  std::string out;
+  out += fmt::format("     Booted: {}\n", or_dash(model.booted_generation));
+  out += fmt::format("      Entry: {}\n", or_dash(model.booted_entry));
+  out += fmt::format("   Counting: {}\n", counting_text(model));
+  out += fmt::format("  Last good: {}\n", or_dash(model.last_good));
+  out += fmt::format("        ESP: {}\n", or_dash(model.esp));
+  if (model.attempt) {
+    const Attempt& attempt = *model.attempt;
+    out += fmt::format("    Attempt: #{} {} for {}\n", attempt.number, to_string(attempt.state),
+                       attempt.generation);
+    out += fmt::format("             {} boot(s), {} without progress, started {}\n",
+                       attempt.boot_ids.size(), attempt.boots_without_progress,
+                       format_time(attempt.started_usec));
+    if (!attempt.reason.empty()) out += fmt::format("     Reason: {}\n", attempt.reason);
+  } else {
+    out += "    Attempt: none yet\n";
+  }
+  out += "\nMigrations:\n";
+  if (model.migrations.empty()) out += "  (none)\n";
+  for (const MigrationRow& row : model.migrations) {
+    out += fmt::format("  {} {} ({}{}): {}", mark_of(row.state), row.id, row.policy,
+                       row.in_plan ? "" : ", not in this plan", row.state);
+    if (row.kept) out += " — kept";
+    if (!row.readiness.empty() && row.readiness != row.state && row.in_plan) {
+      out += " — " + row.readiness;
+    }
+    out += "\n";
+    if (!row.description.empty()) out += "      " + row.description + "\n";
+    if (!row.detail.empty()) out += "      " + row.detail + "\n";
+    if (row.definition_changed) {
+      out += "      its definition changed since it was applied: it is not run again\n";
+    }
+    render_steps(out, row.steps, "");
+    render_steps(out, row.undo_steps, "undo ");
+  }
+  out += "\nNext:\n";
+  for (const std::string& line : model.next) out += "  " + line + "\n";
+  for (const std::string& warning : model.warnings) out += "Warning: " + warning + "\n";
+  return out;
+}
+
+std::string render_status_json(const StatusModel& model) {
+  JsonWriter json;
+  json.begin_object();
+  json.key("booted");
+  json.begin_object();
+  json.field_or_null("generation", model.booted_generation);
+  json.field_or_null("entry", model.booted_entry);
+  json.field("counting", std::string(to_string(model.counting)));
+  json.field("tries_left", static_cast<std::int64_t>(model.tries_left));
+  json.field("tries_done", static_cast<std::int64_t>(model.tries_done));
+  json.field("counting_detail", model.counting_why);
+  json.end_object();
+  json.field_or_null("last_good", model.last_good);
+  json.field_or_null("last_good_entry", model.last_good_entry);
+  json.key("attempt");
+  if (model.attempt) {
+    const Attempt& attempt = *model.attempt;
+    json.begin_object();
+    json.field("number", static_cast<std::int64_t>(attempt.number));
+    json.field("generation", attempt.generation);
+    json.field("state", std::string(to_string(attempt.state)));
+    json.field("reason", attempt.reason);
+    json.field("boots", static_cast<std::int64_t>(attempt.boot_ids.size()));
+    json.field("boots_without_progress", static_cast<std::int64_t>(attempt.boots_without_progress));
+    json.field("plan_digest", attempt.plan_digest);
+    json.field_or_null("started", format_time(attempt.started_usec));
+    json.field_or_null("finished", attempt.finished_usec ? format_time(attempt.finished_usec) : "");
+    json.end_object();
+  } else {
+    json.null();
+  }
+  json.key("migrations");
+  json.begin_array();
+  for (const MigrationRow& row : model.migrations) {
+    json.begin_object();
+    json.field("id", row.id);
+    json.field("description", row.description);
+    json.field("policy", row.policy);
+    json.field("state", row.state);
+    json.field("readiness", row.readiness);
+    json.field("detail", row.detail);
+    json.field("in_plan", row.in_plan);
+    json.field("kept", row.kept);
+    json.field("definition_changed", row.definition_changed);
+    write_steps(json, "steps", row.steps);
+    write_steps(json, "undo_steps", row.undo_steps);
+    json.end_object();
+  }
+  json.end_array();
+  json.field("next", model.next);
+  json.field("warnings", model.warnings);
+  json.end_object();
+  return json.text();
+}
+
+}  // namespace bootstate::cli

@@ -1,0 +1,25 @@
+// Operator decisions (`bootstate accept|decline|retry ID`) as pure state changes. Each returns
+// the state to commit, or InvalidInput naming why the decision does not apply (exit 2,
+// nothing changed).
+#pragma once
+
+#include <string_view>
+
+#include "core/error.hpp"
+#include "core/plan.hpp"
+#include "core/state.hpp"
+
+namespace bootstate {
+
+// An optional migration may run (a declined recommended one too: accepting undoes the decline).
+Expected<State> accept_migration(State state, const Plan& plan, std::string_view id);
+
+// A recommended/optional migration of the plan that has not started will not run. A stale
+// migration that cannot be undone keeps its effect and stops blocking.
+Expected<State> decline_migration(State state, const Plan& plan, std::string_view id);
+
+// A failed migration (or a failed undo) runs again from its failed step; a failed attempt of
+// the same plan is reopened.
+Expected<State> retry_migration(State state, const Plan& plan, std::string_view id);
+
+}  // namespace bootstate

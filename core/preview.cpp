@@ -1,0 +1,251 @@
+#include "core/preview.hpp"
+
+#include <array>
+#include <optional>
+
+#include "core/phase_runner.hpp"
+#include "core/store.hpp"
+
+namespace bootstate {
+namespace {
+
+constexpr int kMaxSimulatedBoots = 32;
+
+class MemorySlots final : public SlotStorage {
+ public:
+  Expected<std::optional<std::string>> read(int slot) override { return slots_.at(slot); }
+  Expected<void> write(int slot, std::string_view bytes) override {
+    slots_.at(slot) = std::string(bytes);
+    return {};
+  }
+  Expected<void> move_aside() override {
+    slots_ = {};
+    return {};
+  }
+  std::string describe() const override { return "preview"; }
+
+ private:
+  std::array<std::optional<std::string>, 2> slots_;
+};
+
+// A boot loader that boots the previewed generation with boot counting on.
+class SimulatedLoader final : public BootLoader {
+ public:
+  Expected<BootedEntry> booted_entry() override {
+    BootedEntry entry;
+    entry.id = "previewed";
+    entry.counting = BootCounting::Active;
+    entry.tries_left = 2;
+    entry.tries_done = 1;
+    return entry;
+  }
+  Expected<std::optional<std::string>> entry_for_generation(std::string_view) override {
+    return std::optional<std::string>("previous");
+  }
+  Expected<void> mark_bad() override { return {}; }
+  Expected<void> rearm() override { return {}; }
+  Expected<void> mark_good() override { return {}; }
+  Expected<void> set_one_shot(std::string_view) override { return {}; }
+};
+
+struct Recorder {
+  PreviewReport* report = nullptr;
+  int boot = 1;
+  const std::map<StepKind, StepExecutor*>* executors = nullptr;
+};
+
+// Succeeds at everything and records what would happen, with the real executor's description.
+class SimulatedExecutor final : public StepExecutor {
+ public:
+  explicit SimulatedExecutor(Recorder& recorder) : recorder_(recorder) {}
+
+  StepOutcome run(const StepContext& context) override {
+    record(context, is_undo(context) ? "undo" : "run");
+    return success();
+  }
+  CheckResult check(const StepContext&) override { return CheckResult::NotApplied; }
+  StepOutcome revert(const StepContext& context) override {
+    record(context, "revert");
+    return success();
+  }
+  StepPreview describe(const StepContext&) override { return {}; }
+
+ private:
+  static bool is_undo(const StepContext& context) {
+    for (const Step& step : context.migration->undo) {
+      if (&step == context.step) return true;
+    }
+    return false;
+  }
+  static StepOutcome success() {
+    StepOutcome outcome;
+    outcome.ok = true;
+    outcome.exit_status = 0;
+    outcome.message = "previewed";
+    return outcome;
+  }
+  void record(const StepContext& context, std::string action) {
+    PreviewAction entry;
+    entry.boot = recorder_.boot;
+    entry.phase = context.phase;
+    entry.migration = context.migration->id;
+    entry.step = context.step->id;
+    entry.action = std::move(action);
+    entry.reboot_after = context.step->reboot;
+    auto found = recorder_.executors->find(context.step->kind);
+    if (found != recorder_.executors->end() && found->second != nullptr) {
+      entry.detail = found->second->describe(context);
+    } else {
+      entry.detail.blocker =
+          fmt::format("{} steps are not available in this build", to_string(context.step->kind));
+    }
+    if (!context.step->preview.empty())
+      entry.detail.lines.insert(entry.detail.lines.begin(), context.step->preview);
+    entry.irreversible = entry.detail.irreversible || context.step->kind == StepKind::Firmware;
+    if (!entry.detail.blocker.empty()) {
+      recorder_.report->blockers.push_back(fmt::format(
+          "migration \"{}\" step \"{}\": {}", entry.migration, entry.step, entry.detail.blocker));
+    }
+    if (context.phase != Phase::PostActivation) recorder_.report->initrd_work = true;
+    recorder_.report->actions.push_back(std::move(entry));
+  }
+  Recorder& recorder_;
+};
+
+class SimulatedBackups final : public BackupStore {
+ public:
+  SimulatedBackups(Recorder& recorder, Phase& phase) : recorder_(recorder), phase_(phase) {}
+  Expected<void> snapshot(std::string_view id, const std::vector<std::string>& paths) override {
+    add(id, "backup", fmt::format("snapshot {} path(s) before the first step", paths.size()));
+    return {};
+  }
+  Expected<void> restore(std::string_view id) override {
+    add(id, "restore-backup", "restore the snapshot taken before it ran");
+    return {};
+  }
+  Expected<void> discard(std::string_view) override { return {}; }
+
+ private:
+  void add(std::string_view id, std::string action, std::string line) {
+    PreviewAction entry;
+    entry.boot = recorder_.boot;
+    entry.phase = phase_;
+    entry.migration = std::string(id);
+    entry.action = std::move(action);
+    entry.detail.lines.push_back(std::move(line));
+    if (phase_ != Phase::PostActivation) recorder_.report->initrd_work = true;
+    recorder_.report->actions.push_back(std::move(entry));
+  }
+  Recorder& recorder_;
+  Phase& phase_;
+};
+
+void add_notes(PreviewReport& report, const State& state, const Plan& plan) {
+  for (const MigrationView& view : plan_view(plan, state)) {
+    const std::string& id = view.migration->id;
+    switch (view.readiness) {
+      case Readiness::NeedsAccept:
+        report.notes.push_back(
+            fmt::format("\"{}\" is optional: it runs after `bootstate accept {}`", id, id));
+        break;
+      case Readiness::Declined:
+        report.notes.push_back(fmt::format("\"{}\" was declined and will not run", id));
+        break;
+      case Readiness::Failed:
+        report.notes.push_back(
+            fmt::format("\"{}\" failed earlier ({}); `bootstate retry {}` "
+                        "runs it again",
+                        id, view.detail, id));
+        break;
+      case Readiness::Blocked:
+        report.notes.push_back(fmt::format("\"{}\" cannot run: {}", id, view.detail));
+        if (view.migration->policy == Policy::Required) {
+          report.blockers.push_back(
+              fmt::format("required migration \"{}\" cannot run: {}", id, view.detail));
+        }
+        break;
+      case Readiness::Applied:
+        if (view.record != nullptr && view.record->digest != view.migration->digest) {
+          report.notes.push_back(fmt::format(
+              "\"{}\" is applied, but its definition changed since (digest {} → {}): it is not "
+              "run again",
+              id, view.record->digest, view.migration->digest));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  auto recorded = recorded_definitions(state, plan);
+  for (const StaleView& view : stale_view(state, plan, recorded)) {
+    if (view.kept) {
+      report.notes.push_back(fmt::format("\"{}\" is not in this plan; its effect is kept ({})",
+                                         view.record->id,
+                                         view.definition && view.definition->has_firmware_step()
+                                             ? "firmware is machine state and is never undone"
+                                             : "keep"));
+    }
+  }
+}
+
+}  // namespace
+
+PreviewReport preview_plan(const State& state, const Plan& plan,
+                           const std::map<StepKind, StepExecutor*>& executors,
+                           const std::string& root) {
+  PreviewReport report;
+  report.generation = plan.generation;
+  add_notes(report, state, plan);
+
+  MemorySlots slots;
+  StateStore store(slots);
+  if (auto committed = store.commit(state); !committed) {
+    report.blockers.push_back(committed.error().message);
+    return report;
+  }
+  Recorder recorder{&report, 1, &executors};
+  Phase phase = Phase::InitrdPreMount;
+  SimulatedLoader loader;
+  SimulatedExecutor executor(recorder);
+  SimulatedBackups backups(recorder, phase);
+  PhaseEffects effects;
+  effects.store = &store;
+  effects.boot_loader = &loader;
+  effects.backups = &backups;
+  effects.executors = {{StepKind::Command, &executor},
+                       {StepKind::Storage, &executor},
+                       {StepKind::Firmware, &executor}};
+  effects.root = root;
+
+  for (int boot = 1; boot <= kMaxSimulatedBoots; ++boot) {
+    recorder.boot = boot;
+    bool rebooting = false;
+    for (Phase each : kAllPhases) {
+      phase = each;
+      BootFacts facts{fmt::format("preview-boot-{}", boot), plan.generation, 0};
+      auto result = run_phase(each, plan, facts, effects);
+      if (!result) {
+        report.blockers.push_back(result.error().message);
+        return report;
+      }
+      if (result->exit == PhaseExit::Failed) {
+        report.blockers.push_back(result->message);
+        report.boots = boot;
+        return report;
+      }
+      if (result->exit == PhaseExit::RebootRequired) {
+        rebooting = true;
+        break;
+      }
+    }
+    if (!rebooting) {
+      report.boots = report.actions.empty() ? 0 : boot;
+      return report;
+    }
+  }
+  report.blockers.push_back(
+      fmt::format("the plan does not complete within {} boots", kMaxSimulatedBoots));
+  return report;
+}
+
+}  // namespace bootstate

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds bootstate with warnings as errors and runs every test (unit, integration, crash,
+# fwupd, PostgreSQL, Nix syntax, scenarios). Installs the Debian packages it needs first.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+scripts/install-deps.sh test
+build=${BOOTSTATE_BUILD_DIR:-$top/build-ci}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOOTSTATE_WERROR=ON \
+  -DBOOTSTATE_FIRMWARE=ON -DBOOTSTATE_MODULES="core;bootloader;initrd;stage2;firmware;cli"
+cmake --build "$build" -j "$(nproc)"
+cd "$build"
+ctest --output-on-failure -j "$(nproc)" "$@"

@@ -1,0 +1,159 @@
+"""The real binary through several boots of a --root tree (issue: core, item 8)."""
+
+import os
+import unittest
+
+from harness import Machine, STEP_TOOL, command_step
+
+
+class Boots(unittest.TestCase):
+    def setUp(self):
+        self.machine = Machine()
+        self.log = self.machine.path("/var/lib/log")
+
+    def tearDown(self):
+        self.machine.cleanup()
+
+    def append(self, step_id, text=None, **extra):
+        return command_step(step_id, [STEP_TOOL, "append", self.log, text or step_id], **extra)
+
+    def establish(self, name="gen1", migrations=()):
+        self.machine.write_plan(name, list(migrations))
+        self.machine.boot_into(name)
+        self.assertEqual(self.machine.boot(), 0)
+        self.machine.reboot()
+
+    def test_three_step_migration_with_a_reboot_in_the_middle_completes(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [
+            self.append("one"), self.append("two", reboot=True), self.append("three")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 4)  # reboot required (--root implies --no-reboot)
+        self.assertEqual(m.lines("/var/lib/log"), ["one", "two"])
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "in-progress")
+        self.assertEqual([s["state"] for s in status["migrations"][0]["steps"]],
+                         ["done", "done", "pending"])
+        m.reboot()
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["one", "two", "three"])
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "complete")
+        self.assertEqual(status["attempt"]["boots"], 2)
+        self.assertEqual(status["last_good"], "/nix/store/gen2")
+        self.assertEqual(status["migrations"][0]["state"], "applied")
+
+    def test_a_failed_required_step_exits_1_and_status_says_why(self):
+        m = self.machine
+        self.establish()
+        m.write_plan("gen2", [{"id": "bad", "policy": "required", "steps": [
+            command_step("boom", [STEP_TOOL, "fail", "3"])]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 1)
+        migration = m.migration("bad")
+        self.assertEqual(migration["state"], "failed")
+        self.assertEqual(migration["steps"][0]["state"], "failed")
+        self.assertEqual(migration["steps"][0]["exit_status"], 3)
+        self.assertEqual(migration["steps"][0]["message"], "exit status 3")
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "failed")
+        self.assertIn('step "boom" failed: exit status 3', status["attempt"]["reason"])
+        log = os.listdir(m.path("/var/lib/bootstate/logs"))
+        self.assertTrue(any("bad-boom" in name for name in log), log)
+
+    def test_stale_migration_is_undone_and_its_backup_restored(self):
+        m = self.machine
+        data = m.path("/var/lib/app")
+        os.makedirs(data)
+        with open(data + "/db", "w") as file:
+            file.write("version 1\n")
+        self.establish()
+        m.write_plan("gen2", [{"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
+                               "steps": [command_step("convert", [STEP_TOOL, "write", data + "/db",
+                                                                  "version 2\n"])]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        with open(data + "/db") as file:
+            self.assertEqual(file.read(), "version 2\n")
+        m.reboot()
+        m.boot_into("gen1")  # rolled back: gen1's plan has no app-v2
+        self.assertEqual(m.boot(), 0)
+        with open(data + "/db") as file:
+            self.assertEqual(file.read(), "version 1\n")
+        migration = m.migration("app-v2")
+        self.assertEqual(migration["state"], "undone")
+        self.assertFalse(migration["in_plan"])
+
+    def test_optional_migration_waits_for_accept(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "extra", "policy": "optional", "steps": [self.append("x")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), [])
+        self.assertEqual(m.migration("extra")["readiness"], "needs accept")
+        result = m.bootstate("accept", "extra")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(m.run("post-activation").returncode, 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["x"])
+        self.assertEqual(m.migration("extra")["state"], "applied")
+
+    def test_declined_recommended_migration_is_skipped(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "nice", "policy": "recommended",
+                               "steps": [self.append("n", phase="initrd-pre-mount")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.bootstate("decline", "nice").returncode, 0)
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), [])
+        self.assertEqual(m.migration("nice")["state"], "declined")
+
+    def test_a_boot_with_nothing_pending_writes_nothing(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [self.append("a")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        m.reboot()
+        before = m.store_bytes()
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.store_bytes(), before)
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])
+
+    def test_preview_shows_reboots_and_initrd_work(self):
+        m = self.machine
+        self.establish()
+        toplevel = m.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [
+            self.append("one", reboot=True), self.append("two", phase="initrd-pre-mount")]}])
+        result = m.bootstate("--json", "preview", toplevel)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        import json
+        report = json.loads(result.stdout)
+        self.assertEqual(report["reboots"], 1)
+        self.assertTrue(report["initrd_work"])
+        self.assertEqual([(a["boot"], a["step"]) for a in report["actions"]],
+                         [(1, "one"), (2, "two")])
+        self.assertEqual(m.lines("/var/lib/log"), [])  # preview changes nothing
+
+    def test_preview_of_a_plan_with_a_blocked_stale_migration_exits_1(self):
+        m = self.machine
+        self.establish()
+        m.write_plan("gen2", [{"id": "bare", "policy": "required", "steps": [self.append("b")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        result = m.bootstate("preview", m.toplevel("gen1"))
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertIn('stale migration "bare" cannot be undone', result.stdout)
+
+    def test_history_lists_attempts(self):
+        m = self.machine
+        self.establish()
+        m.write_plan("gen2", [])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        result = m.bootstate("history")
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("/nix/store/gen1", result.stdout)
+        self.assertIn("/nix/store/gen2", result.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
