@@ -104,7 +104,7 @@ Expected<void> FileBackupStore::snapshot(std::string_view migration_id,
     BOOTSTATE_TRY(check_outside_store(stage2::under_root(root_, path), path));
   }
   const std::string context = fmt::format("backup of migration {}", migration_id);
-  auto with_context = [&context](Error error) { return error.with_context(context); };
+  auto with_context = [&context](const Error& error) { return error.with_context(context); };
 
   // A leading dot: migration ids cannot start with one, so this never names another snapshot.
   const std::string building = fmt::format("{}/.{}.tmp", backups_dir_, migration_id);

@@ -72,7 +72,7 @@ std::vector<std::string> step_environment(const StepContext& context) {
 
   std::vector<std::string> environment;
   environment.reserve(variables.size());
-  for (auto& [key, value] : variables) environment.push_back(key + "=" + value);
+  for (auto& [key, value] : variables) environment.push_back(fmt::format("{}={}", key, value));
   return environment;
 }
 

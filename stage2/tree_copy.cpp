@@ -228,8 +228,9 @@ Expected<void> TreeCopier::copy_directory(std::size_t entry, const std::string& 
   if (read_error != 0) return io_error("read directory", source, read_error);
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
-    BOOTSTATE_TRY(copy_node(entry, source + "/" + name, destination + "/" + name,
-                            relative.empty() ? name : relative + "/" + name));
+    BOOTSTATE_TRY(copy_node(entry, fmt::format("{}/{}", source, name),
+                            fmt::format("{}/{}", destination, name),
+                            relative.empty() ? name : fmt::format("{}/{}", relative, name)));
   }
   // Last, so that creating the children does not change the copied timestamps.
   struct stat status {};
