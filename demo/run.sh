@@ -47,8 +47,8 @@ BOOTSIM="$(find "$BUILD_DIR" -type f -name bootsim -perm -u+x | head -n 1)"
 # --- 3. the simulated machine ------------------------------------------------------------------
 demo_start=$SECONDS
 ROOT="$(mktemp -d /tmp/bootstate-demo-XXXXXX)"
-if [[ -z "${KEEP:-}" ]]; then trap 'rm -rf "$ROOT"' EXIT; fi
 LOG="$ROOT.boots.jsonl"
+if [[ -z "${KEEP:-}" ]]; then trap 'rm -rf "$ROOT" "$LOG"' EXIT; fi
 sim() { "$BOOTSIM" "$@" --root "$ROOT"; }
 boot() { sim boot --bootstate "$BOOTSTATE" --status --json-log "$LOG" "$@"; }
 show_app() {
@@ -57,12 +57,9 @@ show_app() {
   echo "  boot entries on the ESP:"
   (cd "$ROOT/boot/loader/entries" && ls -1 | sed 's/^/    /')
 }
-install_generation() {  # NUMBER NAME: generation N with demo/plans/genN.json and its app config
-  local toplevel="/nix/store/$2-nixos-system-demo"
-  sim add-generation --toplevel "$toplevel" --number "$1" --plan "$PLANS/gen$1.json" \
-      --counter +3-0 | sed 's/^/  new boot entry: /'
-  mkdir -p "$ROOT$toplevel/share/app"
-  echo "format=$1" >"$ROOT$toplevel/share/app/config"
+install_generation() {  # NUMBER NAME: generation N with demo/plans/genN.json
+  sim add-generation --toplevel "/nix/store/$2-nixos-system-demo" --number "$1" \
+      --plan "$PLANS/gen$1.json" --counter +3-0 | sed 's/^/  new boot entry: /'
 }
 
 say "a machine in $ROOT: ESP at /boot, systemd-boot with boot counting (3 tries)"
@@ -90,6 +87,8 @@ boot
 show_app
 
 say "installing generation 3: migration app-format-3, whose 'check-plugins' step will fail"
+echo "  (its plan lists app-format-2 too: a plan names every migration its generation wants;"
+echo "   an applied migration missing from the booted plan is undone)"
 install_generation 3 3c3c3c3c3c3c3c3c
 
 say "boot 4: generation 3 converts the config, then 'check-plugins' fails: the entry is marked bad"
@@ -103,5 +102,5 @@ show_app
 say "boot 6: an ordinary boot of generation 2 (nothing to do)"
 boot
 
-say "done in $((SECONDS - demo_start)) s; one JSON record per boot is in $LOG"
-if [[ -n "${KEEP:-}" ]]; then echo "the machine tree is kept in $ROOT"; fi
+say "done: 6 boots in $((SECONDS - demo_start)) s"
+if [[ -n "${KEEP:-}" ]]; then echo "kept: the machine tree $ROOT, one JSON record per boot in $LOG"; fi

@@ -131,9 +131,15 @@ int boot(const Args& args) {
     if (!log)
       return fail(bootstate::make_error(bootstate::ErrorCode::Io, "open {}", args.json_log));
   }
-  for (int number = 1; number <= args.boots; ++number) {
+  // Boot numbers continue across invocations: the count lives in the tree, outside every
+  // directory bootstate uses.
+  const std::string counter_file = args.tree.root + "/.bootsim-boots";
+  int done = 0;
+  std::ifstream(counter_file) >> done;
+  for (int number = done + 1; number <= done + args.boots; ++number) {
     auto record = simulate_boot(args.sim, number);
     if (!record) return fail(record.error());
+    std::ofstream(counter_file, std::ios::trunc) << number << "\n";
     std::cout << summary_line(*record) << "\n";
     if (args.verbose) {
       for (const auto& phase : record->phases) {
