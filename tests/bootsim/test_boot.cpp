@@ -67,7 +67,7 @@ TEST_CASE("all phases exit 0: boot-complete.target, then bless-boot renames the 
   CHECK_FALSE(fs::exists(m.tree.root + "/etc/bootstate/plan.json"));
 }
 
-TEST_CASE("exit 1 ends the boot unblessed; exit 2 stops the simulation") {
+TEST_CASE("exit 1 ends the boot unblessed — exit 2 stops the simulation") {
   Machine failing("/bin/false");
   auto record = simulate_boot(failing.sim, 1);
   REQUIRE(record);

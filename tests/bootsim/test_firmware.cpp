@@ -113,7 +113,7 @@ TEST_CASE("without a counter nothing is renamed and LoaderBootCountPath vanishes
   CHECK(var(t, "LoaderEntrySelected") == plain);
 }
 
-TEST_CASE("LoaderEntryOneShot wins once and is consumed; bad entries sort last") {
+TEST_CASE("LoaderEntryOneShot wins once and is consumed — bad entries sort last") {
   TempTree t;
   const std::string old_gen = t.add("aaa", 1, "");
   t.add("bbb", 2, "+0-3");  // bad: sorts after the good one
@@ -152,7 +152,7 @@ TEST_CASE("systemd 257 reports the entry without its counter") {
   CHECK(var(t, "LoaderEntrySelected") == boot->selected_id);
 }
 
-TEST_CASE("an entry whose kernel is missing on the ESP is skipped; no entry is an error") {
+TEST_CASE("an entry whose kernel is missing on the ESP is skipped — no entry is an error") {
   TempTree t;
   auto boot = firmware_boot(loader_options(t.tree));
   CHECK_FALSE(boot);

@@ -66,7 +66,7 @@ TEST_CASE("config_entry_bump_counters: LEFT-1, DONE+1, bad entries keep counting
   CHECK(next("nixos-abc+0-3.conf") == "nixos-abc+0-4.conf");
 }
 
-TEST_CASE("entry ids: the lowercased file name; 257 drops the counter") {
+TEST_CASE("entry ids: the lowercased file name — 257 drops the counter") {
   CHECK(entry_id("NixOS-ABC+3-0.conf", LoaderVersion::V252) == "nixos-abc+3-0.conf");
   CHECK(entry_id("nixos-abc+3-0.conf", LoaderVersion::V257) == "nixos-abc.conf");
   CHECK(entry_id("nixos-abc.conf", LoaderVersion::V257) == "nixos-abc.conf");
@@ -148,7 +148,7 @@ TEST_CASE("a default pattern that matches a bad entry exactly still picks it") {
   CHECK(sorted[select_entry(sorted, in)->index].file_name == "nixos-a.conf");
 }
 
-TEST_CASE("@saved picks LoaderEntryLastBooted; loader.conf parsing rules") {
+TEST_CASE("@saved picks LoaderEntryLastBooted — loader.conf parsing rules") {
   std::vector<Entry> sorted = {entry("nixos-b.conf", "Generation 2"),
                                entry("nixos-a.conf", "Generation 1")};
   SelectionInput in;
