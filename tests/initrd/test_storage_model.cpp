@@ -59,7 +59,7 @@ TEST_CASE("references resolve by number, PARTLABEL and PARTUUID, and fail when u
   CHECK(ambiguous.error().message.find("ambiguous") != std::string::npos);
 }
 
-TEST_CASE("grow to a size or to max; equal size is in effect; shrink and overflow refused") {
+TEST_CASE("grow to a size or to max — equal size is in effect — shrink and overflow refused") {
   TableModel table = gpt_table();
   auto planned = plan(table, {grow("/dev/vda", "2", "max")});
   REQUIRE(planned.has_value());
@@ -107,7 +107,7 @@ TEST_CASE("add places fixed sizes first-fit and aligned, max in the largest regi
   CHECK(no_room.error().message.find("no free region") != std::string::npos);
 }
 
-TEST_CASE("set-* are in effect when equal; rename is found again by its new name") {
+TEST_CASE("set-* are in effect when equal — rename is found again by its new name") {
   TableModel table = gpt_table();
   auto planned = plan(table, {set_name("/dev/vda", "PARTLABEL=root", "nixos"),
                               set_type("/dev/vda", "PARTLABEL=nixos", "root"),

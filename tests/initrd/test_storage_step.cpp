@@ -89,7 +89,7 @@ TEST_CASE("GPT: every operation in one step, written once, then a no-op re-run")
   CHECK(again.undo_record == outcome.undo_record);
 }
 
-TEST_CASE("dos: grow and set-partition-type apply; names and add are refused untouched") {
+TEST_CASE("dos: grow and set-partition-type apply — names and add are refused untouched") {
   ImageRoot root;
   root.make_disk("/dev/sda", "64M", kDosScript);
   StepFixture fixture(root, {set_type("/dev/sda", "2", "lvm"), grow("/dev/sda", "2", "max")});
