@@ -12,7 +12,7 @@
 
 #include "firmware/helper_protocol.hpp"
 #include "tests/firmware/fwupd_daemon.hpp"
-#include "tests/firmware/test_process_runner.hpp"
+#include "tests/firmware/recording_runner.hpp"
 
 namespace bootstate::test {
 
@@ -45,7 +45,7 @@ struct HelperRun {
 
 // Runs bootstate-fwupd with `args` against whatever DBUS_SYSTEM_BUS_ADDRESS says.
 inline HelperRun run_helper(const std::vector<std::string>& args, const std::string& log_dir) {
-  TestProcessRunner runner;
+  RecordingRunner runner;
   ProcessSpec spec;
   spec.argv = {BOOTSTATE_FWUPD_HELPER};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());

@@ -41,7 +41,7 @@ struct StepFixture {
 TEST_CASE("firmware step: run installs, check sees it, a second run installs nothing") {
   require_fwupd();
   FwupdDaemon daemon;
-  TestProcessRunner runner;
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
   StepFixture fixture(daemon.dir());
 
@@ -68,7 +68,7 @@ TEST_CASE("firmware step: run installs, check sees it, a second run installs not
 TEST_CASE("firmware step: describe previews device, versions and irreversibility") {
   require_fwupd();
   FwupdDaemon daemon;
-  TestProcessRunner runner;
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
   StepFixture fixture(daemon.dir());
   StepPreview preview = executor.describe(fixture.context);
@@ -90,7 +90,7 @@ TEST_CASE("firmware step: describe previews device, versions and irreversibility
 TEST_CASE("firmware step: a wrong version fails with the helper's message") {
   require_fwupd();
   FwupdDaemon daemon;
-  TestProcessRunner runner;
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
   StepFixture fixture(daemon.dir(), "9.9.9");
   StepOutcome outcome = executor.run(fixture.context);
@@ -105,7 +105,7 @@ TEST_CASE("firmware step: awaiting a reboot, then the next boot verifies") {
   FwupdDaemon::Options options;
   options.test_plugin["NeedsReboot"] = "true";
   FwupdDaemon daemon(options);
-  TestProcessRunner runner;
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
   StepFixture fixture(daemon.dir());
   StepOutcome staged = executor.run(fixture.context);
@@ -125,7 +125,7 @@ TEST_CASE("firmware step: awaiting a reboot, then the next boot verifies") {
 TEST_CASE("firmware step: verify succeeds when the device runs the version") {
   require_fwupd();
   FwupdDaemon daemon;
-  TestProcessRunner runner;
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
   StepFixture fixture(daemon.dir());
   REQUIRE(executor.run(fixture.context).ok);
@@ -136,12 +136,12 @@ TEST_CASE("firmware step: verify succeeds when the device runs the version") {
   CHECK(contains(verified.message, "runs 1.2.4"));
 }
 
-TEST_CASE("firmware step: fwupd not running fails; preview shows it as a blocker") {
+TEST_CASE("firmware step: fwupd not running fails, and preview shows it as a blocker") {
   require_fwupd();
   FwupdDaemon::Options options;
   options.start_fwupd = false;
   FwupdDaemon bus_only(options);
-  TestProcessRunner runner;
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
   StepFixture fixture(bus_only.dir());
   StepOutcome outcome = executor.run(fixture.context);
@@ -151,8 +151,8 @@ TEST_CASE("firmware step: fwupd not running fails; preview shows it as a blocker
   CHECK(executor.check(fixture.context) == CheckResult::Unknown);
 }
 
-TEST_CASE("firmware step: revert never undoes; a missing helper fails, never succeeds") {
-  TestProcessRunner runner;
+TEST_CASE("firmware step: revert never undoes, and a missing helper fails, never succeeds") {
+  RecordingRunner runner;
   FirmwareStepExecutor executor(runner, "/nonexistent/bootstate-fwupd");
   StepFixture fixture("/tmp");
   StepOutcome reverted = executor.revert(fixture.context);
