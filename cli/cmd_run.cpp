@@ -116,7 +116,8 @@ int run_command(const Machine& machine) {
 
   SlotFiles slot_files(*esp + "/bootstate");
   std::unique_ptr<SlotStorage> crash_hook;
-  StateStore store(maybe_crashing(slot_files, crash_hook));
+  StateStore durable(maybe_crashing(slot_files, crash_hook));
+  StoreAccess store(durable);
   // The counter a re-arm restores is the one the entry started with (LEFT + DONE).
   SystemdBoot probe(machine.root(), *esp, 3);
   int tries = 3;

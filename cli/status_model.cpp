@@ -58,6 +58,23 @@ MigrationRow migration_row(const Migration& migration, const MigrationRecord* re
   return row;
 }
 
+// The quick answer for the common case, before simulating boots with preview_plan.
+bool work_remains(const State& state, const Plan& plan) {
+  if (state.attempt && state.attempt->state != AttemptState::Complete) return true;
+  if (!state.attempt || state.attempt->generation != plan.generation ||
+      state.attempt->plan_digest != plan.digest) {
+    return true;
+  }
+  for (const MigrationView& view : plan_view(plan, state)) {
+    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
+  }
+  auto recorded = recorded_definitions(state, plan);
+  for (const StaleView& view : stale_view(state, plan, recorded)) {
+    if (!view.kept && (view.pending || !view.blocker.empty())) return true;
+  }
+  return false;
+}
+
 void add_next(StatusModel& model, const State& state, const Plan* plan) {
   if (state.attempt && state.attempt->state == AttemptState::Failed) {
     if (state.attempt->generation == state.last_good_generation ||
@@ -71,6 +88,10 @@ void add_next(StatusModel& model, const State& state, const Plan* plan) {
     }
   }
   if (plan == nullptr) return;
+  if (!work_remains(state, *plan)) {
+    model.next.push_back("nothing pending");
+    return;
+  }
   Executors executors;
   PreviewReport report = preview_plan(state, *plan, executors.by_kind(), "/");
   int boot = 0;

@@ -2,6 +2,7 @@
 // and what undoing a stale one takes. Shared by the engine, `status` and `preview`.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/engine_internal.hpp"
 
@@ -89,17 +90,20 @@ namespace {
 // validated, so there is no cycle and every `after` id exists.
 std::vector<const Migration*> execution_order(const Plan& plan) {
   std::vector<const Migration*> order;
+  std::set<std::string_view> placed_ids;
   std::vector<bool> placed(plan.migrations.size(), false);
+  std::size_t first_open = 0;  // every migration before it is placed
   while (order.size() < plan.migrations.size()) {
-    for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
+    for (std::size_t i = first_open; i < plan.migrations.size(); ++i) {
       if (placed[i]) continue;
       const Migration& migration = plan.migrations[i];
-      bool ready = std::all_of(migration.after.begin(), migration.after.end(), [&](const auto& id) {
-        return std::any_of(order.begin(), order.end(), [&](const auto* m) { return m->id == id; });
-      });
+      bool ready = std::all_of(migration.after.begin(), migration.after.end(),
+                               [&](const auto& id) { return placed_ids.count(id) > 0; });
       if (ready) {
         placed[i] = true;
+        placed_ids.insert(migration.id);
         order.push_back(&migration);
+        while (first_open < placed.size() && placed[first_open]) ++first_open;
         break;
       }
     }
@@ -120,11 +124,14 @@ std::string failed_detail(const MigrationRecord& record) {
 
 std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
   std::vector<MigrationView> views;
-  std::map<std::string, Readiness> readiness_of;
+  std::map<std::string, Readiness, std::less<>> readiness_of;
+  std::map<std::string_view, const MigrationRecord*> records;  // State::find is linear
+  for (const MigrationRecord& record : state.migrations) records.emplace(record.id, &record);
   for (const Migration* migration : execution_order(plan)) {
     MigrationView view;
     view.migration = migration;
-    view.record = state.find(migration->id);
+    auto found = records.find(migration->id);
+    view.record = found == records.end() ? nullptr : found->second;
     const MigrationRecord* record = view.record;
     bool decided = true;
     if (record != nullptr && record->state == MigrationState::Applied) {

@@ -42,13 +42,50 @@ class EventSink {
   virtual void status(std::string_view) {}
 };
 
+// The state as the runner sees it: the durable two-slot store (StoreAccess), or memory for
+// preview, which must not pay for encoding every simulated commit.
+class StateAccess {
+ public:
+  virtual ~StateAccess() = default;
+  virtual Expected<LoadResult> load() = 0;
+  virtual Expected<void> commit(const State& state) = 0;
+};
+
+class StoreAccess final : public StateAccess {
+ public:
+  explicit StoreAccess(StateStore& store) : store_(store) {}
+  Expected<LoadResult> load() override { return store_.load(); }
+  Expected<void> commit(const State& state) override { return store_.commit(state); }
+
+ private:
+  StateStore& store_;
+};
+
+class MemoryState final : public StateAccess {
+ public:
+  explicit MemoryState(State state) : state_(std::move(state)) {}
+  Expected<LoadResult> load() override {
+    LoadResult result;
+    result.state = state_;
+    return result;
+  }
+  Expected<void> commit(const State& state) override {
+    state_ = state;
+    return {};
+  }
+  const State& state() const { return state_; }
+
+ private:
+  State state_;
+};
+
 struct StepPaths {
   std::string work_dir;  // exists and is writable
   std::string log_path;  // its directory exists
 };
 
 struct PhaseEffects {
-  StateStore* store = nullptr;
+  StateAccess* store = nullptr;
   BootLoader* boot_loader = nullptr;
   BackupStore* backups = nullptr;               // nullptr where the root file system is not mounted
   std::map<StepKind, StepExecutor*> executors;  // a missing kind fails its steps

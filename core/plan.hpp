@@ -37,9 +37,9 @@ std::optional<StepKind> parse_step_kind(std::string_view text);
 
 // kind "command": executed directly with execve, never through a shell.
 struct CommandSpec {
-  std::vector<std::string> argv;                  // argv[0] is an absolute path
-  std::vector<std::string> check;                 // optional; exit 0 = already applied
-  std::map<std::string, std::string> environment; // added to the clean environment
+  std::vector<std::string> argv;                   // argv[0] is an absolute path
+  std::vector<std::string> check;                  // optional; exit 0 = already applied
+  std::map<std::string, std::string> environment;  // added to the clean environment
 };
 
 // kind "storage": partition-table operations (issue #5 documents each field).
@@ -56,18 +56,18 @@ std::optional<StorageOpKind> parse_storage_op_kind(std::string_view text);
 
 struct StorageOperation {
   StorageOpKind op = StorageOpKind::Require;
-  std::string disk;               // grow/add/set-*: a path (re-rooted under --root)
-  std::string partition;          // grow/set-*: "PARTLABEL=…", "PARTUUID=…" or a number
-  std::string size;               // grow/add: "max" or "512M", "20G" (powers of 1024)
-  std::string name;               // add, set-partition-name
-  std::string type;               // add, set-partition-type: a short name or a GPT type GUID
-  std::string uuid;               // add (optional), require (optional)
-  std::vector<std::string> attrs; // set-partition-attrs: bit names or numbers
-  std::string device;             // require: the device to probe
-  std::string fstype;             // require (optional)
-  std::string label;              // require (optional)
-  std::string min_size;           // require (optional)
-  bool allow_destroy = false;     // grow/add may cover space holding a known signature
+  std::string disk;                // grow/add/set-*: a path (re-rooted under --root)
+  std::string partition;           // grow/set-*: "PARTLABEL=…", "PARTUUID=…" or a number
+  std::string size;                // grow/add: "max" or "512M", "20G" (powers of 1024)
+  std::string name;                // add, set-partition-name
+  std::string type;                // add, set-partition-type: a short name or a GPT type GUID
+  std::string uuid;                // add (optional), require (optional)
+  std::vector<std::string> attrs;  // set-partition-attrs: bit names or numbers
+  std::string device;              // require: the device to probe
+  std::string fstype;              // require (optional)
+  std::string label;               // require (optional)
+  std::string min_size;            // require (optional)
+  bool allow_destroy = false;      // grow/add may cover space holding a known signature
 };
 
 // kind "firmware": the device must run `version` afterwards (issue #6).
@@ -83,11 +83,11 @@ struct Step {
   std::string id;
   Phase phase = Phase::PostActivation;
   StepKind kind = StepKind::Command;
-  std::uint32_t timeout_seconds = 600;  // default when the plan omits `timeout`
-  bool reboot = false;      // reboot after this step before the next one runs
-  bool idempotent = false;  // safe to run again after an interruption
-  std::string preview;      // what the step does, in the author's words
-  CommandSpec command;      // kind == Command
+  std::uint32_t timeout_seconds = 600;    // default when the plan omits `timeout`
+  bool reboot = false;                    // reboot after this step before the next one runs
+  bool idempotent = false;                // safe to run again after an interruption
+  std::string preview;                    // what the step does, in the author's words
+  CommandSpec command;                    // kind == Command
   std::vector<StorageOperation> storage;  // kind == Storage
   FirmwareSpec firmware;                  // kind == Firmware
 };
@@ -119,6 +119,10 @@ struct Plan {
   std::string generation;  // the toplevel store path this plan belongs to
   std::vector<Migration> migrations;
   std::string digest;  // digest of the canonical `migrations` text (not `generation`)
+
+  // Index of each migration by id, filled by parse_plan (plans have up to thousands of
+  // migrations, and the engine looks them up for every record).
+  std::map<std::string, std::size_t, std::less<>> index;
 
   const Migration* find(std::string_view id) const;
 };

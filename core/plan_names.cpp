@@ -96,6 +96,10 @@ bool Migration::has_firmware_step() const {
 }
 
 const Migration* Plan::find(std::string_view id) const {
+  if (!index.empty()) {
+    auto found = index.find(id);
+    return found == index.end() ? nullptr : &migrations[found->second];
+  }
   for (const Migration& migration : migrations) {
     if (migration.id == id) return &migration;
   }

@@ -304,6 +304,9 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
     if (!migration) return in_source(migration.error());
     plan.migrations.push_back(std::move(*migration));
   }
+  for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
+    plan.index.emplace(plan.migrations[i].id, i);
+  }
   if (auto graph = check_migration_graph(plan); !graph) return in_source(graph.error());
   // The migrations only: the initrd's copy of a plan differs from the toplevel's in
   // `generation` (docs/NIXOS.md), and both must open the same attempt.

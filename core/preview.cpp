@@ -1,32 +1,13 @@
 #include "core/preview.hpp"
 
-#include <array>
 #include <optional>
 
 #include "core/phase_runner.hpp"
-#include "core/store.hpp"
 
 namespace bootstate {
 namespace {
 
 constexpr int kMaxSimulatedBoots = 32;
-
-class MemorySlots final : public SlotStorage {
- public:
-  Expected<std::optional<std::string>> read(int slot) override { return slots_.at(slot); }
-  Expected<void> write(int slot, std::string_view bytes) override {
-    slots_.at(slot) = std::string(bytes);
-    return {};
-  }
-  Expected<void> move_aside() override {
-    slots_ = {};
-    return {};
-  }
-  std::string describe() const override { return "preview"; }
-
- private:
-  std::array<std::optional<std::string>, 2> slots_;
-};
 
 // A boot loader that boots the previewed generation with boot counting on.
 class SimulatedLoader final : public BootLoader {
@@ -197,12 +178,7 @@ PreviewReport preview_plan(const State& state, const Plan& plan,
   report.generation = plan.generation;
   add_notes(report, state, plan);
 
-  MemorySlots slots;
-  StateStore store(slots);
-  if (auto committed = store.commit(state); !committed) {
-    report.blockers.push_back(committed.error().message);
-    return report;
-  }
+  MemoryState store(state);
   Recorder recorder{&report, 1, &executors};
   Phase phase = Phase::InitrdPreMount;
   SimulatedLoader loader;

@@ -21,7 +21,8 @@ Plan must_parse(const std::string& json) {
 TestMachine::TestMachine(FakeBootLoader boot_loader) : loader(std::move(boot_loader)) {}
 
 Expected<PhaseResult> TestMachine::try_run(Phase phase) {
-  StateStore store(slots);
+  StateStore durable(slots);
+  StoreAccess store(durable);
   PhaseEffects effects;
   effects.store = &store;
   effects.boot_loader = &loader;
