@@ -1,17 +1,20 @@
-// The state payload (cereal's JSON archive) and the slot framing around it.
+// The state payload (JSON read and written with rapidjson directly) and the slot framing
+// around it. Why not cereal's JSON archive: see state_codec.hpp.
 //
 // Each record's fields are listed once, in a visit_*() function that both the Writer and the
-// Reader walk, so the saved and the loaded fields cannot drift apart. The Reader goes through
-// cereal's archive node by node instead of cereal's container helpers because it has to do three
-// things they do not: give a missing field its default, keep the JSON path for messages, and
-// refuse an unknown enum word.
+// Reader walk, so the saved and the loaded fields cannot drift apart. The Reader gives a missing
+// field its default, keeps the JSON path for messages and refuses an unknown enum word.
 #include "core/state_codec.hpp"
 
-#include <cereal/archives/json.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <array>
+#include <charconv>
 #include <concepts>
-#include <sstream>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -71,17 +74,28 @@ void visit(Io& io, R& attempt);
 template <typename Io, RecordOf<State> R>
 void visit(Io& io, R& state);
 
+// What payload version 1 has always looked like: cereal's JSON archive with NoIndent() is
+// rapidjson's PrettyWriter indenting by 0, i.e. `"key": value` and one value per line. The
+// same writer gives the same bytes, so a payload written here is byte for byte what the
+// cereal-based bootstate wrote (tests/core/test_state_codec.cpp holds one as a fixture).
+using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+rapidjson::SizeType json_size(std::size_t size) {
+  // A State field of 4 GiB is not a state; refuse rather than write a truncated string.
+  if (size > std::numeric_limits<rapidjson::SizeType>::max()) {
+    throw std::length_error("state payload: a string field exceeds 4 GiB");
+  }
+  return static_cast<rapidjson::SizeType>(size);
+}
+
 class Writer {
  public:
-  explicit Writer(cereal::JSONOutputArchive& archive) : archive_(archive) {}
+  explicit Writer(JsonWriter& out) : out_(out) {}
 
   template <typename T>
   void field(const char* name, const T& value) {
-    if constexpr (std::is_enum_v<T>) {
-      archive_(cereal::make_nvp(name, std::string(to_string(value))));
-    } else {
-      archive_(cereal::make_nvp(name, value));
-    }
+    key(name);
+    put(value);
   }
   template <typename T>
   void required(const char* name, const T& value) {
@@ -89,201 +103,235 @@ class Writer {
   }
 
   void list(const char* name, const std::vector<std::string>& values) {
-    begin(name, /*array=*/true);
-    for (const std::string& value : values) archive_(value);
-    archive_.finishNode();
+    key(name);
+    out_.StartArray();
+    for (const std::string& value : values) put(value);
+    out_.EndArray();
   }
   template <typename R>
   void list(const char* name, const std::vector<R>& records) {
-    begin(name, /*array=*/true);
+    key(name);
+    out_.StartArray();
     for (const R& record : records) {
-      archive_.startNode();
+      out_.StartObject();
       visit(*this, record);
-      archive_.finishNode();
+      out_.EndObject();
     }
-    archive_.finishNode();
+    out_.EndArray();
   }
 
   // An absent optional record is left out; readers take absence as nullopt.
   template <typename R>
   void object(const char* name, const std::optional<R>& record) {
     if (!record) return;
-    begin(name, /*array=*/false);
+    key(name);
+    out_.StartObject();
     visit(*this, *record);
-    archive_.finishNode();
+    out_.EndObject();
   }
 
  private:
-  void begin(const char* name, bool array) {
-    archive_.setNextName(name);
-    archive_.startNode();
-    if (array) archive_.makeArray();
+  void key(const char* name) { out_.Key(name, json_size(std::strlen(name))); }
+
+  // Each C++ type keeps the JSON number kind cereal gave it, which is what readers check.
+  template <typename T>
+  void put(const T& value) {
+    if constexpr (std::is_enum_v<T>) {
+      const std::string_view word = to_string(value);
+      out_.String(word.data(), json_size(word.size()));
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      out_.String(value.data(), json_size(value.size()));
+    } else if constexpr (std::is_same_v<T, bool>) {
+      out_.Bool(value);
+    } else if constexpr (std::is_same_v<T, int>) {
+      out_.Int(value);
+    } else if constexpr (std::is_same_v<T, std::uint32_t>) {
+      out_.Uint(value);
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+      out_.Int64(value);
+    } else {
+      static_assert(std::is_same_v<T, std::uint64_t>, "a State field of a type with no JSON form");
+      out_.Uint64(value);
+    }
   }
 
-  cereal::JSONOutputArchive& archive_;
+  JsonWriter& out_;
 };
 
+// Walks a parsed document. A field is looked up by name, first where the previous one ended
+// (the order this writer uses), then from the start of the object, so any order and any
+// unknown member reads the same. Paths for messages are kept in one string that grows and
+// shrinks as records are entered and left.
 class Reader {
  public:
-  explicit Reader(cereal::JSONInputArchive& archive) : archive_(archive) {}
+  explicit Reader(const rapidjson::Value& object) : object_(&object) {}
 
   // A missing field keeps the default it already has: the payload came from an older writer.
   template <typename T>
   void field(const char* name, T& value) {
-    if constexpr (std::is_enum_v<T>) {
-      std::string word;
-      if (!scalar(name, word)) return;
-      auto parsed = parse_word(word, static_cast<T*>(nullptr));
-      if (!parsed) {
-        throw DecodeError(fmt::format("{}: unknown {} \"{}\"", path(name),
-                                      kind_of_word(static_cast<T*>(nullptr)), word));
-      }
-      value = *parsed;
-    } else {
-      scalar(name, value);
-    }
+    if (const rapidjson::Value* node = member(name)) read(name, *node, value);
   }
 
   // Fields every payload version has had; without them the record means nothing.
   template <typename T>
   void required(const char* name, T& value) {
-    if (!scalar(name, value)) throw DecodeError(fmt::format("{}: missing", path(name)));
+    const rapidjson::Value* node = member(name);
+    if (node == nullptr) fail(name, "missing");
+    read(name, *node, value);
   }
 
   void list(const char* name, std::vector<std::string>& values) {
-    const std::size_t size = enter_array(name);
     values.clear();
-    if (size == kAbsent) return;
-    for (std::size_t index = 0; index < size; ++index) {
-      std::string value;
-      try {
-        archive_(value);
-      } catch (const cereal::Exception&) {
-        throw DecodeError(fmt::format("{}[{}]: expected a string", path(name), index));
-      }
-      values.push_back(std::move(value));
+    const rapidjson::Value* node = array(name);
+    if (node == nullptr) return;
+    values.reserve(node->Size());
+    for (rapidjson::SizeType index = 0; index < node->Size(); ++index) {
+      const rapidjson::Value& element = (*node)[index];
+      if (!element.IsString()) fail(name, index, "expected a string");
+      values.emplace_back(element.GetString(), element.GetStringLength());
     }
-    archive_.finishNode();
   }
 
   template <typename R>
   void list(const char* name, std::vector<R>& records) {
-    const std::size_t size = enter_array(name);
     records.clear();
-    if (size == kAbsent) return;
-    for (std::size_t index = 0; index < size; ++index) {
-      const std::string element = fmt::format("{}[{}]", path(name), index);
-      if (!enter_object(nullptr, element)) throw DecodeError(element + ": missing");
-      R record;
-      Nested nested(*this, element);
-      visit(*this, record);
-      records.push_back(std::move(record));
-      archive_.finishNode();
+    const rapidjson::Value* node = array(name);
+    if (node == nullptr) return;
+    records.resize(node->Size());
+    for (rapidjson::SizeType index = 0; index < node->Size(); ++index) {
+      Nested nested(*this, name, index, (*node)[index]);
+      visit(*this, records[index]);
     }
-    archive_.finishNode();
   }
 
+  // Only absence means "none": `null` or any other non-object is Corrupt.
   template <typename R>
   void object(const char* name, std::optional<R>& record) {
     record.reset();
-    const std::string here = path(name);
-    if (!enter_object(name, here)) return;
-    R value;
-    Nested nested(*this, here);
-    visit(*this, value);
-    record = std::move(value);
-    archive_.finishNode();
-  }
-
-  // The root must be an object: cereal would read an array's elements as unnamed fields.
-  void check_root_is_object() {
-    if (archive_.getNodeName() != nullptr) return;
-    if (node_is_array()) throw DecodeError("the payload is a JSON array, not an object");
+    const rapidjson::Value* node = member(name);
+    if (node == nullptr) return;
+    Nested nested(*this, name, kNoIndex, *node);
+    visit(*this, record.emplace());
   }
 
  private:
-  static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
+  static constexpr rapidjson::SizeType kNoIndex = static_cast<rapidjson::SizeType>(-1);
 
-  // Sets the path prefix while the fields of a nested record are read.
+  // Enters a record (`name` of the current one, or its element `index`): checks that it is an
+  // object and makes it current, with its path; the destructor goes back to the outer record.
   class Nested {
    public:
-    Nested(Reader& reader, std::string path)
-        : reader_(reader), saved_(std::exchange(reader.path_, std::move(path))) {}
-    ~Nested() { reader_.path_ = std::move(saved_); }
+    Nested(Reader& reader, const char* name, rapidjson::SizeType index,
+           const rapidjson::Value& node)
+        : reader_(reader),
+          object_(std::exchange(reader.object_, &node)),
+          cursor_(std::exchange(reader.cursor_, 0)),
+          path_size_(reader.path_.size()) {
+      reader.append_path(name);
+      if (index != kNoIndex) reader.append_index(index);
+      if (node.IsArray()) reader.fail_here("expected an object, found an array");
+      if (!node.IsObject()) reader.fail_here("expected an object");
+    }
+    ~Nested() {
+      reader_.object_ = object_;
+      reader_.cursor_ = cursor_;
+      reader_.path_.resize(path_size_);
+    }
     Nested(const Nested&) = delete;
     Nested& operator=(const Nested&) = delete;
 
    private:
     Reader& reader_;
-    std::string saved_;
+    const rapidjson::Value* object_;
+    rapidjson::SizeType cursor_;
+    std::size_t path_size_;
   };
 
-  std::string path(const char* name) const {
+  void append_path(const char* name) {
+    if (!path_.empty()) path_ += '.';
+    path_ += name;
+  }
+  void append_index(rapidjson::SizeType index) {
+    std::array<char, 16> digits{};
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), index).ptr;
+    path_ += '[';
+    path_.append(digits.data(), end);
+    path_ += ']';
+  }
+
+  [[noreturn]] void fail_here(std::string_view what) const {
+    throw DecodeError(fmt::format("{}: {}", path_, what));
+  }
+  std::string where(const char* name) const {
     return path_.empty() ? std::string(name) : fmt::format("{}.{}", path_, name);
   }
+  [[noreturn]] void fail(const char* name, std::string_view what) const {
+    throw DecodeError(fmt::format("{}: {}", where(name), what));
+  }
+  [[noreturn]] void fail(const char* name, rapidjson::SizeType index, std::string_view what) const {
+    throw DecodeError(fmt::format("{}[{}]: {}", where(name), index, what));
+  }
 
-  // False when the field is absent. cereal signals "no such name" with a plain
-  // cereal::Exception and a value of the wrong type with RapidJSONException (its
-  // RAPIDJSON_ASSERT), so the two are told apart by type.
+  const rapidjson::Value* member(const char* name) {
+    const rapidjson::SizeType length = json_size(std::strlen(name));
+    const auto begin = object_->MemberBegin();
+    const auto count = static_cast<rapidjson::SizeType>(object_->MemberCount());
+    auto matches = [&](rapidjson::SizeType index) {
+      const rapidjson::Value& key = begin[index].name;
+      return key.GetStringLength() == length && std::memcmp(key.GetString(), name, length) == 0;
+    };
+    if (cursor_ < count && matches(cursor_)) return &begin[cursor_++].value;
+    for (rapidjson::SizeType index = 0; index < count; ++index) {
+      if (matches(index)) {
+        cursor_ = index + 1;
+        return &begin[index].value;
+      }
+    }
+    return nullptr;
+  }
+
+  const rapidjson::Value* array(const char* name) {
+    const rapidjson::Value* node = member(name);
+    if (node != nullptr && !node->IsArray()) fail(name, "expected an array");
+    return node;
+  }
+
+  // Each C++ type accepts exactly the JSON numbers that fit it, as cereal's reader did.
   template <typename T>
-  bool scalar(const char* name, T& value) {
-    try {
-      archive_(cereal::make_nvp(name, value));
-      return true;
-    } catch (const cereal::RapidJSONException&) {
-      throw DecodeError(fmt::format("{}: value of the wrong type", path(name)));
-    } catch (const cereal::Exception&) {
-      return false;
+  void read(const char* name, const rapidjson::Value& node, T& value) {
+    if constexpr (std::is_enum_v<T>) {
+      if (!node.IsString()) fail(name, "value of the wrong type");
+      const std::string_view word(node.GetString(), node.GetStringLength());
+      auto parsed = parse_word(word, static_cast<T*>(nullptr));
+      if (!parsed) {
+        fail(name, fmt::format("unknown {} \"{}\"", kind_of_word(static_cast<T*>(nullptr)), word));
+      }
+      value = *parsed;
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (!node.IsString()) fail(name, "value of the wrong type");
+      value.assign(node.GetString(), node.GetStringLength());
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!node.IsBool()) fail(name, "value of the wrong type");
+      value = node.GetBool();
+    } else if constexpr (std::is_same_v<T, int>) {
+      if (!node.IsInt()) fail(name, "value of the wrong type");
+      value = node.GetInt();
+    } else if constexpr (std::is_same_v<T, std::uint32_t>) {
+      if (!node.IsUint()) fail(name, "value of the wrong type");
+      value = node.GetUint();
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+      if (!node.IsInt64()) fail(name, "value of the wrong type");
+      value = node.GetInt64();
+    } else {
+      static_assert(std::is_same_v<T, std::uint64_t>, "a State field of a type with no JSON form");
+      if (!node.IsUint64()) fail(name, "value of the wrong type");
+      value = node.GetUint64();
     }
   }
 
-  // Starts the node `name` (or the next array element when name is null); false when absent.
-  bool start(const char* name, const std::string& where, std::string_view expected) {
-    if (name != nullptr) archive_.setNextName(name);
-    try {
-      archive_.startNode();
-      return true;
-    } catch (const cereal::RapidJSONException&) {
-      throw DecodeError(fmt::format("{}: expected {}", where, expected));
-    } catch (const cereal::Exception&) {
-      return false;
-    }
-  }
-
-  // Inside a started node: is it an array? cereal only exposes this through loadSize(), which
-  // asserts (throws) on anything but an array.
-  bool node_is_array() {
-    try {
-      cereal::size_type size = 0;
-      archive_.loadSize(size);
-      return true;
-    } catch (const cereal::RapidJSONException&) {
-      return false;
-    }
-  }
-
-  bool enter_object(const char* name, const std::string& where) {
-    if (!start(name, where, "an object")) return false;
-    // A non-empty object has a named first member; anything else may be an array in disguise.
-    if (archive_.getNodeName() == nullptr && node_is_array()) {
-      throw DecodeError(fmt::format("{}: expected an object, found an array", where));
-    }
-    return true;
-  }
-
-  std::size_t enter_array(const char* name) {
-    if (!start(name, path(name), "an array")) return kAbsent;
-    cereal::size_type size = 0;
-    try {
-      archive_.loadSize(size);
-    } catch (const cereal::RapidJSONException&) {
-      throw DecodeError(fmt::format("{}: expected an array", path(name)));
-    }
-    return static_cast<std::size_t>(size);
-  }
-
-  cereal::JSONInputArchive& archive_;
-  std::string path_;
+  const rapidjson::Value* object_;
+  rapidjson::SizeType cursor_ = 0;  // index of the member after the last one read
+  std::string path_;                // of the current record, "" at the top
 };
 
 template <typename Io, RecordOf<StepRecord> R>
@@ -363,23 +411,34 @@ constexpr std::size_t kCrcOffset = 28;
 }  // namespace
 
 std::string encode_state(const State& state) {
-  std::ostringstream stream;
-  {
-    // The archive completes the JSON text only when it is destroyed.
-    cereal::JSONOutputArchive archive(stream, cereal::JSONOutputArchive::Options::NoIndent());
-    archive(cereal::make_nvp("payload_version", kPayloadVersion));
-    Writer writer(archive);
-    visit(writer, state);
-  }
-  return std::move(stream).str();
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.SetIndent(' ', 0);
+  out.StartObject();
+  out.Key("payload_version");
+  out.Uint(kPayloadVersion);
+  Writer writer(out);
+  visit(writer, state);
+  out.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
 }
 
 Expected<State> decode_state(std::string_view payload) {
   try {
-    std::istringstream stream{std::string(payload)};
-    cereal::JSONInputArchive archive(stream);
-    Reader reader(archive);
-    reader.check_root_is_object();
+    // In situ: strings are unescaped in place in a copy of the payload instead of being copied
+    // into the document one by one; for the 1,000-migration state the parse alone measured
+    // 2-3 ms in situ against 9-10 ms copying. The flags are
+    // the ones cereal's reader parsed with: a newer writer's NaN in a field this build does not
+    // know must not make the whole payload unreadable.
+    std::string text(payload);
+    rapidjson::Document document;
+    document.ParseInsitu<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(
+        text.data());
+    if (document.HasParseError() || !(document.IsObject() || document.IsArray())) {
+      throw DecodeError("not a JSON object");
+    }
+    if (document.IsArray()) throw DecodeError("the payload is a JSON array, not an object");
+    Reader reader(document);
     // Any version is read: a newer writer only adds fields, which the visit ignores.
     std::uint32_t payload_version = 0;
     reader.required("payload_version", payload_version);
@@ -387,12 +446,7 @@ Expected<State> decode_state(std::string_view payload) {
     State state;
     visit(reader, state);
     return state;
-  } catch (const DecodeError& error) {
-    return make_error(ErrorCode::Corrupt, "state payload: {}", error.what());
-  } catch (const cereal::RapidJSONException&) {
-    // Raised while parsing, before any field is read: the text is not a JSON object.
-    return make_error(ErrorCode::Corrupt, "state payload: not a JSON object");
-  } catch (const std::exception& error) {
+  } catch (const std::exception& error) {  // DecodeError, or no memory for a huge payload
     return make_error(ErrorCode::Corrupt, "state payload: {}", error.what());
   }
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <string_view>
 
 #include "core/crc32c.hpp"
 #include "core/state_codec.hpp"
@@ -335,6 +336,192 @@ TEST_CASE("payload: malformed payloads are Corrupt, never a crash") {
        "state payload: attempt.boots_without_progress: value of the wrong type"},
       {R"({"payload_version":1,"next_attempt_number":1.5})",
        "state payload: next_attempt_number: value of the wrong type"},
+  };
+  for (const auto& [payload, message] : cases) {
+    CAPTURE(payload);
+    const Error error = decode_error(payload);
+    CHECK(error.code == ErrorCode::Corrupt);
+    CHECK(error.message == message);
+  }
+}
+
+namespace {
+// encode_state(full_state()) as written by the cereal-based codec (commit 994e60c), captured
+// before the codec moved to rapidjson: stored states of that build must still decode, and this
+// build must write the same bytes, so that build reads what this one writes.
+constexpr std::string_view kCerealPayload = R"json({
+"payload_version": 1,
+"attempt": {
+"number": 9,
+"generation": "/nix/store/abc-nixos-system",
+"plan_digest": "0123456789abcdef",
+"state": "in-progress",
+"reason": "step s1 of m1 failed",
+"boot_ids": [
+"boot-a",
+"boot-b"
+],
+"boots_without_progress": 2,
+"entry": "nixos-generation-42",
+"started_usec": -5,
+"finished_usec": 99
+},
+"migrations": [
+{
+"id": "pg-upgrade",
+"state": "undone",
+"policy": "optional",
+"decision": "accepted",
+"digest": "fedcba9876543210",
+"definition_json": "{\"id\":\"pg-upgrade\",\"steps\":[]}",
+"generation": "/nix/store/def-nixos-system",
+"attempt": 8,
+"backup_taken": true,
+"steps": [
+{
+"id": "dump",
+"state": "done",
+"attempts": 3,
+"exit_status": 7,
+"message": "exit status 7 \"quoted\" \\ and ünïcode\n",
+"started_usec": 1700000000000001,
+"finished_usec": 1700000000000002,
+"boot_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+"awaiting_reboot": true,
+"undo_record": "{\"old_name\":\"root\"}"
+},
+{
+"id": "load",
+"state": "skipped",
+"attempts": 3,
+"exit_status": 7,
+"message": "exit status 7 \"quoted\" \\ and ünïcode\n",
+"started_usec": 1700000000000001,
+"finished_usec": 1700000000000002,
+"boot_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+"awaiting_reboot": true,
+"undo_record": "{\"old_name\":\"root\"}"
+}
+],
+"undo_steps": [
+{
+"id": "restore",
+"state": "running",
+"attempts": 3,
+"exit_status": 7,
+"message": "exit status 7 \"quoted\" \\ and ünïcode\n",
+"started_usec": 1700000000000001,
+"finished_usec": 1700000000000002,
+"boot_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+"awaiting_reboot": true,
+"undo_record": "{\"old_name\":\"root\"}"
+}
+],
+"message": "undone after fallback"
+}
+],
+"last_good_generation": "/nix/store/ghi-nixos-system",
+"last_good_entry": "nixos-generation-41",
+"history": [
+{
+"number": 7,
+"generation": "/nix/store/abc-nixos-system",
+"plan_digest": "0123456789abcdef",
+"state": "abandoned",
+"reason": "step s1 of m1 failed",
+"boot_ids": [
+"boot-a",
+"boot-b"
+],
+"boots_without_progress": 2,
+"entry": "nixos-generation-42",
+"started_usec": -5,
+"finished_usec": 99
+},
+{
+"number": 8,
+"generation": "/nix/store/abc-nixos-system",
+"plan_digest": "0123456789abcdef",
+"state": "failed",
+"reason": "step s1 of m1 failed",
+"boot_ids": [
+"boot-a",
+"boot-b"
+],
+"boots_without_progress": 2,
+"entry": "nixos-generation-42",
+"started_usec": -5,
+"finished_usec": 99
+}
+],
+"next_attempt_number": 10
+})json";
+}  // namespace
+
+TEST_CASE("payload compat: the cereal-based codec's payload decodes, and is written unchanged") {
+  auto decoded = decode_state(kCerealPayload);
+  REQUIRE_MESSAGE(decoded.has_value(), (decoded ? std::string() : decoded.error().message));
+  check_state(*decoded, full_state());
+  CHECK(encode_state(full_state()) == kCerealPayload);
+  CHECK(encode_state(State{}) ==
+        "{\n\"payload_version\": 1,\n\"migrations\": [],\n\"last_good_generation\": \"\",\n"
+        "\"last_good_entry\": \"\",\n\"history\": [],\n\"next_attempt_number\": 1\n}");
+}
+
+TEST_CASE("payload: strings keep every byte, NULs and invalid UTF-8 included") {
+  State state;
+  state.last_good_entry = std::string("a\0b\xff\xfe\x01\"\\z", 9);
+  state.migrations.resize(1);
+  state.migrations[0].id = std::string("\0", 1);
+  state.migrations[0].definition_json = "\xc3\x28 not UTF-8";
+  auto decoded = decode_state(encode_state(state));
+  REQUIRE_MESSAGE(decoded.has_value(), (decoded ? std::string() : decoded.error().message));
+  check_state(*decoded, state);
+}
+
+// Order is the writer's business: a reader finds each field wherever it is.
+TEST_CASE("payload compat: fields in any order, and NaN in an unknown field, are read") {
+  auto decoded = decode_state(R"({"next_attempt_number": 3, "future": NaN, "history": [
+      {"finished_usec": 2, "state": "failed", "number": 1, "later": -Infinity}],
+      "migrations": [{"steps": [{"state": "running", "id": "s"}], "state": "running",
+      "id": "m"}], "payload_version": 1})");
+  REQUIRE_MESSAGE(decoded.has_value(), (decoded ? std::string() : decoded.error().message));
+  CHECK(decoded->next_attempt_number == 3);
+  REQUIRE(decoded->history.size() == 1);
+  CHECK(decoded->history[0].number == 1);
+  CHECK(decoded->history[0].state == AttemptState::Failed);
+  CHECK(decoded->history[0].finished_usec == 2);
+  REQUIRE(decoded->migrations.size() == 1);
+  CHECK(decoded->migrations[0].id == "m");
+  CHECK(decoded->migrations[0].state == MigrationState::Running);
+  REQUIRE(decoded->migrations[0].steps.size() == 1);
+  CHECK(decoded->migrations[0].steps[0].id == "s");
+  CHECK(decoded->migrations[0].steps[0].state == StepState::Running);
+}
+
+TEST_CASE("payload: a value that does not fit its field is Corrupt, with the path") {
+  const char* cases[][2] = {
+      {R"({"payload_version":1,"migrations":[{"id":"m","steps":[{"id":"s","exit_status":3000000000}]}]})",
+       "state payload: migrations[0].steps[0].exit_status: value of the wrong type"},
+      {R"({"payload_version":1,"migrations":[{"id":"m","undo_steps":[{"id":"u"},{"id":"v","attempts":-1}]}]})",
+       "state payload: migrations[0].undo_steps[1].attempts: value of the wrong type"},
+      {R"({"payload_version":1,"migrations":[{"id":"m","backup_taken":1}]})",
+       "state payload: migrations[0].backup_taken: value of the wrong type"},
+      {R"({"payload_version":1,"migrations":[{"id":7}]})",
+       "state payload: migrations[0].id: value of the wrong type"},
+      {R"({"payload_version":1,"history":[{"started_usec":1.0}]})",
+       "state payload: history[0].started_usec: value of the wrong type"},
+      {R"({"payload_version":1,"history":[{},null]})",
+       "state payload: history[1]: expected an object"},
+      {R"({"payload_version":1,"last_good_entry":null})",
+       "state payload: last_good_entry: value of the wrong type"},
+      {R"({"payload_version":1,"attempt":null})", "state payload: attempt: expected an object"},
+      {R"({"payload_version":1,"attempt":{"boot_ids":"b"}})",
+       "state payload: attempt.boot_ids: expected an array"},
+      {R"({"payload_version":1,"migrations":[{"id":"m","decision":"maybe"}]})",
+       R"(state payload: migrations[0].decision: unknown operator decision "maybe")"},
+      {R"({"payload_version":1,"migrations":[{"id":"m","state":"paused"}]})",
+       R"(state payload: migrations[0].state: unknown migration state "paused")"},
   };
   for (const auto& [payload, message] : cases) {
     CAPTURE(payload);
