@@ -1,10 +1,12 @@
 #include "stage2/process_output.hpp"
 
 #include <fcntl.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+
+#include "stage2/libsystemd.hpp"
 
 namespace bootstate::stage2 {
 
@@ -73,8 +75,15 @@ void OutputSink::write_log(std::string_view bytes) {
 void OutputSink::send_journal_line(std::string_view line) {
   // Sending fails when no journald runs (a container, a test machine); the log file still has
   // the output, so that failure is not an error of the step.
-  (void)sd_journal_send("MESSAGE=%.*s", static_cast<int>(line.size()), line.data(),
-                        "SYSLOG_IDENTIFIER=%s", journal_identifier_.c_str(), "PRIORITY=6", nullptr);
+  if (const auto* systemd = libsystemd::library()) {
+    (void)systemd->journal_send("MESSAGE=%.*s", static_cast<int>(line.size()), line.data(),
+                                "SYSLOG_IDENTIFIER=%s", journal_identifier_.c_str(), "PRIORITY=6",
+                                nullptr);
+    return;
+  }
+  // No libsystemd (a minimal container): stderr, which the service manager, if any, keeps.
+  std::fprintf(stderr, "%s: %.*s\n", journal_identifier_.c_str(), static_cast<int>(line.size()),
+               line.data());
 }
 
 void OutputSink::journal_bytes(std::string_view bytes) {
