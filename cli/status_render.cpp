@@ -14,6 +14,7 @@ std::string or_dash(const std::string& text) {
 std::string counting_text(const StatusModel& model) {
   switch (model.counting) {
     case BootCounting::Active:
+      if (model.tries_left < 0) return "active; the booted entry is blessed (no counter left)";
       return fmt::format("active, {} tries left, {} done", model.tries_left, model.tries_done);
     case BootCounting::Off:
       return "off (" + model.counting_why + ")";

@@ -79,14 +79,16 @@ PhaseEnd finish(const State& original, const EngineInput& input) {
 
   const bool remaining = forward_work_remains(state, input) || undo_work_remains(state, input);
   if (remaining) {
+    // Semantics 6: a boot that completed a step gets its tries back at once, in whichever
+    // phase — a crash later in this boot must not count against the progress it made.
+    if (counting && progress_this_boot(state, input.facts)) {
+      end.boot_actions.push_back(BootActionKind::Rearm);
+    }
     bool reboot_now = reboot_pending(state, input);
     if (reboot_now || input.phase == Phase::PostActivation) {
       end.exit = PhaseExit::RebootRequired;
       end.message = reboot_now ? "a step asked for a reboot before the next one"
                                : "work remains for phases that run before this one: reboot";
-      if (counting && progress_this_boot(state, input.facts)) {
-        end.boot_actions.push_back(BootActionKind::Rearm);
-      }
     }
     return end;
   }

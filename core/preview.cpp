@@ -1,5 +1,6 @@
 #include "core/preview.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "core/phase_runner.hpp"
@@ -80,8 +81,11 @@ class SimulatedExecutor final : public StepExecutor {
       entry.detail.blocker =
           fmt::format("{} steps are not available in this build", to_string(context.step->kind));
     }
-    if (!context.step->preview.empty())
-      entry.detail.lines.insert(entry.detail.lines.begin(), context.step->preview);
+    const std::string& text = context.step->preview;
+    if (!text.empty() && std::find(entry.detail.lines.begin(), entry.detail.lines.end(), text) ==
+                             entry.detail.lines.end()) {
+      entry.detail.lines.insert(entry.detail.lines.begin(), text);
+    }
     entry.irreversible = entry.detail.irreversible || context.step->kind == StepKind::Firmware;
     if (!entry.detail.blocker.empty()) {
       recorder_.report->blockers.push_back(fmt::format(

@@ -70,7 +70,8 @@ TEST_CASE("semantics 2: steps run in their phase, in order, across the phases of
   CHECK(state.attempt->state == AttemptState::Complete);
   CHECK(state.last_good_generation == kGen2);
   // Semantics 7 + 6: the completing boot blesses its entry itself.
-  CHECK(machine.loader.calls() == std::vector<std::string>{"mark_good"});
+  // The step in pre-switch-root was progress with work left: its boot got its tries back.
+  CHECK(machine.loader.calls() == std::vector<std::string>{"rearm", "mark_good"});
 }
 
 TEST_CASE("semantics 2: a step whose phase already passed waits for the next boot") {
@@ -386,4 +387,15 @@ TEST_CASE("steps follow `after`, whatever the plan order") {
                            migration("first", command_step("a"))));
   CHECK(machine.boot().exit == PhaseExit::Ok);
   CHECK(machine.executor.calls() == std::vector<std::string>{"run:first/a", "run:second/b"});
+}
+
+TEST_CASE("semantics 6: progress in an initrd phase re-arms at once, before a later crash") {
+  TestMachine machine;
+  machine.boot_plan(plan_json(kGen2, migration("m", command_step("a", "pre-switch-root") + "," +
+                                                        command_step("b", "initrd-pre-mount"))));
+  CHECK(machine.run(Phase::InitrdPreMount).exit == PhaseExit::Ok);
+  CHECK(machine.loader.calls().empty());
+  CHECK(machine.run(Phase::PreSwitchRoot).exit == PhaseExit::Ok);
+  // Stage 2 never comes up in this boot; the tries were given back already.
+  CHECK(machine.loader.calls() == std::vector<std::string>{"rearm"});
 }
