@@ -1,16 +1,12 @@
 // The words of the plan format and their enums, in one place so the parser, status and preview
 // print exactly what the plan accepts.
-#include <array>
-#include <utility>
+#include "core/name_table.hpp"
 
 #include "core/interfaces.hpp"
 #include "core/plan.hpp"
 
 namespace bootstate {
 namespace {
-
-template <typename Enum, std::size_t N>
-using NameTable = std::array<std::pair<Enum, std::string_view>, N>;
 
 constexpr NameTable<Phase, 3> kPhaseNames{{
     {Phase::InitrdPreMount, "initrd-pre-mount"},
@@ -38,22 +34,6 @@ constexpr NameTable<StorageOpKind, 6> kStorageOpNames{{
     {StorageOpKind::SetPartitionAttrs, "set-partition-attrs"},
     {StorageOpKind::Require, "require"},
 }};
-
-template <typename Enum, std::size_t N>
-std::string_view name_of(const NameTable<Enum, N>& table, Enum value) {
-  for (const auto& [candidate, name] : table) {
-    if (candidate == value) return name;
-  }
-  return "invalid";
-}
-
-template <typename Enum, std::size_t N>
-std::optional<Enum> value_of(const NameTable<Enum, N>& table, std::string_view text) {
-  for (const auto& [value, name] : table) {
-    if (name == text) return value;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 

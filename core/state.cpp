@@ -3,14 +3,10 @@
 // a word may be added, never renamed or reused.
 #include "core/state.hpp"
 
-#include <array>
-#include <utility>
+#include "core/name_table.hpp"
 
 namespace bootstate {
 namespace {
-
-template <typename Enum, std::size_t N>
-using NameTable = std::array<std::pair<Enum, std::string_view>, N>;
 
 constexpr NameTable<StepState, 5> kStepStateNames{{
     {StepState::Pending, "pending"},
@@ -41,22 +37,6 @@ constexpr NameTable<OperatorDecision, 3> kDecisionNames{{
     {OperatorDecision::Accepted, "accepted"},
     {OperatorDecision::Declined, "declined"},
 }};
-
-template <typename Enum, std::size_t N>
-std::string_view name_of(const NameTable<Enum, N>& table, Enum value) {
-  for (const auto& [candidate, name] : table) {
-    if (candidate == value) return name;
-  }
-  return "invalid";
-}
-
-template <typename Enum, std::size_t N>
-std::optional<Enum> value_of(const NameTable<Enum, N>& table, std::string_view text) {
-  for (const auto& [value, name] : table) {
-    if (name == text) return value;
-  }
-  return std::nullopt;
-}
 
 bool ever_started(const std::vector<StepRecord>& steps) {
   for (const StepRecord& step : steps) {
