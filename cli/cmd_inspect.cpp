@@ -70,7 +70,7 @@ std::string preview_json(const PreviewReport& report) {
     if (action.detail.detail_json.empty()) {
       json.null();
     } else {
-      json.string(action.detail.detail_json);  // kind-specific JSON, as text
+      json.raw(action.detail.detail_json, rapidjson::kObjectType);  // kind-specific data
     }
     json.end_object();
   }

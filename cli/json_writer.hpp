@@ -26,6 +26,10 @@ class JsonWriter {
     writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
   }
   void null() { writer_.Null(); }
+  // A JSON value produced elsewhere (an executor's detail), inserted as data, not as a string.
+  void raw(std::string_view json, rapidjson::Type type) {
+    writer_.RawValue(json.data(), json.size(), type);
+  }
   void boolean(bool value) { writer_.Bool(value); }
   void number(std::int64_t value) { writer_.Int64(value); }
 

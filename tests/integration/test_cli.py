@@ -1,6 +1,9 @@
 """The real binary through several boots of a --root tree (issue: core, item 8)."""
 
+import json
 import os
+import shutil
+import subprocess
 import unittest
 
 from harness import Machine, STEP_TOOL, command_step
@@ -125,7 +128,6 @@ class Boots(unittest.TestCase):
             self.append("one", reboot=True), self.append("two", phase="initrd-pre-mount")]}])
         result = m.bootstate("--json", "preview", toplevel)
         self.assertEqual(result.returncode, 0, result.stderr)
-        import json
         report = json.loads(result.stdout)
         self.assertEqual(report["reboots"], 1)
         self.assertTrue(report["initrd_work"])
@@ -142,6 +144,34 @@ class Boots(unittest.TestCase):
         result = m.bootstate("preview", m.toplevel("gen1"))
         self.assertEqual(result.returncode, 1, result.stdout)
         self.assertIn('stale migration "bare" cannot be undone', result.stdout)
+
+    def test_storage_step_grows_a_partition_before_mount_and_preview_shows_the_tables(self):
+        m = self.machine
+        if not shutil.which("sfdisk"):
+            self.skipTest("sfdisk (package fdisk) is not installed")
+        os.makedirs(m.path("/dev"), exist_ok=True)
+        image = m.path("/dev/vdb")
+        with open(image, "wb") as file:
+            file.truncate(64 << 20)
+        subprocess.run(["sfdisk", "--quiet", image], input="label: gpt\nsize=16M, name=data\n",
+                       text=True, check=True)
+        toplevel = m.write_plan("gen2", [{"id": "grow-data", "policy": "required", "steps": [{
+            "id": "grow", "phase": "initrd-pre-mount", "kind": "storage", "operations": [
+                {"op": "grow-partition", "disk": "/dev/vdb", "partition": "PARTLABEL=data",
+                 "size": "max"}]}]}])
+        result = m.bootstate("--json", "preview", toplevel)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        action = json.loads(result.stdout)["actions"][0]
+        self.assertEqual((action["phase"], action["action"]), ("initrd-pre-mount", "run"))
+        self.assertTrue(action["irreversible"])
+        self.assertIsInstance(action["detail"], dict)
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        dump = subprocess.run(["sfdisk", "--json", image], capture_output=True, text=True,
+                              check=True)
+        partition = json.loads(dump.stdout)["partitiontable"]["partitions"][0]
+        self.assertGreater(partition["size"] * 512, 60 << 20)
+        self.assertEqual(m.migration("grow-data")["state"], "applied")
 
     def test_history_lists_attempts(self):
         m = self.machine
