@@ -19,7 +19,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # --- 1. build dependencies (Debian packages), installed only when missing -------------------
 packages=(cmake ninja-build g++ pkg-config libsystemd-dev libfdisk-dev libblkid-dev
-          libcereal-dev rapidjson-dev libspdlog-dev libfmt-dev doctest-dev)
+          rapidjson-dev libfmt-dev doctest-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

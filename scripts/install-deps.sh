@@ -5,13 +5,13 @@ set -euo pipefail
 
 build_packages=(
   cmake ninja-build g++ pkg-config
-  libsystemd-dev libfdisk-dev libblkid-dev libcereal-dev rapidjson-dev
-  libspdlog-dev libfmt-dev doctest-dev
+  libsystemd-dev libfdisk-dev libblkid-dev rapidjson-dev libfmt-dev doctest-dev
   libfwupd-dev
 )
 test_packages=(
   fwupd fwupd-tests dbus            # the real fwupd daemon and its fake devices
   fdisk dosfstools e2fsprogs        # disk images for storage and ESP tests
+  hyperfine valgrind                # bench/ (not run by the tests)
   systemd-boot                      # systemd-bless-boot for the boot-loader cross-checks
   postgresql-15 jq                  # the PostgreSQL upgrade helper's tests
   nix-bin                           # nix-instantiate --parse of every .nix file
