@@ -52,6 +52,13 @@ void JournalSink::status(std::string_view text) {
   }
 }
 
+void JournalSink::extend_timeout(std::uint64_t usec) {
+  if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+  if (const auto* systemd = stage2::libsystemd::library()) {
+    systemd->notifyf(0, "EXTEND_TIMEOUT_USEC=%llu", static_cast<unsigned long long>(usec));
+  }
+}
+
 Expected<void> request_reboot() {
   const auto* systemd = stage2::libsystemd::library();
   if (systemd == nullptr) {

@@ -11,6 +11,7 @@ class JournalSink final : public EventSink {
   explicit JournalSink(bool to_stderr) : to_stderr_(to_stderr) {}
   void event(Event event, std::string_view text) override;
   void status(std::string_view text) override;
+  void extend_timeout(std::uint64_t usec) override;
 
  private:
   bool to_stderr_;

@@ -148,7 +148,12 @@ class Runner {
   Expected<void> run_step(const Decision& decision) {
     BOOTSTATE_TRY(commit(step_started(state_, decision, input_.facts)));
     emit(Event::StepStarted, describe(decision, decision.reason));
-    if (effects_.events) effects_.events->status(describe(decision, "running"));
+    if (effects_.events) {
+      effects_.events->status(describe(decision, "running"));
+      // The step's own timeout, plus a minute for bootstate's commits around it.
+      effects_.events->extend_timeout((std::uint64_t{decision.step->timeout_seconds} + 60) *
+                                      1'000'000);
+    }
     auto context = context_for(decision);
     StepOutcome outcome;
     if (!context) {

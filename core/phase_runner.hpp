@@ -40,6 +40,9 @@ class EventSink {
   virtual void event(Event event, std::string_view text) = 0;
   // Progress for the unit (sd_notify STATUS=); default: nothing.
   virtual void status(std::string_view) {}
+  // The unit's start timeout must last at least `usec` more (sd_notify EXTEND_TIMEOUT_USEC=):
+  // called before every step with its own timeout, so the units need no long fixed timeout.
+  virtual void extend_timeout(std::uint64_t) {}
 };
 
 // The state as the runner sees it: the durable two-slot store (StoreAccess), or memory for

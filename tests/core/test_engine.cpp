@@ -399,3 +399,32 @@ TEST_CASE("semantics 6: progress in an initrd phase re-arms at once, before a la
   // Stage 2 never comes up in this boot; the tries were given back already.
   CHECK(machine.loader.calls() == std::vector<std::string>{"rearm"});
 }
+
+namespace {
+class RecordingSink final : public EventSink {
+ public:
+  void event(Event, std::string_view) override {}
+  void extend_timeout(std::uint64_t usec) override { extensions.push_back(usec); }
+  std::vector<std::uint64_t> extensions;
+};
+}  // namespace
+
+TEST_CASE("before each step the unit's start timeout is extended by the step's timeout") {
+  FakeSlotStorage slots;
+  StateStore durable(slots);
+  StoreAccess store(durable);
+  FakeBootLoader loader = FakeBootLoader::counting("entry-2", 3, 0);
+  FakeExecutor executor;
+  RecordingSink sink;
+  PhaseEffects effects;
+  effects.store = &store;
+  effects.boot_loader = &loader;
+  effects.executors = {{StepKind::Command, &executor}};
+  effects.events = &sink;
+  Plan plan = must_parse(
+      plan_json(kGen2, migration("m", command_step("a", "post-activation", R"(,"timeout":30)") +
+                                          "," + command_step("b"))));
+  auto result = run_phase(Phase::PostActivation, plan, BootFacts{"boot-1", kGen2, 1}, effects);
+  REQUIRE(result.has_value());
+  CHECK(sink.extensions == std::vector<std::uint64_t>{90'000'000, 660'000'000});
+}
