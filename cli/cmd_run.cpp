@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
+#include "bootloader/esp.hpp"
 #include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
 #include "cli/crash_hook.hpp"
@@ -76,6 +78,28 @@ Expected<void> check_generation(const Plan& plan, const BootFacts& facts, Phase 
                     facts.booted_generation.empty() ? "unknown" : facts.booted_generation);
 }
 
+// In the initrd nothing may have mounted the ESP yet: find it (the partition systemd-boot
+// says it started from, else the first one typed as ESP) and mount it for this phase; the
+// mount goes away with `mounted` when the phase ends.
+Expected<std::string> esp_for_phase(const Machine& machine, Phase phase,
+                                    std::optional<EspMount>& mounted) {
+  auto esp = machine.esp();
+  const Options& options = machine.options();
+  if (esp || phase == Phase::PostActivation || !options.root.empty() || !options.esp.empty()) {
+    return esp;
+  }
+  SystemdBoot loader("/", "/", 3);
+  auto status = loader.loader_status();
+  std::optional<std::string> partuuid = status ? status->device_part_uuid : std::nullopt;
+  BlkidPartitionLookup lookup("/");
+  auto choice = choose_esp("", partuuid, lookup);
+  if (!choice) return choice.error().with_context("finding the ESP to mount");
+  auto mount = EspMount::mount(choice->device, "/run/bootstate/esp");
+  if (!mount) return mount.error().with_context("mounting the ESP (" + choice->reason + ")");
+  mounted.emplace(std::move(*mount));
+  return mounted->path();
+}
+
 int exit_status_of(const PhaseResult& result, const Options& options) {
   switch (result.exit) {
     case PhaseExit::Ok:
@@ -109,7 +133,8 @@ int run_command(const Machine& machine) {
   }
   // The placeholder stands for the booted generation from here on.
   plan->generation = facts->booted_generation;
-  auto esp = machine.esp();
+  std::optional<EspMount> mounted_esp;
+  auto esp = esp_for_phase(machine, phase, mounted_esp);
   if (!esp) return report_error(esp.error());
   auto lock = RunLock::take(machine.rooted("/run/bootstate/run.lock"));
   if (!lock) return report_error(lock.error());
