@@ -317,7 +317,14 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   if (auto graph = check_migration_graph(plan); !graph) return in_source(graph.error());
   // The migrations only: the initrd's copy of a plan differs from the toplevel's in
   // `generation` (docs/NIXOS.md), and both must open the same attempt.
-  plan.digest = text_digest(json_to_text(**migrations));
+  // The compact text of the array is its elements' texts, already made, joined by commas.
+  std::string canonical = "[";
+  for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
+    if (i > 0) canonical += ',';
+    canonical += plan.migrations[i].definition_json;
+  }
+  canonical += ']';
+  plan.digest = text_digest(canonical);
   return plan;
 }
 

@@ -86,6 +86,14 @@ TEST_CASE("a complete plan is accepted with every field") {
   }
 }
 
+TEST_CASE("the plan digest is the digest of the compact migrations text") {
+  auto plan = parse_plan(plan_with_step(kCommandStep, R"(,"description":"a b")"), "p");
+  REQUIRE(plan);
+  std::string compact = std::string(R"([{"id":"m","policy":"required","description":"a b",)") +
+                        R"("steps":[)" + kCommandStep + "]}]";
+  CHECK(plan->digest == text_digest(compact));
+}
+
 TEST_CASE("the digest ignores whitespace but not content") {
   auto a = parse_plan(plan_with_step(kCommandStep), "a");
   auto b = parse_plan(" \n" + plan_with_step(kCommandStep) + "\n", "b");
