@@ -3,12 +3,12 @@
 #
 #   bootstate-pre-switch-check NEW_TOPLEVEL ACTION BOOTSTATE [ARG...]
 #
-# Shows `bootstate preview NEW_TOPLEVEL` and refuses when:
-#   - the preview reports a blocker (exit 1) or cannot read the plan (exit 2), for any action
-#     but dry-activate;
-#   - ACTION is a live one (switch, test) and the new plan has initrd-phase work that is not
-#     done yet: that work can only run during a boot, so a live switch would run the
-#     post-activation steps without it. Use `nixos-rebuild boot` and reboot instead.
+# Shows `bootstate preview NEW_TOPLEVEL` and refuses, from `bootstate --json preview`, when:
+#   - the preview reports a blocker (`blocked`) or cannot read the plan (exit 2), for any
+#     action but dry-activate;
+#   - ACTION is a live one (switch, test) and booting the new generation has initrd-phase
+#     work (`initrd_work`: forward steps or the undo of a stale migration): that work can only
+#     run during a boot. Use `nixos-rebuild boot` and reboot instead.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -25,40 +25,32 @@ if [ ! -e "$plan" ]; then
   exit 0
 fi
 
+# What booting it will do, for the person running nixos-rebuild; the decision below comes from
+# the same preview as data (`--json`: blocked, initrd_work, actions[]).
+"$@" preview "$new" || true
 rc=0
-"$@" preview "$new" || rc=$?
+report=$("$@" --json preview "$new") || rc=$?
 case $rc in
-  0) ;;
-  1) echo "bootstate: booting $new is blocked (see the preview above); not switching" >&2; exit 1 ;;
+  0 | 1) ;;
   *) echo "bootstate: preview of $new failed (exit $rc); not switching" >&2; exit 1 ;;
 esac
+if [ "$(jq -r '.blocked' <<<"$report")" = true ]; then
+  echo "bootstate: booting $new is blocked (see the preview above); not switching" >&2
+  exit 1
+fi
 
 case "$action" in
   switch | test) ;;
   *) exit 0 ;;
 esac
 
-if ! status=$("$@" --json status); then
-  echo "bootstate: cannot read the state to decide whether initrd work is pending; not switching" >&2
-  exit 1
-fi
-# Migrations of the new plan (not optional: those wait for `bootstate accept`) that are not
-# applied or declined yet and still have a step in an initrd phase that is not done.
-pending=$(jq -r --argjson status "$status" '
-  ([ $status.migrations[]? | select(.state == "applied" or .state == "declined") | .id ]) as $settled
-  | ([ $status.migrations[]? as $m | $m.steps[]? | select(.state == "done" or .state == "skipped")
-       | "\($m.id)/\(.id)" ]) as $done
-  | .migrations[]
-  | select(.policy != "optional")
-  | . as $m
-  | select(($settled | index($m.id)) == null)
-  | select(any(.steps[]; .id as $sid | .phase != "post-activation" and (($done | index("\($m.id)/\($sid)")) == null)))
-  | "\(.id) (\([.steps[] | select(.phase != "post-activation") | "\(.id): \(.phase)"] | join(", ")))"
-' "$plan")
-if [ -n "$pending" ]; then
+# Work in an initrd phase (forward steps, or the undo of a stale migration) runs only while
+# booting; a live switch would run the post-activation steps without it.
+if [ "$(jq -r '.initrd_work' <<<"$report")" = true ]; then
   {
     echo "bootstate: $new has work that runs only while booting:"
-    while IFS= read -r line; do echo "  $line"; done <<<"$pending"
+    jq -r '.actions[] | select(.phase != "post-activation")
+           | "  boot \(.boot), \(.phase): \(.action) \(.migration)\(if .step then "/" + .step else "" end)"' <<<"$report"
     echo "A live '$action' cannot run it. Use 'nixos-rebuild boot' and reboot."
   } >&2
   exit 1

@@ -14,10 +14,14 @@ ko() { echo "not ok - $*"; failures=$((failures + 1)); }
 
 cat >"$tmp/bootstate" <<STUB
 #!/usr/bin/env bash
-# stub: preview exits with \$(cat $tmp/preview-rc); status prints $tmp/status.json
+# stub: preview exits with \$(cat $tmp/preview-rc) and prints $tmp/preview.json with --json;
+# status prints $tmp/status.json
+json=false
 for a in "\$@"; do
   case \$a in
-    preview) echo "preview: (stub)"; exit "\$(cat $tmp/preview-rc)" ;;
+    --json) json=true ;;
+    preview) if \$json; then cat "$tmp/preview.json"; else echo "preview: (stub)"; fi
+             exit "\$(cat $tmp/preview-rc)" ;;
     status) cat "$tmp/status.json"; exit 0 ;;
   esac
 done
@@ -35,16 +39,18 @@ cat >"$new/bootstate/plan.json" <<'JSON'
 JSON
 check() { "$nixos/pre-switch-check.sh" "$new" "$1" "$tmp/bootstate" --esp /boot >"$tmp/out" 2>&1; }
 
+initrd='{"blocked":false,"initrd_work":true,"actions":[{"boot":1,"phase":"initrd-pre-mount","action":"run","migration":"grow","step":"g"},{"boot":1,"phase":"post-activation","action":"run","migration":"db","step":"u"}]}'
+live='{"blocked":false,"initrd_work":false,"actions":[{"boot":1,"phase":"post-activation","action":"run","migration":"db","step":"u"}]}'
 echo 0 >"$tmp/preview-rc"
-echo '{"migrations":[]}' >"$tmp/status.json"
-if check switch; then ko "switch with pending initrd work refused"; else grep -q "nixos-rebuild boot" "$tmp/out" && grep -q "grow" "$tmp/out" && ! grep -q "opt" "$tmp/out" && ok "switch with pending initrd work refused (optional ones ignored)" || ko "refusal message"; fi
+echo "$initrd" >"$tmp/preview.json"
+if check switch; then ko "switch with pending initrd work refused"; else grep -q "nixos-rebuild boot" "$tmp/out" && grep -q "initrd-pre-mount: run grow/g" "$tmp/out" && ! grep -q "db/u" "$tmp/out" && ok "switch with pending initrd work refused, naming it" || { ko "refusal message"; cat "$tmp/out"; }; fi
 if check boot; then ok "boot is allowed with pending initrd work"; else ko "boot allowed"; cat "$tmp/out"; fi
 if check dry-activate; then ok "dry-activate is never refused"; else ko "dry-activate"; fi
-echo '{"migrations":[{"id":"grow","state":"applied","steps":[]}]}' >"$tmp/status.json"
-if check switch; then ok "switch allowed once the initrd work is applied"; else ko "switch after applied"; cat "$tmp/out"; fi
-echo '{"migrations":[{"id":"grow","state":"failed","steps":[{"id":"g","phase":"initrd-pre-mount","state":"done"}]}]}' >"$tmp/status.json"
-if check test; then ok "switch allowed when the initrd steps are done"; else ko "initrd steps done"; cat "$tmp/out"; fi
+echo "$live" >"$tmp/preview.json"
+if check switch; then ok "switch allowed when only post-activation work is left"; else ko "switch with stage-2 work"; cat "$tmp/out"; fi
+if check test; then ok "test allowed when only post-activation work is left"; else ko "test"; cat "$tmp/out"; fi
 echo 1 >"$tmp/preview-rc"
+echo '{"blocked":true,"initrd_work":false,"actions":[]}' >"$tmp/preview.json"
 if check boot; then ko "a blocker refuses boot"; else grep -q blocked "$tmp/out" && ok "a blocker refuses boot" || ko "blocker message"; fi
 echo 2 >"$tmp/preview-rc"
 if check boot; then ko "an unreadable plan refuses"; else ok "an unreadable plan refuses"; fi
