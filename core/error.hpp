@@ -57,7 +57,7 @@ template <typename T>
 class [[nodiscard]] Expected {
  public:
   Expected(T value) : storage_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
-  Expected(Unexpected unexpected)                                           // NOLINT
+  Expected(Unexpected unexpected)                                            // NOLINT
       : storage_(std::in_place_index<1>, std::move(unexpected).error()) {}
   Expected(Error error) : storage_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
@@ -85,7 +85,7 @@ class [[nodiscard]] Expected<void> {
  public:
   Expected() = default;
   Expected(Unexpected unexpected) : error_(std::move(unexpected).error()), ok_(false) {}  // NOLINT
-  Expected(Error error) : error_(std::move(error)), ok_(false) {}                       // NOLINT
+  Expected(Error error) : error_(std::move(error)), ok_(false) {}                         // NOLINT
 
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
@@ -103,9 +103,9 @@ std::string errno_text(int error_number);
 }  // namespace bootstate
 
 // Propagates the error of an Expected expression out of the current function.
-#define BOOTSTATE_TRY(expr)                                                \
-  do {                                                                     \
-    if (auto bootstate_try_result_ = (expr); !bootstate_try_result_) {     \
+#define BOOTSTATE_TRY(expr)                                                     \
+  do {                                                                          \
+    if (auto bootstate_try_result_ = (expr); !bootstate_try_result_) {          \
       return ::bootstate::Unexpected(std::move(bootstate_try_result_.error())); \
-    }                                                                      \
+    }                                                                           \
   } while (0)

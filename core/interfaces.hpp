@@ -39,7 +39,8 @@ class BootLoader {
   // The entry this boot was started from and its boot-counting state.
   virtual Expected<BootedEntry> booted_entry() = 0;
   // The entry id whose `options` line has init=GENERATION/init, if one exists.
-  virtual Expected<std::optional<std::string>> entry_for_generation(std::string_view generation) = 0;
+  virtual Expected<std::optional<std::string>> entry_for_generation(
+      std::string_view generation) = 0;
   // Booted entry → NAME+0-DONE: the next boot does not pick it while another entry is good.
   virtual Expected<void> mark_bad() = 0;
   // Booted entry → NAME+TRIES-0: a boot that made progress gives the attempt its tries back.
@@ -54,9 +55,9 @@ class BootLoader {
 // Facts about the running boot (read by the edge from /proc and efivars, given to the engine).
 
 struct BootFacts {
-  std::string boot_id;             // /proc/sys/kernel/random/boot_id
-  std::string booted_generation;   // toplevel of init= on /proc/cmdline, empty when none
-  std::int64_t now_usec = 0;       // CLOCK_REALTIME
+  std::string boot_id;            // /proc/sys/kernel/random/boot_id
+  std::string booted_generation;  // toplevel of init= on /proc/cmdline, empty when none
+  std::int64_t now_usec = 0;      // CLOCK_REALTIME
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -67,10 +68,10 @@ struct StepContext {
   const Migration* migration = nullptr;
   const Step* step = nullptr;
   std::uint64_t attempt = 0;
-  std::string generation;   // BOOTSTATE_GENERATION: the attempt's target generation
-  std::string root;         // BOOTSTATE_ROOT: --root DIR, "/" otherwise
-  std::string work_dir;     // per-step work directory (exists, writable)
-  std::string log_path;     // bounded per-step log file
+  std::string generation;              // BOOTSTATE_GENERATION: the attempt's target generation
+  std::string root;                    // BOOTSTATE_ROOT: --root DIR, "/" otherwise
+  std::string work_dir;                // per-step work directory (exists, writable)
+  std::string log_path;                // bounded per-step log file
   const StepRecord* record = nullptr;  // the step's persisted record (undo_record, attempts)
 };
 
@@ -84,10 +85,10 @@ struct StepOutcome {
 
 struct StepPreview {
   std::vector<std::string> lines;  // one line per effect, for people
-  std::string detail_json;  // kind-specific data for `preview --json` (a JSON object), or empty
-  bool irreversible = false;   // cannot be undone (grow-partition, firmware)
-  bool needs_reboot = false;   // completes only after a reboot (firmware that says so)
-  std::string blocker;         // non-empty: the step cannot run as planned, and why
+  std::string detail_json;    // kind-specific data for `preview --json` (a JSON object), or empty
+  bool irreversible = false;  // cannot be undone (grow-partition, firmware)
+  bool needs_reboot = false;  // completes only after a reboot (firmware that says so)
+  std::string blocker;        // non-empty: the step cannot run as planned, and why
 };
 
 enum class CheckResult : std::uint8_t {
@@ -113,24 +114,24 @@ class StepExecutor {
 // Child processes (stage2/process_runner): command steps, checks, the firmware helper.
 
 struct ProcessSpec {
-  std::vector<std::string> argv;  // argv[0] absolute; executed with execve, no shell
+  std::vector<std::string> argv;         // argv[0] absolute; executed with execve, no shell
   std::vector<std::string> environment;  // the complete environment, "KEY=VALUE"
   std::string work_dir;                  // chdir here before exec
   std::uint32_t timeout_seconds = 0;     // 0 = none; on expiry the whole process group is killed
-  std::string log_path;           // stdout+stderr appended here (bounded), empty = not kept
+  std::string log_path;                  // stdout+stderr appended here (bounded), empty = not kept
   std::uint64_t log_limit_bytes = 1 << 20;
-  bool capture_stdout = false;    // keep stdout in ProcessResult::stdout_text instead of the log
-  std::string journal_identifier; // SYSLOG_IDENTIFIER for output lines sent to the journal,
-                                  // empty = output not sent to the journal
+  bool capture_stdout = false;     // keep stdout in ProcessResult::stdout_text instead of the log
+  std::string journal_identifier;  // SYSLOG_IDENTIFIER for output lines sent to the journal,
+                                   // empty = output not sent to the journal
 };
 
 struct ProcessResult {
-  bool started = false;    // false: exec failed (message says why)
-  int exit_status = -1;    // exit code when it exited
-  int signal = 0;          // terminating signal, 0 when it exited
-  bool timed_out = false;  // killed because timeout_seconds passed
-  std::string stdout_text; // when capture_stdout
-  std::string message;     // "exit status 3", "killed by signal 9", "timed out after 60 s"
+  bool started = false;     // false: exec failed (message says why)
+  int exit_status = -1;     // exit code when it exited
+  int signal = 0;           // terminating signal, 0 when it exited
+  bool timed_out = false;   // killed because timeout_seconds passed
+  std::string stdout_text;  // when capture_stdout
+  std::string message;      // "exit status 3", "killed by signal 9", "timed out after 60 s"
   bool succeeded() const { return started && !timed_out && signal == 0 && exit_status == 0; }
 };
 

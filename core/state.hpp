@@ -36,17 +36,17 @@ std::optional<OperatorDecision> parse_operator_decision(std::string_view text);
 struct StepRecord {
   std::string id;
   StepState state = StepState::Pending;
-  std::uint32_t attempts = 0;   // how many times it was started (shown by status)
-  int exit_status = -1;         // last exit status of a command step, -1 when none
-  std::string message;          // last outcome in words ("exit status 3", "timed out after 60s")
+  std::uint32_t attempts = 0;      // how many times it was started (shown by status)
+  int exit_status = -1;            // last exit status of a command step, -1 when none
+  std::string message;             // last outcome in words ("exit status 3", "timed out after 60s")
   std::int64_t started_usec = 0;   // CLOCK_REALTIME µs of the last start, 0 when never
   std::int64_t finished_usec = 0;  // CLOCK_REALTIME µs of the last end, 0 when not ended
-  std::string boot_id;  // boot in which it was last started: `running` from another boot
-                        // means it was interrupted (semantics 3)
-  bool awaiting_reboot = false;  // started work that completes across a reboot (firmware):
-                                 // the next boot verifies instead of treating it as interrupted
-  std::string undo_record;  // executor data needed to undo the step (e.g. a partition's old
-                            // name), opaque JSON; empty when none
+  std::string boot_id;             // boot in which it was last started: `running` from another boot
+                                   // means it was interrupted (semantics 3)
+  bool awaiting_reboot = false;    // started work that completes across a reboot (firmware):
+                                   // the next boot verifies instead of treating it as interrupted
+  std::string undo_record;         // executor data needed to undo the step (e.g. a partition's old
+                                   // name), opaque JSON; empty when none
 };
 
 struct MigrationRecord {
@@ -72,8 +72,8 @@ struct Attempt {
   std::string generation;    // target generation (toplevel path)
   std::string plan_digest;   // digest of the plan being applied
   AttemptState state = AttemptState::InProgress;
-  std::string reason;  // why it ended failed/abandoned, in words
-  std::vector<std::string> boot_ids;      // boots that worked on this attempt, oldest first
+  std::string reason;                        // why it ended failed/abandoned, in words
+  std::vector<std::string> boot_ids;         // boots that worked on this attempt, oldest first
   std::uint32_t boots_without_progress = 0;  // for the loop breaker (semantics 6)
   std::string entry;  // boot entry id the attempt was booted from, when known
   std::int64_t started_usec = 0;
@@ -81,11 +81,11 @@ struct Attempt {
 };
 
 struct State {
-  std::optional<Attempt> attempt;         // the current (or last) attempt
+  std::optional<Attempt> attempt;           // the current (or last) attempt
   std::vector<MigrationRecord> migrations;  // every migration ever touched and not forgotten
   std::string last_good_generation;
   std::string last_good_entry;
-  std::vector<Attempt> history;   // closed attempts, oldest first, bounded (kHistoryLimit)
+  std::vector<Attempt> history;  // closed attempts, oldest first, bounded (kHistoryLimit)
   std::uint64_t next_attempt_number = 1;
 
   MigrationRecord* find(std::string_view id);
