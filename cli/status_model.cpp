@@ -58,21 +58,14 @@ MigrationRow migration_row(const Migration& migration, const MigrationRecord* re
   return row;
 }
 
-// The quick answer for the common case, before simulating boots with preview_plan.
-bool work_remains(const State& state, const Plan& plan) {
-  if (state.attempt && state.attempt->state != AttemptState::Complete) return true;
-  if (!state.attempt || state.attempt->generation != plan.generation ||
-      state.attempt->plan_digest != plan.digest) {
-    return true;
+// The quick answer for the common case, before simulating boots with preview_plan: an attempt
+// of this plan is complete and the engine sees no work.
+bool nothing_pending(const State& state, const Plan& plan) {
+  if (!state.attempt || state.attempt->state != AttemptState::Complete ||
+      state.attempt->generation != plan.generation || state.attempt->plan_digest != plan.digest) {
+    return false;
   }
-  for (const MigrationView& view : plan_view(plan, state)) {
-    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
-  }
-  auto recorded = recorded_definitions(state, plan);
-  for (const StaleView& view : stale_view(state, plan, recorded)) {
-    if (!view.kept && (view.pending || !view.blocker.empty())) return true;
-  }
-  return false;
+  return !work_remains(state, plan, recorded_definitions(state, plan));
 }
 
 void add_next(StatusModel& model, const State& state, const Plan* plan) {
@@ -88,7 +81,7 @@ void add_next(StatusModel& model, const State& state, const Plan* plan) {
     }
   }
   if (plan == nullptr) return;
-  if (!work_remains(state, *plan)) {
+  if (nothing_pending(state, *plan)) {
     model.next.push_back("nothing pending");
     return;
   }

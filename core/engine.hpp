@@ -33,10 +33,13 @@ struct EngineInput {
 
 // --- reconcile: once at the start of every phase run --------------------------------------
 
+// What reconcile did, so each change reaches the journal under its own MESSAGE_ID.
+enum class AttemptChange : std::uint8_t { Started, Abandoned, Reopened, Failed, Reintroduced };
+
 struct Reconciled {
   State state;
   bool changed = false;
-  std::vector<std::string> events;  // what happened, in words, for the journal
+  std::vector<std::pair<AttemptChange, std::string>> events;  // in words, for the journal
 };
 
 // Opens, abandons or archives the attempt (semantics 5), counts this boot and applies the loop
@@ -133,6 +136,12 @@ struct StaleView {
 // Recorded migrations not in the plan that touched the machine, newest first (undo order).
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
                                   const std::map<std::string, Migration>& recorded);
+
+// The plan has a migration that will run (runnable, or waiting for one that is), or a stale
+// migration still has undo work (or is blocked): the one answer reconcile, finish and status
+// share.
+bool work_remains(const State& state, const Plan& plan,
+                  const std::map<std::string, Migration>& recorded);
 
 // A step has a way to tell whether its effect is in place after an interruption.
 bool has_check(const Step& step);

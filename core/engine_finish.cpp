@@ -37,20 +37,6 @@ bool stale_blocked(const State& state, const EngineInput& input, std::string& me
   return false;
 }
 
-bool forward_work_remains(const State& state, const EngineInput& input) {
-  for (const MigrationView& view : plan_view(*input.plan, state)) {
-    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
-  }
-  return false;
-}
-
-bool undo_work_remains(const State& state, const EngineInput& input) {
-  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
-    if (!view.kept && view.pending) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 PhaseEnd finish(const State& original, const EngineInput& input) {
@@ -77,7 +63,7 @@ PhaseEnd finish(const State& original, const EngineInput& input) {
     return end;
   }
 
-  const bool remaining = forward_work_remains(state, input) || undo_work_remains(state, input);
+  const bool remaining = work_remains(state, *input.plan, *input.recorded);
   if (remaining) {
     // Semantics 6: a boot that completed a step gets its tries back at once, in whichever
     // phase — a crash later in this boot must not count against the progress it made.

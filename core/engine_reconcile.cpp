@@ -20,16 +20,6 @@ void archive(State& state) {
   state.attempt.reset();
 }
 
-bool work_remains(const State& state, const EngineInput& input) {
-  for (const MigrationView& view : plan_view(*input.plan, state)) {
-    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
-  }
-  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
-    if (!view.kept && view.pending) return true;
-  }
-  return false;
-}
-
 // A migration back in the plan after it was undone starts from scratch.
 Expected<void> reset_record(MigrationRecord& record) {
   auto state = next_state(record.state, MigrationEvent::Reset);
@@ -48,8 +38,8 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
   Reconciled result{original, false, {}};
   State& state = result.state;
   const std::string& booted = input.facts.booted_generation;
-  auto note = [&](std::string event) {
-    result.events.push_back(std::move(event));
+  auto note = [&](AttemptChange change, std::string event) {
+    result.events.emplace_back(change, std::move(event));
     result.changed = true;
   };
 
@@ -61,7 +51,8 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
                                 ? fmt::format("fell back to the last good generation {}", booted)
                                 : fmt::format("generation {} was booted instead", booted);
     state.attempt->finished_usec = input.facts.now_usec;
-    note(fmt::format("attempt {} abandoned: {}", state.attempt->number, state.attempt->reason));
+    note(AttemptChange::Abandoned,
+         fmt::format("attempt {} abandoned: {}", state.attempt->number, state.attempt->reason));
   }
 
   // A new attempt per (generation, plan): the old one goes to history.
@@ -75,7 +66,7 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
     attempt.entry = input.entry.id;
     attempt.started_usec = input.facts.now_usec;
     state.attempt = attempt;
-    note(fmt::format("attempt {} started for {}", attempt.number, booted));
+    note(AttemptChange::Started, fmt::format("attempt {} started for {}", attempt.number, booted));
   }
 
   // Undone migrations that this plan has again start over; stale records that never touched
@@ -83,7 +74,8 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
   for (MigrationRecord& record : state.migrations) {
     if (record.state == MigrationState::Undone && input.plan->find(record.id) != nullptr) {
       if (auto reset = reset_record(record); reset) {
-        note(fmt::format("migration \"{}\" is in the plan again", record.id));
+        note(AttemptChange::Reintroduced,
+             fmt::format("migration \"{}\" is in the plan again", record.id));
       }
     }
   }
@@ -97,10 +89,12 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
 
   Attempt& attempt = *state.attempt;
   // Work appeared for a finished attempt of this plan (accept, retry): it goes on.
-  if (attempt.state == AttemptState::Complete && work_remains(state, input)) {
+  if (attempt.state == AttemptState::Complete &&
+      work_remains(state, *input.plan, *input.recorded)) {
     attempt.state = *next_state(attempt.state, AttemptEvent::Reopen);
     attempt.reason.clear();
-    note(fmt::format("attempt {} reopened: the plan has work again", attempt.number));
+    note(AttemptChange::Reopened,
+         fmt::format("attempt {} reopened: the plan has work again", attempt.number));
   }
 
   // Semantics 6: count this boot once; the loop breaker ends an attempt that does not progress.
@@ -117,7 +111,8 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
           fmt::format("loop breaker: {} boots without progress ({} boots in this attempt)",
                       attempt.boots_without_progress, attempt.boot_ids.size());
       attempt.finished_usec = input.facts.now_usec;
-      note(fmt::format("attempt {} failed: {}", attempt.number, attempt.reason));
+      note(AttemptChange::Failed,
+           fmt::format("attempt {} failed: {}", attempt.number, attempt.reason));
     }
   }
   return result;

@@ -208,6 +208,17 @@ std::vector<StaleView> stale_view(const State& state, const Plan& plan,
   return views;
 }
 
+bool work_remains(const State& state, const Plan& plan,
+                  const std::map<std::string, Migration>& recorded) {
+  for (const MigrationView& view : plan_view(plan, state)) {
+    if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
+  }
+  for (const StaleView& view : stale_view(state, plan, recorded)) {
+    if (!view.kept && view.pending) return true;
+  }
+  return false;
+}
+
 std::string_view to_string(Readiness readiness) {
   switch (readiness) {
     case Readiness::Applied:
