@@ -50,7 +50,12 @@ class Runner {
     if (entry) input_.entry = *entry;
 
     Reconciled reconciled = reconcile(state_, input_);
-    for (const std::string& text : reconciled.events) emit(Event::AttemptStarted, text);
+    for (const auto& [change, text] : reconciled.events) {
+      emit(change == AttemptChange::Abandoned ? Event::AttemptAbandoned
+           : change == AttemptChange::Failed  ? Event::AttemptFailed
+                                              : Event::AttemptStarted,
+           text);
+    }
     if (reconciled.changed) BOOTSTATE_TRY(commit(std::move(reconciled.state)));
 
     // Each round commits at least once or ends, and a step is never run twice for one
