@@ -1,6 +1,5 @@
 #include "bootloader/esp.hpp"
 
-#include <blkid.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 
 #include "bootloader/entry_dir.hpp"
 #include "bootloader/unique_fd.hpp"
+#include "initrd/util_linux.hpp"
 
 namespace bootstate {
 namespace {
@@ -27,10 +27,9 @@ std::string lowercase(std::string_view text) {
   return result;
 }
 
-struct ProbeDeleter {
-  void operator()(blkid_struct_probe* probe) const { blkid_free_probe(probe); }
-};
-using Probe = std::unique_ptr<blkid_struct_probe, ProbeDeleter>;
+// libblkid is loaded on first use (initrd/util_linux.hpp): only ESP discovery pays for it.
+using util_linux::Blkid;
+using Probe = std::unique_ptr<blkid_struct_probe, decltype(Blkid::free_probe)>;
 
 std::string trimmed_file(const fs::path& path) {
   auto text = read_small_file(path.string());
@@ -44,36 +43,39 @@ std::string trimmed_file(const fs::path& path) {
 }  // namespace
 
 Expected<std::vector<PartitionInfo>> probe_partition_table(const std::string& path) {
-  Probe probe(blkid_new_probe_from_filename(path.c_str()));
+  auto library = util_linux::blkid();
+  if (!library) return library.error();
+  const Blkid& blkid = **library;
+  Probe probe(blkid.new_probe_from_filename(path.c_str()), blkid.free_probe);
   if (!probe) {
     return make_error(ErrorCode::Io, "libblkid cannot open {}: {}", path, errno_text(errno));
   }
-  blkid_probe_enable_superblocks(probe.get(), 0);
-  blkid_probe_enable_partitions(probe.get(), 1);
-  blkid_probe_set_partitions_flags(probe.get(), BLKID_PARTS_ENTRY_DETAILS);
-  blkid_partlist list = blkid_probe_get_partitions(probe.get());
+  blkid.probe_enable_superblocks(probe.get(), 0);
+  blkid.probe_enable_partitions(probe.get(), 1);
+  blkid.probe_set_partitions_flags(probe.get(), BLKID_PARTS_ENTRY_DETAILS);
+  blkid_partlist list = blkid.probe_get_partitions(probe.get());
   if (list == nullptr) {
     return make_error(ErrorCode::NotFound, "no partition table found on {}", path);
   }
   std::vector<PartitionInfo> partitions;
-  const int count = blkid_partlist_numof_partitions(list);
+  const int count = blkid.partlist_numof_partitions(list);
   for (int i = 0; i < count; ++i) {
-    blkid_partition partition = blkid_partlist_get_partition(list, i);
+    blkid_partition partition = blkid.partlist_get_partition(list, i);
     if (partition == nullptr) continue;
     PartitionInfo info;
-    info.number = blkid_partition_get_partno(partition);
-    const char* uuid = blkid_partition_get_uuid(partition);
+    info.number = blkid.partition_get_partno(partition);
+    const char* uuid = blkid.partition_get_uuid(partition);
     info.partuuid = uuid ? lowercase(uuid) : std::string();
-    if (const char* type = blkid_partition_get_type_string(partition)) {
+    if (const char* type = blkid.partition_get_type_string(partition)) {
       info.type = lowercase(type);
     } else {
-      info.type = fmt::format("0x{:x}", blkid_partition_get_type(partition));
+      info.type = fmt::format("0x{:x}", blkid.partition_get_type(partition));
     }
-    const char* name = blkid_partition_get_name(partition);
+    const char* name = blkid.partition_get_name(partition);
     info.name = name ? name : "";
     // libblkid counts in 512-byte sectors whatever the device's sector size.
-    info.start_bytes = static_cast<std::uint64_t>(blkid_partition_get_start(partition)) * 512;
-    info.size_bytes = static_cast<std::uint64_t>(blkid_partition_get_size(partition)) * 512;
+    info.start_bytes = static_cast<std::uint64_t>(blkid.partition_get_start(partition)) * 512;
+    info.size_bytes = static_cast<std::uint64_t>(blkid.partition_get_size(partition)) * 512;
     partitions.push_back(std::move(info));
   }
   return partitions;
@@ -84,14 +86,17 @@ Expected<std::optional<std::string>> probe_filesystem_type(const std::string& pa
                                                            std::uint64_t size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return make_error(ErrorCode::Io, "open {}: {}", path, errno_text(errno));
-  Probe probe(blkid_new_probe());
-  if (!probe || blkid_probe_set_device(probe.get(), fd.get(), static_cast<blkid_loff_t>(offset),
+  auto library = util_linux::blkid();
+  if (!library) return library.error();
+  const Blkid& blkid = **library;
+  Probe probe(blkid.new_probe(), blkid.free_probe);
+  if (!probe || blkid.probe_set_device(probe.get(), fd.get(), static_cast<blkid_loff_t>(offset),
                                        static_cast<blkid_loff_t>(size)) != 0) {
     return make_error(ErrorCode::Io, "libblkid cannot probe {} at offset {}", path, offset);
   }
-  blkid_probe_enable_superblocks(probe.get(), 1);
-  blkid_probe_set_superblocks_flags(probe.get(), BLKID_SUBLKS_TYPE);
-  const int rc = blkid_do_safeprobe(probe.get());
+  blkid.probe_enable_superblocks(probe.get(), 1);
+  blkid.probe_set_superblocks_flags(probe.get(), BLKID_SUBLKS_TYPE);
+  const int rc = blkid.do_safeprobe(probe.get());
   if (rc == 1) return std::optional<std::string>();
   if (rc == -2) {
     return make_error(ErrorCode::Failed, "{} at offset {}: several file system signatures", path,
@@ -99,7 +104,7 @@ Expected<std::optional<std::string>> probe_filesystem_type(const std::string& pa
   }
   if (rc < 0) return make_error(ErrorCode::Io, "probing {} at offset {} failed", path, offset);
   const char* type = nullptr;
-  if (blkid_probe_lookup_value(probe.get(), "TYPE", &type, nullptr) != 0 || type == nullptr) {
+  if (blkid.probe_lookup_value(probe.get(), "TYPE", &type, nullptr) != 0 || type == nullptr) {
     return std::optional<std::string>();
   }
   return std::optional<std::string>(type);
@@ -108,6 +113,8 @@ Expected<std::optional<std::string>> probe_filesystem_type(const std::string& pa
 BlkidPartitionLookup::BlkidPartitionLookup(std::string root) : root_(std::move(root)) {}
 
 Expected<std::vector<BlkidPartitionLookup::DiskPartition>> BlkidPartitionLookup::scan() const {
+  // A disk whose table cannot be read is skipped below; a missing libblkid is not that.
+  if (auto library = util_linux::blkid(); !library) return library.error();
   std::vector<DiskPartition> result;
   const fs::path sys_block = fs::path(root_) / "sys/class/block";
   std::error_code ec;
@@ -144,7 +151,9 @@ Expected<std::optional<std::string>> BlkidPartitionLookup::find_by_partuuid(
     std::string_view partuuid) {
   const std::string wanted = lowercase(partuuid);
   if (fs::path(root_) == fs::path("/")) {
-    if (char* device = blkid_evaluate_tag("PARTUUID", wanted.c_str(), nullptr)) {
+    auto library = util_linux::blkid();
+    if (!library) return library.error();
+    if (char* device = (*library)->evaluate_tag("PARTUUID", wanted.c_str(), nullptr)) {
       std::string result(device);
       std::free(device);
       return std::optional<std::string>(std::move(result));

@@ -1,5 +1,5 @@
 // The real step executors of this build, by kind. Storage needs libfdisk/libblkid (always
-// built); firmware runs the separate bootstate-fwupd helper (built when libfwupd is available),
+// built, loaded on first use: initrd/util_linux.hpp); firmware runs the separate bootstate-fwupd helper (built when libfwupd is available),
 // so this binary never links glib.
 #pragma once
 

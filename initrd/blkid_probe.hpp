@@ -26,7 +26,9 @@ Expected<ProbeResult> probe_region(const std::string& path, std::uint64_t offset
                                    std::uint64_t size);
 
 // Resolves a tag ("LABEL", "UUID", "PARTLABEL", "PARTUUID") through libblkid's view of the
-// running system's devices (/dev). Only meaningful when the root is "/".
-std::optional<std::string> evaluate_system_tag(const std::string& tag, const std::string& value);
+// running system's devices (/dev). Only meaningful when the root is "/". nullopt: no device
+// has it; an error: libblkid cannot be loaded.
+Expected<std::optional<std::string>> evaluate_system_tag(const std::string& tag,
+                                                         const std::string& value);
 
 }  // namespace bootstate

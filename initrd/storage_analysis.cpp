@@ -63,7 +63,9 @@ Expected<Located> locate_device(const StorageOperation& op, std::string_view roo
   if (!found) return found.error();
   if (*found) return **found;
   if (root.empty() || root == "/") {
-    if (auto path = evaluate_system_tag(tag, value)) return Located{*path, 0, 0};
+    auto path = evaluate_system_tag(tag, value);
+    if (!path) return path.error();
+    if (*path) return Located{**path, 0, 0};
   } else {
     // Under --root there is no udev or blkid cache: look at the tables of ROOT/dev/*.
     std::vector<DiskWork> others;
