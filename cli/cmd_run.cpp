@@ -1,13 +1,17 @@
 // `bootstate run --phase P`: what the bootstate-*.service units execute.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "bootloader/esp.hpp"
 #include "bootloader/systemd_boot.hpp"
@@ -78,6 +82,29 @@ Expected<void> check_generation(const Plan& plan, const BootFacts& facts, Phase 
                     facts.booted_generation.empty() ? "unknown" : facts.booted_generation);
 }
 
+// How long the first initrd phase waits for the ESP's partition to appear: the unit starts
+// once the root device is there, but udev may still be probing the other partitions.
+constexpr auto kEspDeviceWait = std::chrono::seconds(30);
+constexpr auto kEspDevicePoll = std::chrono::milliseconds(250);
+
+// systemd mounts efivarfs in the initrd only when the module was loaded in time; without it the
+// initrd phases could neither see the boot counter nor mark the entry bad. Mounted for the rest
+// of the boot, as systemd would have.
+constexpr long kEfivarfsMagic = 0xde5e81e4;
+
+Expected<void> ensure_efivarfs(const Machine& machine) {
+  if (!machine.options().root.empty()) return {};
+  const char* efivars = "/sys/firmware/efi/efivars";
+  struct statfs fs {};
+  if (::access("/sys/firmware/efi", F_OK) < 0) return {};  // not booted through UEFI
+  if (::statfs(efivars, &fs) == 0 && static_cast<long>(fs.f_type) == kEfivarfsMagic) return {};
+  if (::mount("efivarfs", efivars, "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0 &&
+      errno != EBUSY) {
+    return make_error(ErrorCode::Io, "mount efivarfs on {}: {}", efivars, errno_text(errno));
+  }
+  return {};
+}
+
 // In the initrd nothing may have mounted the ESP yet: find it (the partition systemd-boot
 // says it started from, else the first one typed as ESP) and mount it for this phase; the
 // mount goes away with `mounted` when the phase ends.
@@ -92,8 +119,21 @@ Expected<std::string> esp_for_phase(const Machine& machine, Phase phase,
   auto status = loader.loader_status();
   std::optional<std::string> partuuid = status ? status->device_part_uuid : std::nullopt;
   BlkidPartitionLookup lookup("/");
+  const auto deadline = std::chrono::steady_clock::now() + kEspDeviceWait;
   auto choice = choose_esp("", partuuid, lookup);
-  if (!choice) return choice.error().with_context("finding the ESP to mount");
+  while (!choice && choice.error().code == ErrorCode::NotFound &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kEspDevicePoll);
+    choice = choose_esp("", partuuid, lookup);
+  }
+  if (!choice) {
+    std::string context = "finding the ESP to mount";
+    if (!partuuid) {
+      context += status ? " (systemd-boot did not set LoaderDevicePartUUID)"
+                        : " (EFI variables unreadable: " + status.error().message + ")";
+    }
+    return choice.error().with_context(context);
+  }
   auto mount = EspMount::mount(choice->device, "/run/bootstate/esp");
   if (!mount) return mount.error().with_context("mounting the ESP (" + choice->reason + ")");
   mounted.emplace(std::move(*mount));
@@ -133,11 +173,18 @@ int run_command(const Machine& machine) {
   }
   // The placeholder stands for the booted generation from here on.
   plan->generation = facts->booted_generation;
+  // The lock first: it also creates /run/bootstate, where the initrd mounts the ESP.
+  auto lock = RunLock::take(machine.rooted("/run/bootstate/run.lock"));
+  if (!lock) return report_error(lock.error());
+  if (phase != Phase::PostActivation) {
+    // Not fatal: without EFI variables the phase still runs, with boot counting "impossible".
+    if (auto efivars = ensure_efivarfs(machine); !efivars) {
+      std::fprintf(stderr, "bootstate: %s\n", efivars.error().message.c_str());
+    }
+  }
   std::optional<EspMount> mounted_esp;
   auto esp = esp_for_phase(machine, phase, mounted_esp);
   if (!esp) return report_error(esp.error());
-  auto lock = RunLock::take(machine.rooted("/run/bootstate/run.lock"));
-  if (!lock) return report_error(lock.error());
 
   SlotFiles slot_files(*esp + "/bootstate");
   std::unique_ptr<SlotStorage> crash_hook;
