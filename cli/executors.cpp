@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "cli/udev_settle.hpp"
 #include "initrd/storage_step.hpp"
 #include "stage2/command_step.hpp"
 #include "stage2/process_runner.hpp"
@@ -17,6 +18,7 @@ struct Executors::Parts {
   PosixProcessRunner runner;
   CommandStepExecutor command{runner};
   StorageStepExecutor storage;
+  UdevSettlingExecutor settled_storage{storage};
 #ifdef BOOTSTATE_HAVE_FIRMWARE
   FirmwareStepExecutor firmware{runner, fwupd_helper_path()};
 #endif
@@ -24,7 +26,7 @@ struct Executors::Parts {
 
 Executors::Executors() : parts_(std::make_unique<Parts>()) {
   by_kind_[StepKind::Command] = &parts_->command;
-  by_kind_[StepKind::Storage] = &parts_->storage;
+  by_kind_[StepKind::Storage] = &parts_->settled_storage;
 #ifdef BOOTSTATE_HAVE_FIRMWARE
   by_kind_[StepKind::Firmware] = &parts_->firmware;
 #endif
