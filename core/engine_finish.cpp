@@ -23,7 +23,10 @@ void arrange_fallback(PhaseEnd& end, const State& state, const EngineInput& inpu
   } else if (!state.last_good_generation.empty()) {
     end.boot_actions.push_back(BootActionKind::OneShotToLastGood);
   } else {
+    // Say why counting could not be used: that is what an administrator has to fix.
     end.message += "; no last good generation is known to fall back to";
+    if (!input.entry.why.empty())
+      end.message += " and boot counting is unusable: " + input.entry.why;
   }
 }
 

@@ -47,7 +47,14 @@ class Runner {
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
     auto entry = effects_.boot_loader->booted_entry();
-    if (entry) input_.entry = *entry;
+    if (entry) {
+      input_.entry = *entry;
+    } else {
+      // No booted entry means no boot counting to rely on; say why rather than act unknowing.
+      input_.entry.counting = BootCounting::Impossible;
+      input_.entry.why = "the booted entry is unknown: " + entry.error().message;
+      emit(Event::StoreWarning, input_.entry.why);
+    }
 
     Reconciled reconciled = reconcile(state_, input_);
     for (const auto& [change, text] : reconciled.events) {
