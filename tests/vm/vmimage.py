@@ -1,0 +1,347 @@
+"""Builds what the VM tests boot: a Debian cloud kernel, a dracut-built systemd initrd carrying
+bootstate and its initrd units, a Debian stage-2 root (debootstrap minbase + systemd) carrying
+bootstate, its post-activation unit and systemd-bless-boot, and a GPT disk image with an ESP
+that real systemd-boot (Debian's systemd-boot-efi) boots under OVMF.
+
+Everything slow is cached under the cache directory, keyed by a digest of its inputs, so a
+second run only rebuilds what changed (the initrd when bootstate changes, the root file system
+when bootstate or the generations change). docs/TESTING.md "VM tests".
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+GUEST = HERE / "guest"
+REPO = HERE.parent.parent
+
+SECTOR = 512
+MIB = 1024 * 1024
+# Partition layout of every disk (MiB). The data partition ends well before the disk does:
+# scenario (d) grows it in the initrd.
+ESP_START, ESP_SIZE = 1, 127
+ROOT_START, ROOT_SIZE = 128, 768
+DATA_START, DATA_SIZE = 896, 16
+DISK_SIZE = 1024
+ESP_PARTUUID = "6a1b2c3d-0001-4e5f-8a9b-0c1d2e3f4a5b"
+ROOT_PARTUUID = "6a1b2c3d-0002-4e5f-8a9b-0c1d2e3f4a5b"
+DATA_PARTUUID = "6a1b2c3d-0003-4e5f-8a9b-0c1d2e3f4a5b"
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+ROOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "libfdisk1", "libblkid1",
+                 "libsystemd0"]
+INITRD_MODULES = "bash systemd systemd-initrd kernel-modules udev-rules base dracut-systemd fs-lib rootfs-block"
+INITRD_DRIVERS = ("virtio_pci virtio_blk ext4 vfat nls_cp437 nls_ascii nls_utf8 efivarfs")
+INITRD_BINARIES = ["/lib/x86_64-linux-gnu/libfdisk.so.1", "/lib/x86_64-linux-gnu/libblkid.so.1",
+                   "/lib/x86_64-linux-gnu/libsystemd.so.0", "/usr/bin/sync", "/usr/bin/sleep",
+                   "/usr/bin/mkdir", "/usr/bin/rm", "/usr/bin/mv", "/usr/bin/tail",
+                   "/usr/bin/base64"]
+UNSTABLE_UNITS = [
+    # Units that cost boot time under emulation and that no test needs.
+    "serial-getty@ttyS0.service", "getty@tty1.service", "apt-daily.timer",
+    "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
+    "systemd-timesyncd.service", "dpkg-db-backup.timer", "man-db.timer",
+    "systemd-networkd.service", "systemd-resolved.service", "systemd-pstore.service",
+]
+
+
+def run(argv, **kwargs):
+    """Runs argv (never through a shell); raises with its output when it fails."""
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
+                           f"{result.stdout[-4000:]}")
+    return result.stdout
+
+
+def digest(*parts):
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pathlib.Path) and part.is_file() and part.stat().st_size < 256 * MIB:
+            h.update(part.read_bytes())
+        elif isinstance(part, pathlib.Path):
+            # Cached artefacts carry their inputs' digest in their name.
+            h.update(str(part).encode())
+        else:
+            h.update(str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def package_version(name):
+    out = run(["apt-cache", "policy", name])
+    for line in out.splitlines():
+        if line.strip().startswith("Candidate:"):
+            return line.split(":", 1)[1].strip()
+    raise RuntimeError(f"apt-cache knows no candidate for {name}")
+
+
+class Cache:
+    """A directory of built artefacts; each is built into a temporary name and renamed, so an
+    interrupted build never leaves a half artefact that a later run would trust."""
+
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def get(self, name, key, build):
+        final = self.root / f"{name}-{key}"
+        if final.exists():
+            return final
+        partial = self.root / f".{name}-{key}.partial"
+        if partial.exists():
+            shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
+        build(partial)
+        partial.rename(final)
+        # Older versions of the same artefact are of no further use.
+        for old in self.root.glob(f"{name}-*"):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        return final
+
+
+def kernel(cache):
+    """The Debian cloud kernel and its modules, unpacked (never installed on the host)."""
+    meta = run(["apt-cache", "depends", "linux-image-cloud-amd64"])
+    package = next(line.split(":", 1)[1].strip() for line in meta.splitlines()
+                   if line.strip().startswith("Depends:") and "linux-image-" in line)
+    version = package_version(package)
+
+    def build(out):
+        with tempfile.TemporaryDirectory() as tmp:
+            run(["apt-get", "download", package], cwd=tmp)
+            deb = next(pathlib.Path(tmp).glob("*.deb"))
+            run(["dpkg-deb", "-x", str(deb), str(out)])
+        kver = package.removeprefix("linux-image-")
+        run(["depmod", "-b", str(out), kver])
+
+    path = cache.get("kernel", digest(package, version), build)
+    kver = package.removeprefix("linux-image-")
+    return path, kver
+
+
+def root_base(cache):
+    """Debian bookworm minbase with systemd (debootstrap), plus systemd-boot's files
+    (systemd-bless-boot and its generator) unpacked from Debian's package."""
+    sdboot_version = package_version("systemd-boot")
+
+    def build(out):
+        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(ROOT_PACKAGES),
+             "bookworm", str(out), DEBIAN_MIRROR])
+        with tempfile.TemporaryDirectory() as tmp:
+            run(["apt-get", "download", "systemd-boot"], cwd=tmp)
+            deb = next(pathlib.Path(tmp).glob("*.deb"))
+            # Not `dpkg-deb -x`: its tar would replace the merged-/usr symlink /lib with a
+            # directory holding only the package's files.
+            contents = pathlib.Path(tmp) / "data.tar"
+            with open(contents, "wb") as tar:
+                subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=tar,
+                               check=True)
+            run(["tar", "-x", "--keep-directory-symlink", "-f", str(contents), "-C", str(out)])
+        for cached in (out / "var/cache/apt/archives").glob("*.deb"):
+            cached.unlink()
+
+    return cache.get("rootbase", digest("bookworm", ROOT_PACKAGES, sdboot_version, "merged /usr kept"), build)
+
+
+def stripped(binary, out):
+    run(["strip", "-o", str(out), str(binary)])
+    return out
+
+
+def unit_text(name, binary_path="/usr/bin/bootstate"):
+    template = (REPO / "units" / f"bootstate-{name}.service.in").read_text()
+    return template.replace("@BOOTSTATE_BIN@", binary_path)
+
+
+def initrd(cache, bootstate, kernel_dir, kver):
+    """One dracut systemd initrd for every generation: bootstate, the two initrd units enabled
+    in initrd.target, vm-step. Each generation's plan comes in a second, tiny initrd (below)."""
+    units = [REPO / "units" / f"bootstate-{u}.service.in"
+             for u in ("initrd-pre-mount", "pre-switch-root")]
+    key = digest(bootstate, *units, GUEST / "vm-step", INITRD_MODULES, INITRD_DRIVERS,
+                 INITRD_BINARIES, kver, package_version("dracut"), "padded to 4")
+
+    def build(out):
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = pathlib.Path(tmp) / "tree"
+            (tree / "usr/bin").mkdir(parents=True)
+            (tree / "usr/local/bin").mkdir(parents=True)
+            wants = tree / "etc/systemd/system/initrd.target.wants"
+            wants.mkdir(parents=True)
+            stripped(bootstate, tree / "usr/bin/bootstate")
+            shutil.copy2(GUEST / "vm-step", tree / "usr/local/bin/vm-step")
+            for name in ("initrd-pre-mount", "pre-switch-root"):
+                unit = f"bootstate-{name}.service"
+                (tree / "etc/systemd/system" / unit).write_text(unit_text(name))
+                (wants / unit).symlink_to(f"../{unit}")
+            run(["dracut", "--quiet", "--no-hostonly", "--force", "--kver", kver,
+                 "--kmoddir", str(kernel_dir / "lib/modules" / kver),
+                 "-m", INITRD_MODULES, "--add-drivers", INITRD_DRIVERS,
+                 "--include", str(tree), "/", "--install", " ".join(INITRD_BINARIES),
+                 str(out)])
+        # The kernel unpacks an uncompressed cpio that follows a compressed one only when it
+        # starts at a multiple of 4 bytes (init/initramfs.c), and systemd-boot 252 appends
+        # the generation's plan initrd without padding: pad here (zeros are skipped).
+        with open(out, "ab") as image:
+            image.write(b"\0" * (-image.tell() % 4))
+
+    return cache.get("initrd", key, build)
+
+
+def plan_initrd(plan_text, out):
+    """A newc cpio with /etc/bootstate/plan.json: the generation's own initrd part, appended
+    by systemd-boot to the shared one (a second `initrd` line of the entry)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = pathlib.Path(tmp) / "etc/bootstate"
+        target.mkdir(parents=True)
+        (target / "plan.json").write_text(plan_text)
+        files = "etc\netc/bootstate\netc/bootstate/plan.json\n"
+        with open(out, "wb") as archive:
+            subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "--owner", "0:0"], cwd=tmp,
+                           input=files.encode(), stdout=archive, check=True)
+    return out
+
+
+def entry_id(toplevel):
+    """nixos-<hash>: the same FNV-1a stand-in for nixpkgs' content hash as bootsim uses
+    (tests/bootsim/tree.cpp), so the two runs name their entries identically."""
+    value = 0xcbf29ce484222325
+    for byte in toplevel.encode():
+        value ^= byte
+        value = (value * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"nixos-{value & 0xFFFFFFFFFFFF:012x}"
+
+
+def root_image(cache, base, bootstate, generations, seed_files):
+    """The stage-2 root file system as an ext4 image: the Debian base, bootstate and its
+    post-activation unit, the report service, and every generation's toplevel
+    (/nix/store/...: `init` and `bootstate/plan.json`)."""
+    guest_files = [GUEST / name for name in
+                   ("vm-step", "vmtest-report", "vmtest-report.service", "panic-init")]
+    unit = REPO / "units/bootstate-post-activation.service.in"
+    key = digest(base, bootstate, unit, *guest_files,
+                 json.dumps([g.as_json() for g in generations], sort_keys=True),
+                 json.dumps(seed_files, sort_keys=True), ROOT_SIZE, UNSTABLE_UNITS)
+
+    def build(out):
+        with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
+            tree = pathlib.Path(tmp) / "root"
+            run(["cp", "-a", "--reflink=auto", str(base), str(tree)])
+            stripped(bootstate, tree / "usr/bin/bootstate")
+            local = tree / "usr/local/bin"
+            for name in ("vm-step", "vmtest-report", "panic-init"):
+                shutil.copy2(GUEST / name, local / name)
+            system = tree / "etc/systemd/system"
+            (system / "bootstate-post-activation.service").write_text(
+                unit_text("post-activation"))
+            shutil.copy2(GUEST / "vmtest-report.service", system)
+            for target, unit_name in (("boot-complete.target.requires",
+                                       "bootstate-post-activation.service"),
+                                      ("multi-user.target.wants",
+                                       "bootstate-post-activation.service"),
+                                      ("multi-user.target.wants", "vmtest-report.service")):
+                (system / target).mkdir(exist_ok=True)
+                (system / target / unit_name).symlink_to(f"../{unit_name}")
+            for masked in UNSTABLE_UNITS:
+                link = system / masked
+                if link.exists() or link.is_symlink():
+                    link.unlink()
+                link.symlink_to("/dev/null")
+            (tree / "etc/fstab").write_text(
+                f"PARTUUID={ROOT_PARTUUID} / ext4 rw,errors=remount-ro 0 1\n"
+                f"PARTUUID={ESP_PARTUUID} /boot vfat umask=0077 0 2\n")
+            (tree / "boot").mkdir(exist_ok=True)
+            (tree / "etc/hostname").write_text("bootstate-vm\n")
+            (tree / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+            for generation in generations:
+                toplevel = tree / generation.toplevel.lstrip("/")
+                (toplevel / "bootstate").mkdir(parents=True)
+                if generation.panics:
+                    shutil.copy2(GUEST / "panic-init", toplevel / "init")
+                else:
+                    (toplevel / "init").symlink_to("/lib/systemd/systemd")
+                (toplevel / "bootstate/plan.json").write_text(generation.plan_for_vm())
+            for relative, content in seed_files.items():
+                path = tree / relative.lstrip("/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content)
+            run(["mkfs.ext4", "-q", "-F", "-L", "nixos", "-d", str(tree),
+                 str(out), f"{ROOT_SIZE}M"])
+
+    return cache.get("root", key, build)
+
+
+def base_disk(cache, root_img):
+    """GPT disk with the ESP (empty; each scenario writes its own), root and data partitions."""
+    def build(out):
+        run(["truncate", "-s", f"{DISK_SIZE}M", str(out)])
+        table = (
+            "label: gpt\n"
+            "label-id: 6A1B2C3D-0000-4E5F-8A9B-0C1D2E3F4A5B\n"
+            f"start={ESP_START * MIB // SECTOR}, size={ESP_SIZE * MIB // SECTOR}, "
+            f"type={ESP_TYPE}, uuid={ESP_PARTUUID}, name=ESP\n"
+            f"start={ROOT_START * MIB // SECTOR}, size={ROOT_SIZE * MIB // SECTOR}, "
+            f"type={LINUX_TYPE}, uuid={ROOT_PARTUUID}, name=nixos\n"
+            f"start={DATA_START * MIB // SECTOR}, size={DATA_SIZE * MIB // SECTOR}, "
+            f"type={LINUX_TYPE}, uuid={DATA_PARTUUID}, name=vmdata\n")
+        subprocess.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", str(out)],
+                       input=table, text=True, check=True, stdout=subprocess.DEVNULL)
+        run(["dd", f"if={root_img}", f"of={out}", "bs=1M", f"seek={ROOT_START}",
+             "conv=notrunc,sparse", "status=none"])
+
+    return cache.get("disk", digest(root_img, ESP_SIZE, ROOT_SIZE, DATA_SIZE), build)
+
+
+def write_esp(disk, files, entries, loader_conf):
+    """Formats the ESP partition of `disk` and fills it: systemd-boot as the removable-media
+    loader, loader.conf, the entries, kernels and initrds (`files`: ESP path → host path)."""
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        esp = pathlib.Path(tmp) / "esp.img"
+        run(["mkfs.vfat", "-F", "32", "-n", "ESP", "-C", str(esp), str(ESP_SIZE * 1024)])
+        image = f"{esp}"
+        for directory in ("EFI", "EFI/BOOT", "EFI/systemd", "EFI/nixos", "loader",
+                          "loader/entries"):
+            run(["mmd", "-i", image, f"::/{directory}"], env=env)
+        sdboot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+        run(["mcopy", "-i", image, sdboot, "::/EFI/BOOT/BOOTX64.EFI"], env=env)
+        run(["mcopy", "-i", image, sdboot, "::/EFI/systemd/systemd-bootx64.efi"], env=env)
+        conf = pathlib.Path(tmp) / "loader.conf"
+        conf.write_text(loader_conf)
+        run(["mcopy", "-i", image, str(conf), "::/loader/loader.conf"], env=env)
+        for esp_path, host_path in files.items():
+            run(["mcopy", "-i", image, str(host_path), "::" + esp_path], env=env)
+        for name, text in entries.items():
+            path = pathlib.Path(tmp) / name
+            path.write_text(text)
+            run(["mcopy", "-i", image, str(path), f"::/loader/entries/{name}"], env=env)
+        run(["dd", f"if={esp}", f"of={disk}", "bs=1M", f"seek={ESP_START}", "conv=notrunc",
+             "status=none"])
+
+
+def esp_entries(disk):
+    """Entry file names on the disk's ESP, sorted."""
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    out = run(["mdir", "-b", "-i", f"{disk}@@{ESP_START}M", "::/loader/entries"], env=env)
+    names = [line.rsplit("/", 1)[-1] for line in out.splitlines() if line.strip()]
+    return sorted(name for name in names if name.lower().endswith(".conf"))
+
+
+def esp_file(disk, esp_path, out):
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    run(["mcopy", "-n", "-i", f"{disk}@@{ESP_START}M", "::" + esp_path, str(out)], env=env)
+    return out
+
+
+def partitions(disk):
+    """sfdisk's JSON view of the disk's partition table."""
+    return json.loads(run(["sfdisk", "--json", str(disk)]))["partitiontable"]["partitions"]
