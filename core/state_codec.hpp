@@ -68,6 +68,9 @@ std::string encode_state(const State& state);
 // Parses a payload written by any payload version. Errors are ErrorCode::Corrupt and name the
 // JSON path: `migrations[2].steps[0].state: unknown step state "paused"`.
 Expected<State> decode_state(std::string_view payload);
+// The same, parsing in place: `payload`'s bytes are overwritten (strings are unescaped where they
+// are), which spares a copy of a payload that can be megabytes (docs/PERFORMANCE.md "(b)").
+Expected<State> decode_state_in_place(std::string& payload);
 
 // One slot as read back from storage.
 struct SlotContents {
@@ -84,6 +87,9 @@ std::string encode_slot(std::uint64_t sequence, std::string_view payload);
 // "truncated: 7 bytes, the header alone is 32", "bad magic", "length mismatch: the header
 // says 120 payload bytes, the slot holds 80", "checksum mismatch: stored 0x…, computed 0x…".
 Expected<SlotContents> decode_slot_frame(std::string_view bytes);
+// The same, keeping `bytes`' buffer as the payload instead of copying it (a slot can be
+// megabytes): `bytes` is left empty or unspecified.
+Expected<SlotContents> decode_owned_slot_frame(std::string&& bytes);
 
 // ErrorCode::Unsupported "state format N is newer than this bootstate supports (M)" when the
 // slot's format is newer than kSlotFormatVersion; Corrupt for format 0 (never written).

@@ -35,7 +35,8 @@ struct Candidate {
   SlotContents contents;
 };
 
-LoadDecision decide_load(const std::array<RawSlot, 2>& raw, const std::string& where) {
+// Takes the slots' bytes: the chosen payload is parsed in their buffer (no copy of megabytes).
+LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where) {
   LoadDecision decision;
   std::vector<Candidate> candidates;
   bool any_present = false;
@@ -46,7 +47,7 @@ LoadDecision decide_load(const std::array<RawSlot, 2>& raw, const std::string& w
   };
 
   for (int slot = 0; slot < 2; ++slot) {
-    const RawSlot& bytes = raw[static_cast<std::size_t>(slot)];
+    RawSlot& bytes = raw[static_cast<std::size_t>(slot)];
     if (!bytes) {
       // A slot that cannot be read is not known to be corrupt: it must not be moved aside.
       any_present = true;
@@ -56,7 +57,7 @@ LoadDecision decide_load(const std::array<RawSlot, 2>& raw, const std::string& w
     }
     if (!bytes->has_value()) continue;
     any_present = true;
-    auto frame = decode_slot_frame(**bytes);
+    auto frame = decode_owned_slot_frame(std::move(**bytes));
     if (!frame) {
       ignore(slot, frame.error());
       continue;
@@ -81,7 +82,8 @@ LoadDecision decide_load(const std::array<RawSlot, 2>& raw, const std::string& w
       ignore(candidate.slot, format.error());
       continue;
     }
-    auto state = decode_state(candidate.contents.payload);
+    // The payload is not needed afterwards: parse it where it is.
+    auto state = decode_state_in_place(candidate.contents.payload);
     if (!state) {
       ignore(candidate.slot, state.error());
       continue;
@@ -111,8 +113,8 @@ StateStore::StateStore(SlotStorage& storage) : storage_(storage) {}
 
 Expected<LoadResult> StateStore::load() {
   const std::string where = storage_.describe();
-  const std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};
-  LoadDecision decision = decide_load(raw, where);
+  std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};
+  LoadDecision decision = decide_load(std::move(raw), where);
 
   LoadResult result;
   result.warnings = std::move(decision.warnings);
