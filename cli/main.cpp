@@ -1,4 +1,6 @@
 // bootstate: the NixOS state-transition layer. See docs/DESIGN.md.
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -8,6 +10,14 @@
 
 int main(int argc, char** argv) {
   using namespace bootstate::cli;
+  // `status` and `preview` of a large state allocate and free buffers of a megabyte or more (the
+  // plan, the slot, parsed documents, the output). By default glibc maps each of those
+  // separately and unmaps it when freed, so the next one faults in fresh pages again: a third
+  // of `status --json` with 1,000 migrations was system time (docs/PERFORMANCE.md "(b)"). Keep
+  // freed memory in the heap for reuse instead; the process is short-lived.
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  ::mallopt(M_TOP_PAD, 1 << 20);
   std::vector<std::string> arguments(argv + 1, argv + argc);
   auto options = parse_options(arguments);
   if (!options) return report_error(options.error());
