@@ -9,8 +9,10 @@
 #pragma once
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,8 +30,16 @@ std::string json_member_path(std::string_view path, std::string_view key);
 Expected<void> parse_json_document(std::string_view text, std::string_view source,
                                    rapidjson::Document& document);
 
+// The same, parsed in place in `buffer`, which receives a copy of `text` and must outlive
+// `document` (its strings point into the buffer): one copy of the text instead of one
+// allocation and copy per string (a plan can be a megabyte).
+Expected<void> parse_json_document_in_place(std::string_view text, std::string_view source,
+                                            rapidjson::Document& document, std::string& buffer);
+
 // Writes `value` back as compact JSON (member order kept): the canonical text of a definition.
 std::string json_to_text(const rapidjson::Value& value);
+// The same into `buffer` (cleared first), so that one buffer serves many values.
+std::string json_to_text(const rapidjson::Value& value, rapidjson::StringBuffer& buffer);
 
 class FieldReader {
  public:
@@ -44,6 +54,7 @@ class FieldReader {
   const rapidjson::Value* get(std::string_view key) const;
 
   // Fails when a key outside `allowed` is present, naming it and the object.
+  Expected<void> reject_unknown(std::initializer_list<std::string_view> allowed) const;
   Expected<void> reject_unknown(const std::vector<std::string_view>& allowed) const;
 
   Expected<std::string> required_string(std::string_view key) const;
@@ -59,6 +70,7 @@ class FieldReader {
   Expected<const rapidjson::Value*> optional_array(std::string_view key) const;
 
  private:
+  Expected<void> reject_unknown(const std::string_view* allowed, std::size_t count) const;
   FieldReader(const rapidjson::Value& value, std::string path)
       : value_(&value), path_(std::move(path)) {}
   const rapidjson::Value* value_;

@@ -140,4 +140,15 @@ Expected<Migration> parse_migration_definition(std::string_view json_text);
 // comes from the system closure, which is already trusted.
 std::string text_digest(std::string_view text);
 
+// text_digest of the concatenation of every add()ed text, without making the concatenation (the
+// plan digest covers a megabyte with 1,000 migrations).
+class TextDigest {
+ public:
+  void add(std::string_view text);
+  std::string hex() const;
+
+ private:
+  std::uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
+};
+
 }  // namespace bootstate

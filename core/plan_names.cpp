@@ -86,13 +86,23 @@ const Migration* Plan::find(std::string_view id) const {
   return nullptr;
 }
 
-std::string text_digest(std::string_view text) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
+void TextDigest::add(std::string_view text) {
+  std::uint64_t hash = hash_;
   for (unsigned char byte : text) {
     hash ^= byte;
     hash *= 0x100000001b3ULL;  // FNV-1a 64 prime
   }
-  return fmt::format("{:016x}", hash);
+  hash_ = hash;
+}
+
+std::string TextDigest::hex() const {
+  return fmt::format("{:016x}", hash_);
+}
+
+std::string text_digest(std::string_view text) {
+  TextDigest digest;
+  digest.add(text);
+  return digest.hex();
 }
 
 }  // namespace bootstate

@@ -4,7 +4,6 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
-#include <set>
 
 #include "core/json_fields.hpp"
 #include "core/plan.hpp"
@@ -134,10 +133,11 @@ Expected<void> check_kind_phase(const FieldReader& object, const Step& step) {
                                               to_string(step.kind), to_string(step.phase)));
 }
 
-Expected<Step> read_step(const rapidjson::Value& value, const std::string& path) {
+// Fills `step` in place (it is an element of the migration's vector already): a Step is large,
+// and returning it through Expected moved it twice for each of thousands of steps.
+Expected<void> read_step(const rapidjson::Value& value, const std::string& path, Step& step) {
   auto object = FieldReader::open(value, path);
   if (!object) return object.error();
-  Step step;
   auto id = read_id(*object);
   if (!id) return id.error();
   step.id = std::move(*id);
@@ -185,8 +185,7 @@ Expected<Step> read_step(const rapidjson::Value& value, const std::string& path)
       break;
   }
   if (!body) return body.error();
-  BOOTSTATE_TRY(check_kind_phase(*object, step));
-  return step;
+  return check_kind_phase(*object, step);
 }
 
 Expected<std::vector<Step>> read_steps(const FieldReader& object, std::string_view key,
@@ -198,15 +197,19 @@ Expected<std::vector<Step>> read_steps(const FieldReader& object, std::string_vi
     if (required) return object.error_at(key, "must be a non-empty array of steps");
     return steps;
   }
-  std::set<std::string> ids;
+  const std::string array_path = object.path_of(key);
+  steps.reserve((*array)->Size());
   for (rapidjson::SizeType i = 0; i < (*array)->Size(); ++i) {
-    std::string path = json_index_path(object.path_of(key), i);
-    auto step = read_step((**array)[i], path);
-    if (!step) return step.error();
-    if (!ids.insert(step->id).second) {
-      return make_error(ErrorCode::InvalidInput, "{}.id: duplicate step id \"{}\"", path, step->id);
+    std::string path = json_index_path(array_path, i);
+    Step& step = steps.emplace_back();
+    BOOTSTATE_TRY(read_step((**array)[i], path, step));
+    // A migration has a handful of steps: comparing with the earlier ones beats a set.
+    for (std::size_t j = 0; j + 1 < steps.size(); ++j) {
+      if (steps[j].id == step.id) {
+        return make_error(ErrorCode::InvalidInput, "{}.id: duplicate step id \"{}\"", path,
+                          step.id);
+      }
     }
-    steps.push_back(std::move(*step));
   }
   return steps;
 }
@@ -226,7 +229,8 @@ Expected<std::vector<std::string>> read_backup(const FieldReader& object) {
 
 }  // namespace
 
-Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path) {
+Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path,
+                                   rapidjson::StringBuffer& text_buffer) {
   auto object = FieldReader::open(value, path);
   if (!object) return object.error();
   BOOTSTATE_TRY(object->reject_unknown(
@@ -273,14 +277,15 @@ Expected<Migration> read_migration(const rapidjson::Value& value, const std::str
                                                   migration.steps.front().id,
                                                   to_string(migration.steps.front().phase)));
   }
-  migration.definition_json = json_to_text(value);
+  migration.definition_json = json_to_text(value, text_buffer);
   migration.digest = text_digest(migration.definition_json);
   return migration;
 }
 
 Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   rapidjson::Document document;
-  BOOTSTATE_TRY(parse_json_document(json_text, source, document));
+  std::string buffer;  // the document's strings point into it
+  BOOTSTATE_TRY(parse_json_document_in_place(json_text, source, document, buffer));
   auto in_source = [&](const Error& error) { return error.with_context(source); };
 
   auto object = FieldReader::open(document, "");
@@ -306,8 +311,11 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   if (!migrations) return in_source(migrations.error());
   if (*migrations == nullptr)
     return in_source(object->error_at("migrations", "missing (required)"));
+  plan.migrations.reserve((*migrations)->Size());
+  rapidjson::StringBuffer text_buffer;
   for (rapidjson::SizeType i = 0; i < (*migrations)->Size(); ++i) {
-    auto migration = read_migration((**migrations)[i], json_index_path("migrations", i));
+    auto migration =
+        read_migration((**migrations)[i], json_index_path("migrations", i), text_buffer);
     if (!migration) return in_source(migration.error());
     plan.migrations.push_back(std::move(*migration));
   }
@@ -317,21 +325,24 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   if (auto graph = check_migration_graph(plan); !graph) return in_source(graph.error());
   // The migrations only: the initrd's copy of a plan differs from the toplevel's in
   // `generation` (docs/NIXOS.md), and both must open the same attempt.
-  // The compact text of the array is its elements' texts, already made, joined by commas.
-  std::string canonical = "[";
+  // The compact text of the array is its elements' texts, already made, joined by commas:
+  // digested piece by piece, never concatenated.
+  TextDigest canonical;
+  canonical.add("[");
   for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
-    if (i > 0) canonical += ',';
-    canonical += plan.migrations[i].definition_json;
+    if (i > 0) canonical.add(",");
+    canonical.add(plan.migrations[i].definition_json);
   }
-  canonical += ']';
-  plan.digest = text_digest(canonical);
+  canonical.add("]");
+  plan.digest = canonical.hex();
   return plan;
 }
 
 Expected<Migration> parse_migration_definition(std::string_view json_text) {
   rapidjson::Document document;
   BOOTSTATE_TRY(parse_json_document(json_text, "recorded definition", document));
-  auto migration = read_migration(document, "definition");
+  rapidjson::StringBuffer text_buffer;
+  auto migration = read_migration(document, "definition", text_buffer);
   if (!migration) return migration.error().with_context("recorded definition");
   return migration;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <string>
 
@@ -11,7 +12,9 @@
 namespace bootstate {
 
 // One migration object at `path` ("migrations[2]"), without the cross-migration rules.
-Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path);
+// `text_buffer`: where its canonical text is written, reused across the migrations of a plan.
+Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path,
+                                   rapidjson::StringBuffer& text_buffer);
 
 // One storage operation at `path` ("migrations[0].steps[1].operations[3]"): the op is known,
 // its required fields are present, no field of another op is given, and sizes, partition
