@@ -65,7 +65,14 @@ class JsonWriter {
     end_array();
   }
 
-  std::string text() const { return std::string(buffer_.GetString(), buffer_.GetSize()) + "\n"; }
+  // The document and a final newline (one copy of a text that can be megabytes).
+  std::string text() const {
+    std::string out;
+    out.reserve(buffer_.GetSize() + 1);
+    out.append(buffer_.GetString(), buffer_.GetSize());
+    out += '\n';
+    return out;
+  }
 
  private:
   rapidjson::StringBuffer buffer_;

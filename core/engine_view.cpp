@@ -86,22 +86,26 @@ bool has_check(const Step& step) {
 
 namespace {
 
+// Position of migration `id` in the plan; the plan was validated, so it is there.
+std::size_t index_in(const Plan& plan, std::string_view id) {
+  return static_cast<std::size_t>(plan.find(id) - plan.migrations.data());
+}
+
 // `after` first, otherwise plan order (Kahn's algorithm, stable by plan index). The plan was
 // validated, so there is no cycle and every `after` id exists.
 std::vector<const Migration*> execution_order(const Plan& plan) {
   std::vector<const Migration*> order;
-  std::set<std::string_view> placed_ids;
+  order.reserve(plan.migrations.size());
   std::vector<bool> placed(plan.migrations.size(), false);
+  auto is_placed = [&](const std::string& id) { return placed[index_in(plan, id)]; };
   std::size_t first_open = 0;  // every migration before it is placed
   while (order.size() < plan.migrations.size()) {
     for (std::size_t i = first_open; i < plan.migrations.size(); ++i) {
       if (placed[i]) continue;
       const Migration& migration = plan.migrations[i];
-      bool ready = std::all_of(migration.after.begin(), migration.after.end(),
-                               [&](const auto& id) { return placed_ids.count(id) > 0; });
+      bool ready = std::all_of(migration.after.begin(), migration.after.end(), is_placed);
       if (ready) {
         placed[i] = true;
-        placed_ids.insert(migration.id);
         order.push_back(&migration);
         while (first_open < placed.size() && placed[first_open]) ++first_open;
         break;
@@ -123,15 +127,24 @@ std::string failed_detail(const MigrationRecord& record) {
 }  // namespace
 
 std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
+  // By plan position, not by id: with 1,000 migrations, maps keyed by id strings (allocated and
+  // compared over and over) were most of this function (docs/PERFORMANCE.md "(b)").
   std::vector<MigrationView> views;
-  std::map<std::string, Readiness, std::less<>> readiness_of;
-  std::map<std::string_view, const MigrationRecord*> records;  // State::find is linear
-  for (const MigrationRecord& record : state.migrations) records.emplace(record.id, &record);
+  views.reserve(plan.migrations.size());
+  std::vector<Readiness> readiness_of(plan.migrations.size(), Readiness::Applied);
+  std::vector<const MigrationRecord*> record_of(plan.migrations.size(), nullptr);
+  for (const MigrationRecord& record : state.migrations) {
+    const Migration* migration = plan.find(record.id);
+    if (migration == nullptr) continue;
+    // The first record of an id wins, as State::find does.
+    const MigrationRecord*& slot =
+        record_of[static_cast<std::size_t>(migration - plan.migrations.data())];
+    if (slot == nullptr) slot = &record;
+  }
   for (const Migration* migration : execution_order(plan)) {
     MigrationView view;
     view.migration = migration;
-    auto found = records.find(migration->id);
-    view.record = found == records.end() ? nullptr : found->second;
+    view.record = record_of[static_cast<std::size_t>(migration - plan.migrations.data())];
     const MigrationRecord* record = view.record;
     bool decided = true;
     if (record != nullptr && record->state == MigrationState::Applied) {
@@ -155,7 +168,7 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
     if (!decided) {
       view.readiness = Readiness::Runnable;
       for (const std::string& before : migration->after) {
-        Readiness dependency = readiness_of[before];
+        Readiness dependency = readiness_of[index_in(plan, before)];
         if (dependency == Readiness::Applied) continue;
         if (dependency == Readiness::Runnable || dependency == Readiness::Waiting) {
           view.readiness = Readiness::Waiting;
@@ -167,8 +180,8 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
         }
       }
     }
-    readiness_of[migration->id] = view.readiness;
-    views.push_back(view);
+    readiness_of[static_cast<std::size_t>(migration - plan.migrations.data())] = view.readiness;
+    views.push_back(std::move(view));
   }
   return views;
 }
