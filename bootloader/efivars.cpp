@@ -3,7 +3,6 @@
 #include "bootloader/unique_fd.hpp"
 
 #include <fcntl.h>
-#include <iconv.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
@@ -21,28 +20,90 @@ namespace {
 constexpr int kReadRetries = 5;
 constexpr useconds_t kReadRetryDelayUsec = 50'000;
 
-// Converts between encodings with glibc's iconv; `what` names the data in messages.
-Expected<std::string> convert(std::string_view input, const char* to, const char* from,
-                              std::string_view what, ErrorCode bad_input_code) {
-  iconv_t cd = ::iconv_open(to, from);
-  if (cd == reinterpret_cast<iconv_t>(-1)) {
-    return make_error(ErrorCode::Unsupported, "iconv_open({}, {}): {}", to, from,
-                      errno_text(errno));
+// EFI variable strings are UTF-16LE. Converted here rather than with iconv: glibc's iconv needs
+// its gconv modules at run time, and initrds (dracut's, NixOS') do not carry them — the VM
+// tests found every EFI variable unreadable in the initrd phases. systemd converts by hand too.
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xc0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3f));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xe0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (c & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (c & 0x3f));
   }
-  std::string output(input.size() * 2 + 8, '\0');
-  char* in = const_cast<char*>(input.data());  // iconv's API is not const-correct
-  std::size_t in_left = input.size();
-  char* out = output.data();
-  std::size_t out_left = output.size();
-  const std::size_t result = ::iconv(cd, &in, &in_left, &out, &out_left);
-  const int saved_errno = errno;
-  ::iconv_close(cd);
-  if (result == static_cast<std::size_t>(-1)) {
-    return make_error(bad_input_code, "{} is not valid {} at byte {}: {}", what, from,
-                      input.size() - in_left, errno_text(saved_errno));
+}
+
+void append_utf16le(std::string& out, char32_t c) {
+  auto unit = [&out](char32_t u) {
+    out += static_cast<char>(u & 0xff);
+    out += static_cast<char>((u >> 8) & 0xff);
+  };
+  if (c < 0x10000) {
+    unit(c);
+  } else {
+    c -= 0x10000;
+    unit(0xd800 + (c >> 10));
+    unit(0xdc00 + (c & 0x3ff));
   }
-  output.resize(output.size() - out_left);
-  return output;
+}
+
+Expected<std::string> utf16le_to_utf8(std::string_view input, std::string_view what) {
+  auto bad = [&](std::size_t at) {
+    return make_error(ErrorCode::Io, "{} is not valid UTF-16LE at byte {}", what, at);
+  };
+  if (input.size() % 2 != 0) return bad(input.size() - 1);
+  auto unit_at = [&input](std::size_t i) -> char32_t {
+    return static_cast<unsigned char>(input[i]) | static_cast<unsigned char>(input[i + 1]) << 8;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < input.size(); i += 2) {
+    char32_t c = unit_at(i);
+    if (c >= 0xdc00 && c <= 0xdfff) return bad(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      if (i + 3 >= input.size()) return bad(i);
+      const char32_t low = unit_at(i + 2);
+      if (low < 0xdc00 || low > 0xdfff) return bad(i + 2);
+      c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+      i += 2;
+    }
+    append_utf8(out, c);
+  }
+  return out;
+}
+
+Expected<std::string> utf8_to_utf16le(std::string_view input, std::string_view what) {
+  auto bad = [&](std::size_t at) {
+    return make_error(ErrorCode::InvalidInput, "{} is not valid UTF-8 at byte {}", what, at);
+  };
+  std::string out;
+  for (std::size_t i = 0; i < input.size();) {
+    const auto lead = static_cast<unsigned char>(input[i]);
+    const int length = lead < 0x80         ? 1
+                       : (lead >> 5) == 6  ? 2
+                       : (lead >> 4) == 14 ? 3
+                       : (lead >> 3) == 30 ? 4
+                                           : 0;
+    if (length == 0 || i + length > input.size()) return bad(i);
+    char32_t c = length == 1 ? lead : lead & (0x7f >> length);
+    for (int k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(input[i + k]);
+      if ((next & 0xc0) != 0x80) return bad(i + k);
+      c = (c << 6) | (next & 0x3f);
+    }
+    static constexpr char32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < kMinimum[length] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return bad(i);
+    append_utf16le(out, c);
+    i += length;
+  }
+  return out;
 }
 
 std::string le32_bytes(std::uint32_t value) {
@@ -81,8 +142,7 @@ void restore_immutable(int fd) {
 }  // namespace
 
 Expected<std::string> encode_efi_string_file(std::string_view text, std::uint32_t attributes) {
-  auto utf16 =
-      convert(text, "UTF-16LE", "UTF-8", fmt::format("\"{}\"", text), ErrorCode::InvalidInput);
+  auto utf16 = utf8_to_utf16le(text, fmt::format("\"{}\"", text));
   if (!utf16) return utf16.error();
   return le32_bytes(attributes) + *utf16 + std::string(2, '\0');
 }
@@ -93,8 +153,9 @@ Expected<std::string> decode_efi_string(std::string_view payload) {
   }
   std::size_t end = 0;
   while (end < payload.size() && (payload[end] != '\0' || payload[end + 1] != '\0')) end += 2;
-  return convert(payload.substr(0, end), "UTF-8", "UTF-16LE", "EFI variable string",
-                 ErrorCode::Corrupt);
+  auto text = utf16le_to_utf8(payload.substr(0, end), "EFI variable string");
+  if (!text) return make_error(ErrorCode::Corrupt, "{}", text.error().message);
+  return text;
 }
 
 EfiVariables::EfiVariables(std::string root)

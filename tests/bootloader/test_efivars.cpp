@@ -47,6 +47,28 @@ TEST_CASE("non-ASCII text round-trips through UTF-16") {
   CHECK(raw->substr(4 + 6, 2) == std::string("\xe9\x00", 2));  // é is U+00E9
 }
 
+TEST_CASE("UTF-16 surrogate pairs and broken text, without iconv (initrds lack gconv)") {
+  Tree tree;
+  tree.make_efi();
+  EfiVariables vars(tree.root());
+  const std::string emoji = "gen-\xf0\x9f\x9a\x80";  // U+1F680, a surrogate pair in UTF-16
+  REQUIRE(vars.write_string("LoaderEntryDefault", emoji));
+  CHECK(tree.loader_var_bytes("LoaderEntryDefault")->substr(4 + 8, 4) ==
+        std::string("\x3d\xd8\x80\xde", 4));
+  CHECK(*vars.read_string("LoaderEntryDefault") == emoji);
+
+  for (const std::string bad : {"\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80"}) {
+    auto refused = encode_efi_string_file(bad);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == ErrorCode::InvalidInput);
+  }
+  const std::string path = "sys/firmware/efi/efivars/Lone-" + std::string(kLoaderVendorGuid);
+  tree.write(path, std::string("\x07\0\0\0a\0\x00\xdc", 8));  // a lone low surrogate
+  auto lone = vars.read_string("Lone");
+  REQUIRE_FALSE(lone);
+  CHECK(lone.error().code == ErrorCode::Corrupt);
+}
+
 TEST_CASE("reading tolerates a missing NUL and reports broken variables") {
   Tree tree;
   tree.make_efi();
