@@ -148,7 +148,11 @@ int exit_status_of(const PhaseResult& result, const Options& options) {
     case PhaseExit::RebootRequired: {
       // The reason already went to the journal (and the terminal) as an event.
       int status = result.exit == PhaseExit::Failed ? kExitFailed : kExitReboot;
-      if (!options.no_reboot) {
+      // A failure with no fallback (already the last good generation, a stale migration that
+      // cannot be undone) would come back after a reboot: the boot goes on, the unit failed.
+      const bool reboot_helps =
+          result.exit == PhaseExit::RebootRequired || result.fallback_arranged;
+      if (!options.no_reboot && reboot_helps) {
         if (auto rebooted = request_reboot(); !rebooted) {
           std::fprintf(stderr, "bootstate: %s\n", rebooted.error().message.c_str());
         }

@@ -1,5 +1,7 @@
 #include "core/phase_runner.hpp"
 
+#include <algorithm>
+
 namespace bootstate {
 namespace {
 
@@ -80,7 +82,11 @@ class Runner {
     if (end.exit == PhaseExit::Failed) emit(Event::AttemptFailed, end.message);
     if (end.exit == PhaseExit::RebootRequired) emit(Event::RebootRequired, end.message);
     if (end.message == "attempt complete") emit(Event::AttemptComplete, end.message);
-    return PhaseResult{end.exit, end.message, wrote_};
+    const bool fallback =
+        std::any_of(end.boot_actions.begin(), end.boot_actions.end(), [](BootActionKind action) {
+          return action == BootActionKind::MarkBad || action == BootActionKind::OneShotToLastGood;
+        });
+    return PhaseResult{end.exit, end.message, wrote_, fallback};
   }
 
  private:

@@ -101,6 +101,9 @@ struct PhaseResult {
   PhaseExit exit = PhaseExit::Ok;
   std::string message;
   bool wrote = false;  // at least one commit happened
+  // A failure arranged a fallback (entry marked bad, or the one-shot set): only then is a
+  // reboot worth asking for. A failure with nothing to fall back to must not reboot-loop.
+  bool fallback_arranged = false;
 };
 
 // Runs one phase for the booted plan. Errors: the store cannot be read or written (Io,

@@ -125,6 +125,7 @@ TEST_CASE("semantics 3 and 4: a failed required step fails the phase and marks t
   CHECK(step.attempts == 1);
   CHECK(step.boot_id == machine.boot_id());
   CHECK(machine.loader.calls().back() == "mark_bad");
+  CHECK(end.fallback_arranged);  // the CLI asks for a reboot
   CHECK(state.last_good_generation == kGen1);
 }
 
@@ -133,7 +134,9 @@ TEST_CASE("semantics 4: without boot counting a failure sets the one-shot to the
   establish_last_good(machine);
   machine.boot_plan(plan_json(kGen2, migration("m", command_step("a"))));
   machine.executor.fail("m/a", "boom");
-  CHECK(machine.boot().exit == PhaseExit::Failed);
+  auto end = machine.boot();
+  CHECK(end.exit == PhaseExit::Failed);
+  CHECK(end.fallback_arranged);
   CHECK(machine.loader.calls() == std::vector<std::string>{"set_one_shot:entry-1"});
 }
 
@@ -283,6 +286,8 @@ TEST_CASE("semantics 1: explicit undo steps run in their phases; keep is kept; n
     CHECK(end.exit == PhaseExit::Failed);
     CHECK(end.message.find("stale migration \"bare\" cannot be undone: step \"x\" ran") !=
           std::string::npos);
+    // Nothing to fall back to: the CLI must not reboot into the same failure again and again.
+    CHECK_FALSE(end.fallback_arranged);
   }
 }
 

@@ -126,7 +126,11 @@ def build():
          Generation(c, 2, [
              migration("app-v2", [writes("convert", "pre-switch-root", "app", "v2",
                                          reboot=True)], backup=[APP]),
-             migration("disk-check", [fails("probe", "initrd-pre-mount")], after=["app-v2"]),
+             # A step that failed may have changed something: without an undo, the previous
+             # generation could not undo the migration and would refuse to go on.
+             migration("disk-check", [fails("probe", "initrd-pre-mount")], after=["app-v2"],
+                       undo=[step("forget-probe", "initrd-pre-mount",
+                                  [VM_STEP, "undo", "probe"])]),
          ])],
         boots=3, seed=SEED))
 
