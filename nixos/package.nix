@@ -42,6 +42,12 @@ stdenv.mkDerivation {
   ];
   # Tests that need what the build sandbox lacks (PostgreSQL, KVM, a D-Bus daemon) skip
   # themselves with exit 77; the NixOS VM tests (checks.*) cover those paths.
+  # libsystemd, libfdisk and libblkid are loaded on first use (dlopen, docs/PERFORMANCE.md), so
+  # they are not DT_NEEDED: put their store paths on the RUNPATH, which dlopen searches, and
+  # which also keeps them in the closure (and so in the initrd, via storePaths).
+  postFixup = ''
+    patchelf --add-rpath ${lib.makeLibraryPath [ systemd util-linux ]} $out/bin/bootstate
+  '';
   doCheck = true;
   checkPhase = ''
     runHook preCheck
