@@ -168,7 +168,7 @@ def initrd(cache, bootstate, kernel_dir, kver):
     units = [REPO / "units" / f"bootstate-{u}.service.in"
              for u in ("initrd-pre-mount", "pre-switch-root")]
     key = digest(bootstate, *units, GUEST / "vm-step", INITRD_MODULES, INITRD_DRIVERS,
-                 INITRD_BINARIES, kver, package_version("dracut"), "padded to 4")
+                 INITRD_BINARIES, kver, package_version("dracut-core"), "padded to 4")
 
     def build(out):
         with tempfile.TemporaryDirectory() as tmp:
