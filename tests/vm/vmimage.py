@@ -336,9 +336,17 @@ def esp_entries(disk):
     return sorted(name for name in names if name.lower().endswith(".conf"))
 
 
-def esp_file(disk, esp_path, out):
+def esp_listing(disk, esp_dir):
+    """Names in a directory of the disk's ESP."""
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
-    run(["mcopy", "-n", "-i", f"{disk}@@{ESP_START}M", "::" + esp_path, str(out)], env=env)
+    out = run(["mdir", "-b", "-i", f"{disk}@@{ESP_START}M", "::" + esp_dir], env=env)
+    return [line.rstrip("/").rsplit("/", 1)[-1] for line in out.splitlines() if line.strip()]
+
+
+def esp_copy_dir(disk, esp_dir, out):
+    """Copies a directory of the disk's ESP (recursively) into `out`."""
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    run(["mcopy", "-s", "-n", "-i", f"{disk}@@{ESP_START}M", "::" + esp_dir, str(out)], env=env)
     return out
 
 

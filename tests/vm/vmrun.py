@@ -49,6 +49,7 @@ class Boot:
         self.seconds = 0.0
         self.entries_before = []
         self.entries_after = []
+        self.store_history = []  # the store read out of the image after the boot, by the host
         self.log = None
 
     def text(self, key):
@@ -86,8 +87,9 @@ class Boot:
 
 
 class Machine:
-    def __init__(self, workdir, disk, boot_timeout=float(os.environ.get(
+    def __init__(self, workdir, disk, bootstate, boot_timeout=float(os.environ.get(
             "BOOTSTATE_VM_BOOT_TIMEOUT", "240"))):
+        self.bootstate = bootstate
         self.workdir = pathlib.Path(workdir)
         self.disk = pathlib.Path(disk)
         self.vars = self.workdir / "efivars.fd"
@@ -152,10 +154,25 @@ class Machine:
             process.wait()
         record.seconds = time.monotonic() - started
         record.entries_after = vmimage.esp_entries(self.disk)
+        record.store_history = self.read_store(record.number)
         self.boots.append(record)
         with open(self.workdir / "boots.txt", "a") as summary:
             summary.write(record.summary() + "\n")
         return record
+
+    def read_store(self, number):
+        """Copies $ESP/bootstate out of the image and decodes it with the host's bootstate:
+        what is durable on the disk after the boot (or the power cut), whatever the guest said."""
+        copy = self.workdir / f"esp-after-boot-{number}"
+        copy.mkdir()
+        if "bootstate" not in vmimage.esp_listing(self.disk, "/"):
+            return []
+        vmimage.esp_copy_dir(self.disk, "/bootstate", copy)
+        out = subprocess.run([str(self.bootstate), "--esp", str(copy), "--json", "history"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"the store after boot {number} does not decode: {out.stdout}")
+        return json.loads(out.stdout)
 
     @staticmethod
     def _parse(line, record):

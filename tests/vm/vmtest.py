@@ -183,8 +183,18 @@ def assert_fallback(scenario, machine, last, failed_step, expected_state="failed
     return status
 
 
+def assert_store_matches_report(machine, last):
+    """The store the host reads out of the image says what the guest reported."""
+    def brief(history):
+        return [(a["number"], a["generation"], a["state"]) for a in history]
+    expect(brief(last.store_history) == brief(last.history()),
+           f"the store on the disk {brief(last.store_history)} differs from what the guest "
+           f"reported {brief(last.history())}")
+
+
 def assert_scenario(scenario, machine, last):
     name = scenario.name
+    assert_store_matches_report(machine, last)
     if name == "a":
         assert_blessed_completion(scenario, machine, last)
         assert_applied_once(last, ["s1", "s2", "s3"])
@@ -211,6 +221,10 @@ def assert_scenario(scenario, machine, last):
     elif name.startswith("e-"):
         assert_blessed_completion(scenario, machine, last)
         assert_applied_once(last, ["s1", "s2", "s3"])
+        cut = next(b for b in machine.boots if b.ended == "cut")
+        states = [a["state"] for a in cut.store_history]
+        expect(states == ["in-progress"],
+               f"after the power cut the store should hold the open attempt: {states}")
     elif name == "f":
         assert_fallback(scenario, machine, last, None, expected_state="abandoned")
         panics = [b for b in machine.boots if "panicking" in b.markers]
@@ -279,7 +293,7 @@ def run_scenario(args):
                        stdout=subprocess.DEVNULL)
         loader_conf = (pathlib.Path(tmp) / "boot/loader/loader.conf").read_text()
     disk = prepare_disk(scenario, artefacts, workdir, loader_conf)
-    machine = vmrun.Machine(workdir, disk)
+    machine = vmrun.Machine(workdir, disk, args.bootstate)
     print(f"scenario {scenario.name}: {scenario.title} (accelerator {machine.accel})",
           flush=True)
     started = time.monotonic()
