@@ -1,7 +1,9 @@
 # What every bootstate VM test machine has: UEFI, systemd-boot with boot counting, the
-# systemd initrd, bootstate. `testLib` is Python shared by the test scripts.
+# systemd initrd, bootstate. `testLib` is Python shared by the test scripts; `upgradeTest`
+# is the shape of a test that boots `base`, then installs `update` with
+# `switch-to-configuration boot` and reboots into it.
 { module }:
-{
+rec {
   node =
     { lib, ... }:
     {
@@ -35,9 +37,35 @@
     def booted(m):
         return m.succeed("readlink -f /run/booted-system").strip()
 
+    def boot_into(m, toplevel):
+        # As `nixos-rebuild boot` and a reboot: the new generation becomes the default entry.
+        m.succeed(f"{toplevel}/bin/switch-to-configuration boot")
+        m.shutdown()
+        m.start()
+
     def reboot_by_bootstate(m):
         # bootstate reboots by itself; the test VM runs with -no-reboot, so that is a shutdown.
         m.wait_for_shutdown()
         m.start()
   '';
+
+  # `script` gets the update's toplevel and returns the Python that follows testLib.
+  upgradeTest =
+    {
+      name,
+      base,
+      update,
+      script,
+    }:
+    {
+      inherit name;
+      nodes.machine =
+        { nodes, ... }:
+        {
+          imports = [ base ];
+          system.extraDependencies = [ nodes.update.system.build.toplevel ];
+        };
+      nodes.update = update;
+      testScript = { nodes, ... }: testLib + script nodes.update.system.build.toplevel;
+    };
 }

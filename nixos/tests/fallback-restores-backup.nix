@@ -26,30 +26,15 @@ let
     };
   };
 in
-{
+common.upgradeTest {
   name = "bootstate-fallback-restores-backup";
-  nodes.machine =
-    { nodes, ... }:
-    {
-      imports = [ base ];
-      system.extraDependencies = [ nodes.update.system.build.toplevel ];
-    };
-  nodes.update = update;
-
-  testScript =
-    { nodes, ... }:
-    let
-      updated = nodes.update.system.build.toplevel;
-    in
-    common.testLib
-    + ''
+  inherit base update;
+  script = updated: ''
       machine.start()
       machine.wait_for_unit("boot-complete.target")
       old = booted(machine)
       machine.succeed("echo v1 > /var/lib/app/data; sync")
-      machine.succeed("${updated}/bin/switch-to-configuration boot")
-      machine.shutdown()
-      machine.start()
+      boot_into(machine, "${updated}")
       # Boot into the update: convert runs, verify fails, bootstate marks the entry bad and
       # reboots; systemd-boot then picks the previous generation.
       reboot_by_bootstate(machine)
@@ -63,5 +48,5 @@ in
       assert step(mig, "verify")["state"] == "failed", mig
       assert machine.succeed("cat /var/lib/app/data").strip() == "v1", "backup not restored"
       assert st["last_good"] == old, st
-    '';
+  '';
 }

@@ -33,29 +33,14 @@ let
       };
     };
 in
-{
+common.upgradeTest {
   name = "bootstate-firmware-fwupd";
-  nodes.machine =
-    { nodes, ... }:
-    {
-      imports = [ base ];
-      system.extraDependencies = [ nodes.update.system.build.toplevel ];
-    };
-  nodes.update = update;
-
-  testScript =
-    { nodes, ... }:
-    let
-      updated = nodes.update.system.build.toplevel;
-    in
-    common.testLib
-    + ''
+  inherit base update;
+  script = updated: ''
       machine.start()
       machine.wait_for_unit("boot-complete.target")
       base = booted(machine)
-      machine.succeed("${updated}/bin/switch-to-configuration boot")
-      machine.shutdown()
-      machine.start()
+      boot_into(machine, "${updated}")
       machine.wait_for_unit("bootstate-post-activation.service")
       st = status(machine)
       mig = migration(st, "webcam-fw")
@@ -71,5 +56,5 @@ in
           machine.wait_for_unit("bootstate-post-activation.service")
           mig = migration(status(machine), "webcam-fw")
           assert mig["state"] != "undone", mig
-    '';
+  '';
 }

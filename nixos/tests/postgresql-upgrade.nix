@@ -20,23 +20,10 @@ let
   };
   psql = "runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1";
 in
-{
+common.upgradeTest {
   name = "bootstate-postgresql-upgrade";
-  nodes.machine =
-    { nodes, ... }:
-    {
-      imports = [ base ];
-      system.extraDependencies = [ nodes.update.system.build.toplevel ];
-    };
-  nodes.update = update;
-
-  testScript =
-    { nodes, ... }:
-    let
-      updated = nodes.update.system.build.toplevel;
-    in
-    common.testLib
-    + ''
+  inherit base update;
+  script = updated: ''
       machine.start()
       machine.wait_for_unit("postgresql.service")
       base = booted(machine)
@@ -44,9 +31,7 @@ in
       machine.succeed("${psql} -d shop -c \"CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 500) g\"")
 
       with subtest("upgrade to 16 while booting the new generation"):
-          machine.succeed("${updated}/bin/switch-to-configuration boot")
-          machine.shutdown()
-          machine.start()
+          boot_into(machine, "${updated}")
           machine.wait_for_unit("postgresql.service")
           assert machine.succeed("${psql} -c 'SHOW server_version_num'").strip().startswith("16")
           assert machine.succeed("${psql} -d shop -c 'SELECT count(*) FROM items'").strip() == "500"
@@ -69,5 +54,5 @@ in
           mig = migration(status(machine), "postgresql-upgrade-15-to-16")
           assert mig["state"] == "undone", mig
           machine.succeed("ls -d /var/lib/postgresql/15.bootstate-before-downgrade-*")
-    '';
+  '';
 }

@@ -34,32 +34,17 @@ let
       };
     };
 in
-{
+common.upgradeTest {
   name = "bootstate-storage-grow";
-  nodes.machine =
-    { nodes, ... }:
-    {
-      imports = [ base ];
-      system.extraDependencies = [ nodes.update.system.build.toplevel ];
-    };
-  nodes.update = update;
-
-  testScript =
-    { nodes, ... }:
-    let
-      updated = nodes.update.system.build.toplevel;
-    in
-    common.testLib
-    + ''
+  inherit base update;
+  script = updated: ''
       machine.start()
       machine.wait_for_unit("boot-complete.target")
       machine.succeed("printf 'label: gpt\nsize=16MiB, name=data\n' | sfdisk /dev/vdb")
       machine.succeed("udevadm settle; test -e /dev/disk/by-partlabel/data")
       small = int(machine.succeed("lsblk -b -n -o SIZE /dev/disk/by-partlabel/data").strip())
       assert small <= 16 * 1024 * 1024, small
-      machine.succeed("${updated}/bin/switch-to-configuration boot")
-      machine.shutdown()
-      machine.start()
+      boot_into(machine, "${updated}")
       machine.wait_for_unit("bootstate-post-activation.service")
       machine.succeed("udevadm settle")
       big = int(machine.succeed("lsblk -b -n -o SIZE /dev/disk/by-partlabel/data").strip())
@@ -72,5 +57,5 @@ in
       assert st["attempt"]["state"] == "complete", st["attempt"]
       # The initrd unit ran before the root file system was mounted.
       machine.succeed("journalctl -b -o cat -u bootstate-initrd-pre-mount.service | grep -q .")
-    '';
+  '';
 }
