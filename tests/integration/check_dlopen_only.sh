@@ -14,7 +14,9 @@ fi
 # Positive control: the pattern matches where the dependency is (libfdisk needs libblkid).
 for control in /usr/lib/x86_64-linux-gnu/libfdisk.so.1 /lib/x86_64-linux-gnu/libfdisk.so.1; do
   if [ -e "$control" ]; then
-    readelf -d "$control" | grep NEEDED | grep -Eq "$forbidden" ||
+    # Captured first: `| grep -q` can SIGPIPE the writer, which pipefail reports as failure.
+    control_needed=$(readelf -d "$control" | grep NEEDED || true)
+    grep -Eq "$forbidden" <<<"$control_needed" ||
       { echo "control $control did not match" >&2; exit 1; }
     break
   fi
