@@ -124,7 +124,9 @@ Expected<void> SystemdBoot::rename_booted(std::string_view verb, bool requires_a
   if (!current) return current.error().with_context(fmt::format("{} {}", verb, entry.id));
   const int done =
       current->name.counter ? current->name.counter->done_or_zero() : booted->count_path_done;
-  const std::string to = compose_entry_name(target(current->name, done, tries_));
+  const int tries =
+      tries_ != kTriesAsBooted ? tries_ : std::max(1, entry.tries_left + entry.tries_done);
+  const std::string to = compose_entry_name(target(current->name, done, tries));
   for (const auto& other : booted->variants) {
     if (other.file_name == to && other.file_name != current->file_name) {
       return make_error(ErrorCode::Failed, "cannot {} {}/{}: {} exists already", verb,

@@ -79,7 +79,9 @@ class SystemdBoot final : public BootLoader {
  public:
   // `root`: "/" or the --root directory (efivars, /proc/cmdline, /run are read below it).
   // `esp_path`: the mounted ESP, absolute and already including `root`.
-  // `tries`: the counter a re-armed entry gets (boot.loader.systemd-boot.bootCounting.tries).
+  // `tries`: the counter a re-armed entry gets (boot.loader.systemd-boot.bootCounting.tries),
+  // or kTriesAsBooted: as many as the booted entry started this boot with (LEFT + DONE).
+  static constexpr int kTriesAsBooted = 0;
   SystemdBoot(std::string root, std::string esp_path, int tries);
 
   // From LoaderEntrySelected/LoaderBootCountPath and the entry files now; see

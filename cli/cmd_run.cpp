@@ -194,13 +194,9 @@ int run_command(const Machine& machine) {
   std::unique_ptr<SlotStorage> crash_hook;
   StateStore durable(maybe_crashing(slot_files, crash_hook));
   StoreAccess store(durable);
-  // The counter a re-arm restores is the one the entry started with (LEFT + DONE).
-  SystemdBoot probe(machine.root(), *esp, 3);
-  int tries = 3;
-  if (auto entry = probe.booted_entry(); entry && entry->counting == BootCounting::Active) {
-    tries = std::max(1, entry->tries_left + entry->tries_done);
-  }
-  SystemdBoot loader(machine.root(), *esp, tries);
+  // A re-arm restores the counter the booted entry started with (LEFT + DONE); reading the
+  // booted entry once, in the phase runner, is enough for that.
+  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted);
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");

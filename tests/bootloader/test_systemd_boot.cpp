@@ -117,6 +117,20 @@ TEST_CASE("mark_bad, rearm and mark_good rename the booted file and are idempote
   CHECK(tree.read("boot/loader/entries/nixos-new.conf")->find(kNew) != std::string::npos);
 }
 
+TEST_CASE("kTriesAsBooted: a re-arm gives back the tries the booted entry started with") {
+  Tree tree;
+  tree.add_entry("nixos-old.conf", kOld);
+  tree.add_entry("nixos-new+4-1.conf", kNew);  // started this boot as +5-0
+  tree.set_loader_var("LoaderEntrySelected", "nixos-new+5-0.conf");
+  tree.set_loader_var("LoaderBootCountPath", "\\loader\\entries\\nixos-new+4-1.conf");
+  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted);
+  REQUIRE(boot.rearm());
+  CHECK(tree.entry_files() == Files{"nixos-new+5-0.conf", "nixos-old.conf"});
+  // A second re-arm in a later phase of the same boot: still the count the boot started with.
+  REQUIRE(boot.rearm());
+  CHECK(tree.entry_files() == Files{"nixos-new+5-0.conf", "nixos-old.conf"});
+}
+
 TEST_CASE("mark_good succeeds after systemd-bless-boot renamed the entry first") {
   Tree tree;
   booted_252(tree);
