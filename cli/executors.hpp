@@ -1,6 +1,6 @@
 // The real step executors of this build, by kind. Storage needs libfdisk/libblkid (always
-// built, loaded on first use: initrd/util_linux.hpp); firmware runs the separate bootstate-fwupd helper (built when libfwupd is available),
-// so this binary never links glib.
+// built, loaded on first use: initrd/util_linux.hpp); firmware runs the separate bootstate-fwupd
+// helper (built when libfwupd is available), so this binary never links glib.
 #pragma once
 
 #include <map>
