@@ -1,8 +1,8 @@
 #include "initrd/util_linux.hpp"
 
-#include <dlfcn.h>
-
 #include <string>
+
+#include "core/dynamic_library.hpp"
 
 namespace bootstate::util_linux {
 namespace {
@@ -13,37 +13,11 @@ struct Loaded {
   std::string error;  // empty when every function resolved
 };
 
-// Sets `function` to the symbol `name` of `handle`; false (and the reason in `error`) when the
-// library lacks it.
-template <typename Function>
-bool resolve(void* handle, const char* name, Function& function, std::string& error) {
-  ::dlerror();
-  void* symbol = ::dlsym(handle, name);
-  if (symbol == nullptr) {
-    const char* why = ::dlerror();
-    error = why != nullptr ? why : std::string(name) + ": no such symbol";
-    return false;
-  }
-  // POSIX guarantees that a data pointer from dlsym converts to a function pointer.
-  function = reinterpret_cast<Function>(symbol);
-  return true;
-}
-
-// RTLD_NOW: a broken install fails here, once, not at the first call of some function.
-// RTLD_NODELETE, as systemd does: the function pointers stay valid for the life of the process.
-// The soname, not "libfdisk.so": the ABI version is part of what the decltype'd types assume.
-void* open_library(const char* soname, std::string& error) {
-  void* handle = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (handle == nullptr) {
-    const char* why = ::dlerror();
-    error = why != nullptr ? why : "cannot be loaded";
-  }
-  return handle;
-}
+using dynamic_library::resolve;
 
 Loaded<Fdisk> load_fdisk() {
   Loaded<Fdisk> loaded;
-  void* handle = open_library("libfdisk.so.1", loaded.error);
+  void* handle = dynamic_library::open("libfdisk.so.1", loaded.error);
   if (handle == nullptr) return loaded;
   Fdisk& table = loaded.functions;
   std::string& error = loaded.error;
@@ -55,7 +29,7 @@ Loaded<Fdisk> load_fdisk() {
 
 Loaded<Blkid> load_blkid() {
   Loaded<Blkid> loaded;
-  void* handle = open_library("libblkid.so.1", loaded.error);
+  void* handle = dynamic_library::open("libblkid.so.1", loaded.error);
   if (handle == nullptr) return loaded;
   Blkid& table = loaded.functions;
   std::string& error = loaded.error;

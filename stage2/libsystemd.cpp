@@ -1,6 +1,6 @@
 #include "stage2/libsystemd.hpp"
 
-#include <dlfcn.h>
+#include "core/dynamic_library.hpp"
 
 namespace bootstate::stage2::libsystemd {
 namespace {
@@ -11,34 +11,12 @@ struct Loaded {
   std::string error;
 };
 
-// Sets `function` to the symbol `name` of `handle`; false (and dlerror's text in `error`)
-// when the library lacks it.
-template <typename Function>
-bool resolve(void* handle, const char* name, Function& function, std::string& error) {
-  ::dlerror();
-  void* symbol = ::dlsym(handle, name);
-  if (symbol == nullptr) {
-    const char* why = ::dlerror();
-    error = why != nullptr ? why : std::string(name) + ": no such symbol";
-    return false;
-  }
-  // POSIX guarantees that a data pointer from dlsym converts to a function pointer.
-  function = reinterpret_cast<Function>(symbol);
-  return true;
-}
+using dynamic_library::resolve;
 
 Loaded load() {
   Loaded loaded;
-  // RTLD_NOW: the library is BIND_NOW anyway, and a broken install should fail here, once,
-  // not at the first call of a function. RTLD_NODELETE, as systemd does: the function
-  // pointers stay valid for the life of the process. The soname, not "libsystemd.so": the
-  // ABI version is part of what the decltype'd signatures assume.
-  void* handle = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (handle == nullptr) {
-    const char* why = ::dlerror();
-    loaded.error = why != nullptr ? why : "libsystemd.so.0: cannot be loaded";
-    return loaded;
-  }
+  void* handle = dynamic_library::open("libsystemd.so.0", loaded.error);
+  if (handle == nullptr) return loaded;
   Library& f = loaded.functions;
   std::string& error = loaded.error;
   loaded.ok = resolve(handle, "sd_journal_send", f.journal_send, error) &&
