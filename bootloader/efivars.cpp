@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -164,6 +165,21 @@ EfiVariables::EfiVariables(std::string root)
 
 bool EfiVariables::efi_booted() const {
   return ::access((std::filesystem::path(root_) / "sys/firmware/efi").c_str(), F_OK) == 0;
+}
+
+Expected<void> EfiVariables::mount_if_missing() const {
+  if (!efi_booted()) return {};
+  struct statfs fs {};
+  if (::statfs(directory_.c_str(), &fs) == 0 &&
+      static_cast<unsigned long>(fs.f_type) == EFIVARFS_MAGIC) {
+    return {};
+  }
+  if (::mount("efivarfs", directory_.c_str(), "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) < 0 &&
+      errno != EBUSY) {
+    return make_error(ErrorCode::Io, "mount efivarfs on {}: {}", directory_, errno_text(errno));
+  }
+  return {};
 }
 
 std::string EfiVariables::path(std::string_view name, std::string_view vendor) const {

@@ -41,6 +41,11 @@ class EfiVariables {
   const std::string& directory() const { return directory_; }
   // Whether <root>/sys/firmware/efi exists, i.e. the kernel was booted through EFI.
   bool efi_booted() const;
+  // Mounts efivarfs on directory() when the machine booted through EFI and nothing is mounted
+  // there yet. systemd mounts it in the initrd only when the module was loaded in time; without
+  // it an initrd phase could neither see the boot counter nor mark the entry bad. It stays
+  // mounted for the rest of the boot, as systemd's would.
+  Expected<void> mount_if_missing() const;
   // The file that holds `name`.
   std::string path(std::string_view name, std::string_view vendor = kLoaderVendorGuid) const;
 

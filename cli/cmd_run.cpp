@@ -1,9 +1,7 @@
 // `bootstate run --phase P`: what the bootstate-*.service units execute.
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "bootloader/efivars.hpp"
 #include "bootloader/esp.hpp"
 #include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
@@ -86,24 +85,6 @@ Expected<void> check_generation(const Plan& plan, const BootFacts& facts, Phase 
 // once the root device is there, but udev may still be probing the other partitions.
 constexpr auto kEspDeviceWait = std::chrono::seconds(30);
 constexpr auto kEspDevicePoll = std::chrono::milliseconds(250);
-
-// systemd mounts efivarfs in the initrd only when the module was loaded in time; without it the
-// initrd phases could neither see the boot counter nor mark the entry bad. Mounted for the rest
-// of the boot, as systemd would have.
-constexpr long kEfivarfsMagic = 0xde5e81e4;
-
-Expected<void> ensure_efivarfs(const Machine& machine) {
-  if (!machine.options().root.empty()) return {};
-  const char* efivars = "/sys/firmware/efi/efivars";
-  struct statfs fs {};
-  if (::access("/sys/firmware/efi", F_OK) < 0) return {};  // not booted through UEFI
-  if (::statfs(efivars, &fs) == 0 && static_cast<long>(fs.f_type) == kEfivarfsMagic) return {};
-  if (::mount("efivarfs", efivars, "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0 &&
-      errno != EBUSY) {
-    return make_error(ErrorCode::Io, "mount efivarfs on {}: {}", efivars, errno_text(errno));
-  }
-  return {};
-}
 
 // In the initrd nothing may have mounted the ESP yet: find it (the partition systemd-boot
 // says it started from, else the first one typed as ESP) and mount it for this phase; the
@@ -180,9 +161,9 @@ int run_command(const Machine& machine) {
   // The lock first: it also creates /run/bootstate, where the initrd mounts the ESP.
   auto lock = RunLock::take(machine.rooted("/run/bootstate/run.lock"));
   if (!lock) return report_error(lock.error());
-  if (phase != Phase::PostActivation) {
+  if (phase != Phase::PostActivation && options.root.empty()) {
     // Not fatal: without EFI variables the phase still runs, with boot counting "impossible".
-    if (auto efivars = ensure_efivarfs(machine); !efivars) {
+    if (auto efivars = EfiVariables("/").mount_if_missing(); !efivars) {
       std::fprintf(stderr, "bootstate: %s\n", efivars.error().message.c_str());
     }
   }
