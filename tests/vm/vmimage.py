@@ -43,7 +43,7 @@ INITRD_BINARIES = ["/lib/x86_64-linux-gnu/libfdisk.so.1", "/lib/x86_64-linux-gnu
                    "/lib/x86_64-linux-gnu/libsystemd.so.0", "/usr/bin/sync", "/usr/bin/sleep",
                    "/usr/bin/mkdir", "/usr/bin/rm", "/usr/bin/mv", "/usr/bin/tail",
                    "/usr/bin/base64"]
-UNSTABLE_UNITS = [
+UNNEEDED_UNITS = [
     # Units that cost boot time under emulation and that no test needs.
     "serial-getty@ttyS0.service", "getty@tty1.service", "apt-daily.timer",
     "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
@@ -230,7 +230,7 @@ def root_image(cache, base, bootstate, generations, seed_files):
     unit = REPO / "units/bootstate-post-activation.service.in"
     key = digest(base, bootstate, unit, *guest_files,
                  json.dumps([g.as_json() for g in generations], sort_keys=True),
-                 json.dumps(seed_files, sort_keys=True), ROOT_SIZE, UNSTABLE_UNITS)
+                 json.dumps(seed_files, sort_keys=True), ROOT_SIZE, UNNEEDED_UNITS)
 
     def build(out):
         with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
@@ -251,7 +251,7 @@ def root_image(cache, base, bootstate, generations, seed_files):
                                       ("multi-user.target.wants", "vmtest-report.service")):
                 (system / target).mkdir(exist_ok=True)
                 (system / target / unit_name).symlink_to(f"../{unit_name}")
-            for masked in UNSTABLE_UNITS:
+            for masked in UNNEEDED_UNITS:
                 link = system / masked
                 if link.exists() or link.is_symlink():
                     link.unlink()

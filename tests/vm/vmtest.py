@@ -172,8 +172,8 @@ def assert_fallback(scenario, machine, last, failed_step, expected_state="failed
            f"the new generation's attempt is not {expected_state}: {closed}")
     if failed_step:
         expect(failed_step[1] in closed[-1]["reason"], f"reason: {closed[-1]['reason']}")
-        step = step_of(status, *failed_step) if step_in_status else {"state": "failed",
-                                                                        "exit_status": 3}
+    if failed_step and step_in_status:
+        step = step_of(status, *failed_step)
         expect(step and step["state"] == "failed" and step.get("exit_status") == 3,
                f"status does not say why step {failed_step} failed: {step}")
     undone = migration(status, "app-v2")
