@@ -44,13 +44,16 @@ let
     ))
   ];
   # A package runs its meta.mainProgram; any other derivation (pkgs.writeShellScript …) or path
-  # is the executable itself.
+  # is the executable itself. A Nix path (./migrate.sh) is interpolated, which copies it into the
+  # store: `toString` would give its location in the configuration's source tree, which does not
+  # exist on the machine (found by tests/nixos/eval-module.nix).
+  storeString = x: if builtins.isPath x then "${x}" else toString x;
   executableOf =
     x:
     if lib.isDerivation x then
       (if x ? meta.mainProgram then "${x}/bin/${x.meta.mainProgram}" else "${x}")
     else
-      toString x;
+      storeString x;
   toArgv =
     command:
     if builtins.isList command then
@@ -58,7 +61,7 @@ let
         if command == [ ] then
           [ ]
         else
-          [ (executableOf (builtins.head command)) ] ++ map toString (builtins.tail command)
+          [ (executableOf (builtins.head command)) ] ++ map storeString (builtins.tail command)
       )
     else
       [ (executableOf command) ];
