@@ -1,6 +1,7 @@
 #include "bootloader/efivars.hpp"
 
 #include "bootloader/unique_fd.hpp"
+#include "core/paths.hpp"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -13,7 +14,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 namespace bootstate {
 namespace {
@@ -160,11 +160,10 @@ Expected<std::string> decode_efi_string(std::string_view payload) {
 }
 
 EfiVariables::EfiVariables(std::string root)
-    : root_(std::move(root)),
-      directory_((std::filesystem::path(root_) / "sys/firmware/efi/efivars").string()) {}
+    : root_(std::move(root)), directory_(path_join(root_, "sys/firmware/efi/efivars")) {}
 
 bool EfiVariables::efi_booted() const {
-  return ::access((std::filesystem::path(root_) / "sys/firmware/efi").c_str(), F_OK) == 0;
+  return ::access(path_join(root_, "sys/firmware/efi").c_str(), F_OK) == 0;
 }
 
 Expected<void> EfiVariables::mount_if_missing() const {

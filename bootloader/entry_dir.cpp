@@ -136,24 +136,4 @@ Expected<RenameOutcome> rename_entry_file(const std::string& directory, const st
   return RenameOutcome::Renamed;
 }
 
-Expected<std::string> read_small_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) {
-    return make_error(errno == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, "open {}: {}", path,
-                      errno_text(errno));
-  }
-  std::string contents;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(ErrorCode::Io, "read {}: {}", path, errno_text(errno));
-    }
-    if (n == 0) break;
-    contents.append(buffer, static_cast<std::size_t>(n));
-  }
-  return contents;
-}
-
 }  // namespace bootstate

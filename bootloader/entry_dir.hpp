@@ -45,7 +45,4 @@ enum class RenameOutcome { Renamed, AlreadyDone };
 Expected<RenameOutcome> rename_entry_file(const std::string& directory, const std::string& from,
                                           const std::string& to);
 
-// Reads a whole (small) file; `what` is not needed: messages name the path.
-Expected<std::string> read_small_file(const std::string& path);
-
 }  // namespace bootstate

@@ -3,22 +3,23 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 
 #include "bootloader/entry_dir.hpp"
 #include "bootloader/unique_fd.hpp"
+#include "core/directory.hpp"
+#include "core/paths.hpp"
+#include "core/read_file.hpp"
 #include "initrd/util_linux.hpp"
 
 namespace bootstate {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::string lowercase(std::string_view text) {
   std::string result(text);
@@ -31,8 +32,8 @@ std::string lowercase(std::string_view text) {
 using util_linux::Blkid;
 using Probe = std::unique_ptr<blkid_struct_probe, decltype(Blkid::free_probe)>;
 
-std::string trimmed_file(const fs::path& path) {
-  auto text = read_small_file(path.string());
+std::string trimmed_file(const std::string& path) {
+  auto text = read_file(path);
   if (!text) return {};
   while (!text->empty() && std::isspace(static_cast<unsigned char>(text->back()))) {
     text->pop_back();
@@ -116,31 +117,30 @@ Expected<std::vector<BlkidPartitionLookup::DiskPartition>> BlkidPartitionLookup:
   // A disk whose table cannot be read is skipped below; a missing libblkid is not that.
   if (auto library = util_linux::blkid(); !library) return library.error();
   std::vector<DiskPartition> result;
-  const fs::path sys_block = fs::path(root_) / "sys/class/block";
-  std::error_code ec;
+  const std::string sys_block = path_join(root_, "sys/class/block");
+  auto names = list_directory(sys_block);
+  if (!names) return names.error();
   std::vector<std::string> disks;
-  for (const auto& entry : fs::directory_iterator(sys_block, ec)) {
-    if (!fs::exists(entry.path() / "partition")) disks.push_back(entry.path().filename());
+  for (auto& name : *names) {
+    const std::string partition_file = sys_block + "/" + name + "/partition";
+    if (::access(partition_file.c_str(), F_OK) != 0) disks.push_back(std::move(name));
   }
-  if (ec) return make_error(ErrorCode::Io, "listing {}: {}", sys_block.string(), ec.message());
   std::sort(disks.begin(), disks.end());
   for (const auto& disk : disks) {
     // Disks without a readable table (empty drives, loop devices, ram disks) are not ESPs.
-    auto table = probe_partition_table((fs::path(root_) / "dev" / disk).string());
+    auto table = probe_partition_table(path_join(root_, "dev/" + disk));
     if (!table) continue;
     // The kernel lists partition N of disk D as a child directory of D whose "partition" file
     // holds N; its name (vda1, nvme0n1p1) is the device node's.
     std::vector<std::pair<int, std::string>> children;
-    for (const auto& child : fs::directory_iterator(sys_block / disk, ec)) {
-      const std::string number = trimmed_file(child.path() / "partition");
-      if (!number.empty())
-        children.emplace_back(std::atoi(number.c_str()), child.path().filename());
+    auto child_names = list_directory(sys_block + "/" + disk);
+    for (const auto& child : child_names ? *child_names : std::vector<std::string>()) {
+      const std::string number = trimmed_file(sys_block + "/" + disk + "/" + child + "/partition");
+      if (!number.empty()) children.emplace_back(std::atoi(number.c_str()), child);
     }
     for (const auto& info : *table) {
       for (const auto& [number, name] : children) {
-        if (number == info.number) {
-          result.push_back({(fs::path(root_) / "dev" / name).string(), info});
-        }
+        if (number == info.number) result.push_back({path_join(root_, "dev/" + name), info});
       }
     }
   }
@@ -150,7 +150,7 @@ Expected<std::vector<BlkidPartitionLookup::DiskPartition>> BlkidPartitionLookup:
 Expected<std::optional<std::string>> BlkidPartitionLookup::find_by_partuuid(
     std::string_view partuuid) {
   const std::string wanted = lowercase(partuuid);
-  if (fs::path(root_) == fs::path("/")) {
+  if (lexically_normal(root_) == "/") {
     auto library = util_linux::blkid();
     if (!library) return library.error();
     if (char* device = (*library)->evaluate_tag("PARTUUID", wanted.c_str(), nullptr)) {

@@ -4,9 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <filesystem>
 
 #include "bootloader/entry_dir.hpp"
+#include "core/paths.hpp"
+#include "core/read_file.hpp"
 
 namespace bootstate {
 namespace {
@@ -43,15 +44,14 @@ SystemdBoot::SystemdBoot(std::string root, std::string esp_path, int tries)
     : root_(std::move(root)), esp_(std::move(esp_path)), tries_(tries), efivars_(root_) {}
 
 std::string SystemdBoot::esp_dir(std::string_view relative) const {
-  return (std::filesystem::path(esp_) / relative).string();
+  return path_join(esp_, relative);
 }
 
 Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
   Booted booted;
   LoaderSnapshot s;
   s.efi_booted = efivars_.efi_booted();
-  s.in_container =
-      ::access((std::filesystem::path(root_) / "run/systemd/container").c_str(), F_OK) == 0;
+  s.in_container = ::access(path_join(root_, "run/systemd/container").c_str(), F_OK) == 0;
   if (!s.in_container && s.efi_booted) {
     auto selected = efivars_.read_string("LoaderEntrySelected");
     if (!selected) return selected.error();
@@ -84,15 +84,15 @@ Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
     if (current) {
       s.current_file = current->file_name;
       if (same_entry_id(key->suffix, ".conf")) {
-        auto text = read_small_file(booted.directory + "/" + current->file_name);
+        auto text = read_file(booted.directory + "/" + current->file_name);
         if (!text) return text.error();
         s.entry_generation = entry_generation(*text);
       }
     }
   }
-  const std::string cmdline_path = (std::filesystem::path(root_) / "proc/cmdline").string();
+  const std::string cmdline_path = path_join(root_, "proc/cmdline");
   if (::access(cmdline_path.c_str(), F_OK) == 0) {
-    auto cmdline = read_small_file(cmdline_path);
+    auto cmdline = read_file(cmdline_path);
     if (!cmdline) return cmdline.error();
     s.cmdline_generation = cmdline_generation(*cmdline);
   }
@@ -252,7 +252,7 @@ Expected<LoaderStatus> SystemdBoot::loader_status() const {
   if (*features) status.feature_names = loader_feature_names(**features);
   const std::string conf = esp_dir("loader/loader.conf");
   if (::access(conf.c_str(), F_OK) == 0) {
-    auto text = read_small_file(conf);
+    auto text = read_file(conf);
     if (!text) return text.error();
     status.loader_conf = parse_loader_conf(*text);
   }
@@ -270,7 +270,7 @@ Expected<std::vector<EntryInfo>> SystemdBoot::entries() const {
       const std::string_view wanted_suffix = relative == kEntriesDir ? ".conf" : ".efi";
       if (!same_entry_id(file.name.suffix, wanted_suffix)) continue;
       if (relative == kEntriesDir) {
-        auto text = read_small_file(directory + "/" + file.file_name);
+        auto text = read_file(directory + "/" + file.file_name);
         if (!text) return text.error();
         info.generation = entry_generation(*text);
       }

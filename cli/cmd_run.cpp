@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -18,6 +17,7 @@
 #include "cli/crash_hook.hpp"
 #include "cli/executors.hpp"
 #include "cli/journal.hpp"
+#include "core/directory.hpp"
 #include "core/phase_runner.hpp"
 #include "core/slot_files.hpp"
 #include "stage2/backup.hpp"
@@ -34,8 +34,7 @@ constexpr std::string_view kBootedGenerationPlaceholder = "/run/booted-system";
 class RunLock {
  public:
   static Expected<RunLock> take(const std::string& path) {
-    std::error_code ignored;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ignored);
+    (void)make_directories(path.substr(0, path.rfind('/')));  // open() below names a failure
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return make_error(ErrorCode::Io, "cannot open {}: {}", path, errno_text(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -62,12 +61,8 @@ Expected<StepPaths> make_step_paths(const std::string& data_dir, const Migration
   paths.work_dir = fmt::format("{}/work/{}/{}", data_dir, migration.id, step.id);
   std::string logs = data_dir + "/logs";
   paths.log_path = fmt::format("{}/{}-{}-{}.log", logs, attempt, migration.id, step.id);
-  std::error_code error;
-  std::filesystem::create_directories(paths.work_dir, error);
-  if (!error) std::filesystem::create_directories(logs, error);
-  if (error) {
-    return make_error(ErrorCode::Io, "cannot create {}: {}", paths.work_dir, error.message());
-  }
+  BOOTSTATE_TRY(make_directories(paths.work_dir));
+  BOOTSTATE_TRY(make_directories(logs));
   return paths;
 }
 

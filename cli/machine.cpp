@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "core/read_file.hpp"
+
 namespace bootstate::cli {
 namespace {
 
@@ -21,32 +23,6 @@ std::string trim(std::string text) {
 }
 
 }  // namespace
-
-// open/read rather than std::ifstream: the first iostream sets up the C++ locale, a third of
-// the cost of a nothing-pending run's main() (docs/PERFORMANCE.md).
-Expected<std::string> read_text_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int error = errno;
-    return make_error(error == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, "cannot read {}: {}",
-                      path, errno_text(error));
-  }
-  std::string text;
-  char buffer[16384];
-  for (;;) {
-    ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      int error = errno;
-      ::close(fd);
-      return make_error(ErrorCode::Io, "cannot read {}: {}", path, errno_text(error));
-    }
-    if (got == 0) break;
-    text.append(buffer, static_cast<std::size_t>(got));
-  }
-  ::close(fd);
-  return text;
-}
 
 std::string generation_from_cmdline(std::string_view cmdline) {
   std::string_view init;
@@ -70,10 +46,10 @@ std::string Machine::rooted(std::string_view absolute) const {
 
 Expected<BootFacts> Machine::boot_facts() const {
   BootFacts facts;
-  auto boot_id = read_text_file(rooted("/proc/sys/kernel/random/boot_id"));
+  auto boot_id = read_file(rooted("/proc/sys/kernel/random/boot_id"));
   if (!boot_id) return boot_id.error();
   facts.boot_id = trim(*boot_id);
-  auto cmdline = read_text_file(rooted("/proc/cmdline"));
+  auto cmdline = read_file(rooted("/proc/cmdline"));
   if (!cmdline) return cmdline.error();
   facts.booted_generation = generation_from_cmdline(*cmdline);
   facts.now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -102,7 +78,7 @@ Expected<std::string> Machine::esp() const {
 Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel) const {
   std::string path = rooted(plan_or_toplevel);
   if (is_directory(path)) path += "/bootstate/plan.json";
-  auto text = read_text_file(path);
+  auto text = read_file(path);
   if (!text) {
     return make_error(ErrorCode::InvalidInput, "plan: {}", text.error().message);
   }

@@ -41,9 +41,6 @@ class Machine {
   Options options_;
 };
 
-// Reads a whole file; Io/NotFound errors name the path.
-Expected<std::string> read_text_file(const std::string& path);
-
 // The toplevel named by init= on a kernel command line ("init=/nix/store/x/init" → "/nix/store/x").
 std::string generation_from_cmdline(std::string_view cmdline);
 

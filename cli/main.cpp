@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
         return kExitOk;
     }
   } catch (const std::exception& exception) {
-    // Library exceptions (std::filesystem, allocation) end here as an error, never a crash.
+    // Library exceptions (allocation, a std::string too long) end here as an error, never a crash.
     return report_error(bootstate::Error{bootstate::ErrorCode::Failed, exception.what()});
   }
   return kExitInvalid;

@@ -1,7 +1,7 @@
 // Syntax rules of storage operations (issue #5's plan format). Each op names the fields it
 // needs and the ones it may have; anything else is an unknown key, so a typo never silently
 // turns into "not set".
-#include <regex>
+#include <cctype>
 
 #include "core/json_fields.hpp"
 #include "core/plan_rules.hpp"
@@ -27,17 +27,32 @@ const std::vector<OpFields>& op_fields() {
   return table;
 }
 
+// Checked by hand, not with std::regex: regex links the C++ locale into the program
+// (core/read_file.hpp says what that costs).
+bool all_digits(std::string_view text) {
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// 8-4-4-4-12 hexadecimal digits.
 bool is_guid(std::string_view text) {
-  static const std::regex pattern(
-      "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
-  return std::regex_match(text.begin(), text.end(), pattern);
+  if (text.size() != 36) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const bool dash_here = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_here ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 Expected<void> check_partition_ref(const FieldReader& object, const std::string& ref) {
-  static const std::regex number("[1-9][0-9]{0,3}");
   if (ref.rfind("PARTLABEL=", 0) == 0 && ref.size() > 10) return {};
   if (ref.rfind("PARTUUID=", 0) == 0 && is_guid(std::string_view(ref).substr(9))) return {};
-  if (std::regex_match(ref, number)) return {};
+  const bool partition_number = !ref.empty() && ref.size() <= 4 && ref[0] != '0' && all_digits(ref);
+  if (partition_number) return {};
   return object.error_at("partition", fmt::format("\"{}\" is not PARTLABEL=…, PARTUUID=<guid> or "
                                                   "a partition number",
                                                   ref));
@@ -84,17 +99,27 @@ Expected<std::uint64_t> parse_plan_size(std::string_view text, bool allow_max) {
     if (allow_max) return std::uint64_t{0};
     return make_error(ErrorCode::InvalidInput, "\"max\" is not allowed here");
   }
-  static const std::regex pattern("([0-9]{1,15})([KMGT]?)");
-  std::match_results<std::string_view::const_iterator> match;
-  if (!std::regex_match(text.begin(), text.end(), match, pattern)) {
+  // 1 to 15 digits and an optional K, M, G or T.
+  std::string_view digits = text;
+  int shift = 0;
+  if (!digits.empty()) {
+    const std::size_t suffix = std::string_view("KMGT").find(digits.back());
+    if (suffix != std::string_view::npos) {
+      shift = 10 * static_cast<int>(suffix + 1);
+      digits.remove_suffix(1);
+    }
+  }
+  if (digits.empty() || digits.size() > 15 || !all_digits(digits)) {
     return make_error(ErrorCode::InvalidInput,
                       "\"{}\" is not a size (digits with an optional K, M, G or T suffix{})", text,
                       allow_max ? ", or \"max\"" : "");
   }
-  std::uint64_t value = std::stoull(match[1].str());
-  int shift = 0;
-  if (match[2].length() == 1) shift = 10 * (1 + std::string_view("KMGT").find(match[2].str()[0]));
+  std::uint64_t value = 0;
+  for (char c : digits) value = value * 10 + static_cast<std::uint64_t>(c - '0');
   if (value == 0) return make_error(ErrorCode::InvalidInput, "a size must not be zero");
+  if (value > (UINT64_MAX >> shift)) {
+    return make_error(ErrorCode::InvalidInput, "\"{}\" is too large for 64 bits", text);
+  }
   return value << shift;
 }
 

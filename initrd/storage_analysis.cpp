@@ -4,11 +4,12 @@
 #include "initrd/storage_analysis.hpp"
 
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
-#include <filesystem>
 
+#include "core/directory.hpp"
 #include "initrd/blkid_probe.hpp"
 #include "initrd/fdisk_table.hpp"
 #include "initrd/storage_names.hpp"
@@ -69,11 +70,16 @@ Expected<Located> locate_device(const StorageOperation& op, std::string_view roo
   } else {
     // Under --root there is no udev or blkid cache: look at the tables of ROOT/dev/*.
     std::vector<DiskWork> others;
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(reroot(root, "/dev"), error)) {
-      if (!entry.is_regular_file(error) && !entry.is_block_file(error)) continue;
-      auto table = read_table(entry.path().string(), entry.path().string());
-      if (table) others.push_back(DiskWork{entry.path().string(), DiskPlan{*table, *table, {}}});
+    const std::string dev = reroot(root, "/dev");
+    auto names = list_directory(dev);
+    if (names) std::sort(names->begin(), names->end());  // the first match wins: be repeatable
+    for (const auto& name : names ? *names : std::vector<std::string>()) {
+      const std::string path = dev + "/" + name;
+      struct stat status {};
+      if (::stat(path.c_str(), &status) != 0) continue;
+      if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode)) continue;
+      auto table = read_table(path, path);
+      if (table) others.push_back(DiskWork{path, DiskPlan{*table, *table, {}}});
     }
     auto other = find_tagged(tag, value, others);
     if (!other) return other.error();

@@ -9,9 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
+#include "core/read_file.hpp"
 #include "initrd/blkid_probe.hpp"
 #include "initrd/fdisk_table.hpp"
 #include "initrd/storage_analysis.hpp"
@@ -57,12 +56,11 @@ Expected<void> write_journal(const std::string& path, const std::string& text) {
   return {};
 }
 
+// An unreadable journal is as good as none: the persisted record still holds.
 std::string read_journal(const std::string& path) {
   if (path.empty()) return {};
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = read_file(path);
+  return text ? std::move(*text) : std::string();
 }
 
 // The earliest knowledge of the disk before this step: the persisted record of an earlier

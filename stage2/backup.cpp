@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <filesystem>
 
+#include "core/paths.hpp"
 #include "core/plan.hpp"
 #include "stage2/backup_manifest.hpp"
 #include "stage2/tree_copy.hpp"
@@ -41,7 +41,7 @@ Expected<void> rename_path(const std::string& from, const std::string& to) {
 Expected<void> replace_path(const std::string& fresh, const std::string& target,
                             const std::string& aside) {
   if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
-    return stage2::remove_tree(fresh);
+    return remove_tree(fresh);
   }
   if (errno != EINVAL && errno != ENOSYS) {
     return io_error("exchange " + fresh + " with", target, errno);
@@ -50,14 +50,7 @@ Expected<void> replace_path(const std::string& fresh, const std::string& target,
   // and durable, so a re-run of restore puts it in place.
   BOOTSTATE_TRY(rename_path(target, aside));
   BOOTSTATE_TRY(rename_path(fresh, target));
-  return stage2::remove_tree(aside);
-}
-
-Expected<void> make_directories(const std::string& path) {
-  std::error_code error;
-  std::filesystem::create_directories(path, error);
-  if (error) return make_error(ErrorCode::Io, "cannot create {}: {}", path, error.message());
-  return {};
+  return remove_tree(aside);
 }
 
 // Splits "/x/y/name" into "/x/y" and "name" (paths are checked: absolute, no trailing '/').
@@ -78,13 +71,8 @@ std::string sibling(const std::string& parent, std::string_view kind, const std:
 // restoring it would delete the snapshot: such paths are refused (compared lexically).
 Expected<void> FileBackupStore::check_outside_store(const std::string& covered,
                                                     const std::string& path) const {
-  auto normal = [](const std::string& text) {
-    std::string result = std::filesystem::path(text).lexically_normal().string();
-    while (result.size() > 1 && result.back() == '/') result.pop_back();
-    return result;
-  };
-  const std::string store = normal(backups_dir_);
-  const std::string tree = normal(covered);
+  const std::string store = lexically_normal(backups_dir_);
+  const std::string tree = lexically_normal(covered);
   if (store == tree || store.starts_with(tree == "/" ? tree : tree + "/")) {
     return make_error(ErrorCode::InvalidInput, "backup path {} contains the backup store {}", path,
                       backups_dir_);
@@ -111,7 +99,7 @@ Expected<void> FileBackupStore::snapshot(std::string_view migration_id,
   const std::string final_dir = snapshot_dir(migration_id);
   if (auto made = make_directories(backups_dir_); !made) return with_context(made.error());
   // An earlier, interrupted snapshot is incomplete by definition: start over.
-  if (auto removed = stage2::remove_tree(building); !removed) return with_context(removed.error());
+  if (auto removed = remove_tree(building); !removed) return with_context(removed.error());
   for (const std::string& directory : {building, building + "/data"}) {
     if (::mkdir(directory.c_str(), 0700) != 0) {
       return with_context(io_error("create directory", directory, errno));
@@ -173,8 +161,8 @@ Expected<void> FileBackupStore::restore_entries(const std::string& directory,
     if (!parent_exists) return parent_exists.error();
     if (*parent_exists) {
       // Left over by an interrupted restore: either an incomplete copy or the replaced object.
-      BOOTSTATE_TRY(stage2::remove_tree(fresh));
-      BOOTSTATE_TRY(stage2::remove_tree(aside));
+      BOOTSTATE_TRY(remove_tree(fresh));
+      BOOTSTATE_TRY(remove_tree(aside));
     }
     auto target_exists = stage2::exists(target);
     if (!target_exists) return target_exists.error();
@@ -184,7 +172,7 @@ Expected<void> FileBackupStore::restore_entries(const std::string& directory,
       // Renamed away first so the path is gone at once, even if removing the tree is cut short.
       BOOTSTATE_TRY(rename_path(target, aside));
       BOOTSTATE_TRY(stage2::sync_directory(parent));
-      BOOTSTATE_TRY(stage2::remove_tree(aside));
+      BOOTSTATE_TRY(remove_tree(aside));
       continue;
     }
     if (!*parent_exists) BOOTSTATE_TRY(make_directories(parent));
@@ -203,8 +191,8 @@ Expected<void> FileBackupStore::restore_entries(const std::string& directory,
 
 Expected<void> FileBackupStore::discard(std::string_view migration_id) {
   BOOTSTATE_TRY(check_migration_id(migration_id));
-  auto removed = stage2::remove_tree(snapshot_dir(migration_id));
-  if (removed) removed = stage2::remove_tree(fmt::format("{}/.{}.tmp", backups_dir_, migration_id));
+  auto removed = remove_tree(snapshot_dir(migration_id));
+  if (removed) removed = remove_tree(fmt::format("{}/.{}.tmp", backups_dir_, migration_id));
   if (!removed) {
     return removed.error().with_context(
         fmt::format("discard of backup of migration {}", migration_id));

@@ -4,11 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
-#include <filesystem>
-#include <sstream>
 
+#include "core/read_file.hpp"
 #include "stage2/fd.hpp"
 
 namespace bootstate::stage2 {
@@ -48,34 +46,33 @@ Expected<void> write_manifest(const std::string& directory,
 
 Expected<std::vector<ManifestEntry>> read_manifest(const std::string& directory) {
   const std::string path = directory + "/manifest";
-  Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!file.valid()) {
-    if (errno == ENOENT || errno == ENOTDIR) {
+  auto text = read_file(path);
+  if (!text) {
+    if (text.error().code == ErrorCode::NotFound) {
       return make_error(ErrorCode::NotFound, "no complete backup snapshot: {} is missing", path);
     }
-    return io_error("open", path, errno);
+    return text.error();
   }
-  std::string text;
-  std::array<char, 8192> buffer;
-  while (true) {
-    ssize_t size = ::read(file.get(), buffer.data(), buffer.size());
-    if (size < 0 && errno == EINTR) continue;
-    if (size < 0) return io_error("read", path, errno);
-    if (size == 0) break;
-    text.append(buffer.data(), static_cast<std::size_t>(size));
-  }
-  std::istringstream lines(text);
-  std::string line;
-  if (!std::getline(lines, line) || line != kManifestHeader) {
+  // Lines as std::getline gives them: a last line without '\n' counts, a final '\n' adds none.
+  std::string_view rest = *text;
+  auto next_line = [&rest](std::string_view& line) {
+    if (rest.empty()) return false;
+    const std::size_t end = rest.find('\n');
+    line = rest.substr(0, end);
+    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+    return true;
+  };
+  std::string_view line;
+  if (!next_line(line) || line != kManifestHeader) {
     return make_error(ErrorCode::Corrupt, "{}:1: expected \"{}\"", path, kManifestHeader);
   }
   std::vector<ManifestEntry> entries;
-  for (int number = 2; std::getline(lines, line); ++number) {
+  for (int number = 2; next_line(line); ++number) {
     if (line.size() < 3 || (line[0] != '+' && line[0] != '-') || line[1] != ' ' ||
-        !check_backup_path(std::string_view(line).substr(2))) {
+        !check_backup_path(line.substr(2))) {
       return make_error(ErrorCode::Corrupt, "{}:{}: malformed entry \"{}\"", path, number, line);
     }
-    entries.push_back(ManifestEntry{line.substr(2), line[0] == '+'});
+    entries.push_back(ManifestEntry{std::string(line.substr(2)), line[0] == '+'});
   }
   return entries;
 }
@@ -117,15 +114,6 @@ Expected<void> sync_file_system(const std::string& path) {
   Fd directory(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!directory.valid()) return io_error("open directory", path, errno);
   if (::syncfs(directory.get()) != 0) return io_error("sync the file system of", path, errno);
-  return {};
-}
-
-Expected<void> remove_tree(const std::string& path) {
-  std::error_code error;
-  std::filesystem::remove_all(path, error);
-  if (error) {
-    return make_error(ErrorCode::Io, "cannot remove {}: {}", path, error.message());
-  }
   return {};
 }
 

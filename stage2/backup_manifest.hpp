@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/directory.hpp"  // remove_tree, used with these
 #include "core/error.hpp"
 
 namespace bootstate::stage2 {
@@ -40,8 +41,6 @@ std::string under_root(std::string_view root, std::string_view path);
 Expected<void> sync_directory(const std::string& path);
 // syncfs of the file system holding `path`: one call makes every copied file durable.
 Expected<void> sync_file_system(const std::string& path);
-// Removes `path` and everything below it (symlinks are not followed); missing is success.
-Expected<void> remove_tree(const std::string& path);
 // Whether something (of any type, symlinks not followed) exists at `path`.
 Expected<bool> exists(const std::string& path);
 

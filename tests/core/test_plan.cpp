@@ -289,4 +289,35 @@ TEST_CASE("sizes are powers of 1024") {
   CHECK(!parse_plan_size("0", true));
   CHECK(!parse_plan_size("1.5G", true));
   CHECK(!parse_plan_size("-1", true));
+  CHECK(!parse_plan_size("", true));
+  CHECK(!parse_plan_size("G", true));
+  CHECK(!parse_plan_size("1GG", true));
+  CHECK(!parse_plan_size("max", false));
+  CHECK(*parse_plan_size("999999999999999", false) == 999999999999999ULL);
+  CHECK(!parse_plan_size("1000000000000000", false));  // 16 digits
+  CHECK(*parse_plan_size("16777215T", false) == 16777215ULL << 40);
+  CHECK(parse_plan_size("16777216T", false).error().message.find("too large") != std::string::npos);
+}
+
+TEST_CASE("partition references: PARTLABEL=, PARTUUID=<guid>, or a number 1-9999") {
+  auto grow = [](const std::string& partition) {
+    return parse_plan(plan_with_step(R"({"id":"g","phase":"initrd-pre-mount","kind":"storage",)"
+                                     R"("operations":[{"op":"grow-partition","disk":"/dev/vda",)"
+                                     R"("partition":")" +
+                                     partition + R"(","size":"max"}]})"),
+                      "p")
+        .has_value();
+  };
+  CHECK(grow("1"));
+  CHECK(grow("9999"));
+  CHECK(grow("PARTLABEL=root"));
+  CHECK(grow("PARTUUID=0FC63DAF-8483-4772-8e79-3d69d8477de4"));
+  CHECK_FALSE(grow("0"));
+  CHECK_FALSE(grow("01"));
+  CHECK_FALSE(grow("10000"));
+  CHECK_FALSE(grow("1a"));
+  CHECK_FALSE(grow("PARTLABEL="));
+  CHECK_FALSE(grow("PARTUUID=0FC63DAF-8483-4772-8e79-3d69d8477de"));
+  CHECK_FALSE(grow("PARTUUID=0FC63DAF-8483-4772-8e79_3d69d8477de4"));
+  CHECK_FALSE(grow("PARTUUID=0FC63DAG-8483-4772-8e79-3d69d8477de4"));
 }

@@ -1,0 +1,34 @@
+#include "core/paths.hpp"
+
+#include <vector>
+
+namespace bootstate {
+
+std::string lexically_normal(std::string_view text) {
+  if (text.empty()) return {};
+  const bool absolute = text.front() == '/';
+  std::vector<std::string_view> parts;
+  while (!text.empty()) {
+    const std::size_t slash = text.find('/');
+    const std::string_view part = text.substr(0, slash);
+    text.remove_prefix(slash == std::string_view::npos ? text.size() : slash + 1);
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty() && parts.back() != "..") {
+        parts.pop_back();
+        continue;
+      }
+      if (absolute) continue;  // the root's parent is the root
+    }
+    parts.push_back(part);
+  }
+  std::string result = absolute ? "/" : "";
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) result += '/';
+    result.append(parts[i]);
+  }
+  if (result.empty()) result = ".";
+  return result;
+}
+
+}  // namespace bootstate

@@ -1,0 +1,18 @@
+// Reading a whole small file (a plan, an entry, /proc/cmdline, a manifest) with open/read.
+// Not std::ifstream: the first iostream builds the C++ locale, and linking iostreams or
+// std::regex pulls the locale's facets into the program, whose relocated tables cost every
+// start-up page faults (docs/PERFORMANCE.md (a)).
+#pragma once
+
+#include <string>
+
+#include "core/error.hpp"
+
+namespace bootstate {
+
+// The file's bytes. A missing file (ENOENT, or ENOTDIR: a component is no directory) is
+// ErrorCode::NotFound (callers often treat it as "none"),
+// any other failure ErrorCode::Io; messages name the path.
+Expected<std::string> read_file(const std::string& path);
+
+}  // namespace bootstate
