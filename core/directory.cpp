@@ -31,6 +31,9 @@ Expected<std::vector<std::string>> list_directory(const std::string& path) {
 }
 
 Expected<void> make_directories(const std::string& path, mode_t mode) {
+  struct stat status {};
+  // Usually it is there already (the run lock's /run/bootstate): one call, not one per parent.
+  if (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) return {};
   // Each prefix ending before a '/', then the whole path; EEXIST is fine if it is a directory.
   for (std::size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
     const std::string prefix = path.substr(0, end);
@@ -39,7 +42,6 @@ Expected<void> make_directories(const std::string& path, mode_t mode) {
     }
     if (end == std::string::npos) break;
   }
-  struct stat status {};
   if (::stat(path.c_str(), &status) != 0 || !S_ISDIR(status.st_mode)) {
     return make_error(ErrorCode::Io, "cannot create {}: {}", path, errno_text(ENOTDIR));
   }
