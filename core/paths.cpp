@@ -22,12 +22,12 @@ std::string lexically_normal(std::string_view text) {
     }
     parts.push_back(part);
   }
-  std::string result = absolute ? "/" : "";
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) result += '/';
-    result.append(parts[i]);
+  if (parts.empty()) return absolute ? "/" : ".";
+  std::string result;
+  for (const std::string_view part : parts) {
+    if (absolute || !result.empty()) result += '/';
+    result.append(part);
   }
-  if (result.empty()) result = ".";
   return result;
 }
 
