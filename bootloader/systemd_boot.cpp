@@ -40,8 +40,15 @@ struct SystemdBoot::Booted {
   std::vector<EntryFile> variants;
 };
 
-SystemdBoot::SystemdBoot(std::string root, std::string esp_path, int tries)
-    : root_(std::move(root)), esp_(std::move(esp_path)), tries_(tries), efivars_(root_) {}
+SystemdBoot::SystemdBoot(std::string root, std::string esp_path, int tries,
+                         std::string kernel_generation)
+    : root_(std::move(root)),
+      esp_(std::move(esp_path)),
+      tries_(tries),
+      kernel_generation_(kernel_generation.empty()
+                             ? std::nullopt
+                             : std::optional<std::string>(std::move(kernel_generation))),
+      efivars_(root_) {}
 
 std::string SystemdBoot::esp_dir(std::string_view relative) const {
   return path_join(esp_, relative);
@@ -90,12 +97,7 @@ Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
       }
     }
   }
-  // A tree without /proc/cmdline (some tests' --root) names no generation there.
-  if (auto cmdline = read_file(path_join(root_, "proc/cmdline"))) {
-    s.cmdline_generation = cmdline_generation(*cmdline);
-  } else if (cmdline.error().code != ErrorCode::NotFound) {
-    return cmdline.error();
-  }
+  s.cmdline_generation = kernel_generation_;
   booted.entry = decide_booted_entry(s);
   return booted;
 }

@@ -41,7 +41,7 @@ struct LoaderSnapshot {
   std::optional<std::string> boot_count_path;     // LoaderBootCountPath
   std::optional<std::string> current_file;        // the booted entry's file as it is now, if found
   std::string directory;                          // where it was looked for ("loader/entries")
-  std::optional<std::string> cmdline_generation;  // init= on <root>/proc/cmdline
+  std::optional<std::string> cmdline_generation;  // init= on the kernel's command line
   std::optional<std::string> entry_generation;    // init= on the booted entry's options line
 };
 
@@ -77,12 +77,15 @@ struct EntryInfo {
 
 class SystemdBoot final : public BootLoader {
  public:
-  // `root`: "/" or the --root directory (efivars, /proc/cmdline, /run are read below it).
+  // `root`: "/" or the --root directory (efivars and /run are read below it).
   // `esp_path`: the mounted ESP, absolute and already including `root`.
   // `tries`: the counter a re-armed entry gets (boot.loader.systemd-boot.bootCounting.tries),
   // or kTriesAsBooted: as many as the booted entry started this boot with (LEFT + DONE).
+  // `kernel_generation`: the toplevel of init= on the running kernel's command line, as in
+  // BootFacts::booted_generation (the caller has read /proc/cmdline already), empty when there
+  // is none; a booted entry whose init= names another one means kexec (Impossible).
   static constexpr int kTriesAsBooted = 0;
-  SystemdBoot(std::string root, std::string esp_path, int tries);
+  SystemdBoot(std::string root, std::string esp_path, int tries, std::string kernel_generation);
 
   // From LoaderEntrySelected/LoaderBootCountPath and the entry files now; see
   // decide_booted_entry(). Error only when a variable or directory cannot be read.
@@ -118,6 +121,7 @@ class SystemdBoot final : public BootLoader {
   std::string root_;
   std::string esp_;
   int tries_;
+  std::optional<std::string> kernel_generation_;
   EfiVariables efivars_;
 };
 

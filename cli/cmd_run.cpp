@@ -91,7 +91,7 @@ Expected<std::string> esp_for_phase(const Machine& machine, Phase phase,
   if (esp || phase == Phase::PostActivation || !options.root.empty() || !options.esp.empty()) {
     return esp;
   }
-  SystemdBoot loader("/", "/", 3);
+  SystemdBoot loader("/", "/", 3, "");  // for its EFI variables only
   auto status = loader.loader_status();
   std::optional<std::string> partuuid = status ? status->device_part_uuid : std::nullopt;
   BlkidPartitionLookup lookup("/");
@@ -172,7 +172,7 @@ int run_command(const Machine& machine) {
   StoreAccess store(durable);
   // A re-arm restores the counter the booted entry started with (LEFT + DONE); reading the
   // booted entry once, in the phase runner, is enough for that.
-  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted);
+  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted, facts->booted_generation);
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");

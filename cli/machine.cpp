@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "bootloader/entry_name.hpp"
 #include "core/read_file.hpp"
 
 namespace bootstate::cli {
@@ -24,21 +25,6 @@ std::string trim(std::string text) {
 
 }  // namespace
 
-std::string generation_from_cmdline(std::string_view cmdline) {
-  std::string_view init;
-  std::size_t position = 0;
-  while (position < cmdline.size()) {
-    std::size_t end = cmdline.find_first_of(" \t\n", position);
-    if (end == std::string_view::npos) end = cmdline.size();
-    std::string_view word = cmdline.substr(position, end - position);
-    if (word.rfind("init=", 0) == 0) init = word.substr(5);  // the last init= wins, as the kernel
-    position = end + 1;
-  }
-  auto slash = init.rfind('/');
-  if (slash == std::string_view::npos || slash == 0) return {};
-  return std::string(init.substr(0, slash));
-}
-
 std::string Machine::rooted(std::string_view absolute) const {
   if (absolute.empty() || absolute[0] != '/') return std::string(absolute);  // relative: as given
   return options_.root + std::string(absolute);
@@ -51,7 +37,7 @@ Expected<BootFacts> Machine::boot_facts() const {
   facts.boot_id = trim(*boot_id);
   auto cmdline = read_file(rooted("/proc/cmdline"));
   if (!cmdline) return cmdline.error();
-  facts.booted_generation = generation_from_cmdline(*cmdline);
+  facts.booted_generation = cmdline_generation(*cmdline).value_or("");
   facts.now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();

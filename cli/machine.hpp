@@ -41,7 +41,4 @@ class Machine {
   Options options_;
 };
 
-// The toplevel named by init= on a kernel command line ("init=/nix/store/x/init" → "/nix/store/x").
-std::string generation_from_cmdline(std::string_view cmdline);
-
 }  // namespace bootstate::cli

@@ -128,7 +128,7 @@ Expected<StatusModel> gather_status(const Machine& machine) {
   } else {
     model.warnings.push_back(facts.error().message);
   }
-  SystemdBoot loader(machine.root(), snapshot->esp, 3);
+  SystemdBoot loader(machine.root(), snapshot->esp, 3, model.booted_generation);
   if (auto entry = loader.booted_entry(); entry) {
     model.booted_entry = entry->id;
     model.counting = entry->counting;

@@ -59,7 +59,7 @@ TEST_CASE("bless-boot blesses first, then SystemdBoot::mark_good succeeds") {
   const BlessRun good = run_bless_boot(tree, "good");
   CHECK_MESSAGE(good.status == 0, good.output);
   CHECK(tree.entry_files() == Files{"nixos-new.conf", "nixos-old.conf"});
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   CHECK(boot.mark_good());
   CHECK(tree.entry_files() == Files{"nixos-new.conf", "nixos-old.conf"});
 }
@@ -67,7 +67,7 @@ TEST_CASE("bless-boot blesses first, then SystemdBoot::mark_good succeeds") {
 TEST_CASE("after a re-arm and bootstate's own mark_good, bless-boot good still succeeds") {
   Tree tree;
   if (!booted_252_with_sandbox(tree)) return;
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   REQUIRE(boot.rearm());
   CHECK(tree.entry_files() == Files{"nixos-new+3-0.conf", "nixos-old.conf"});
   REQUIRE(boot.mark_good());
@@ -80,7 +80,7 @@ TEST_CASE("after a re-arm and bootstate's own mark_good, bless-boot good still s
 TEST_CASE("a re-armed entry is invisible to bless-boot: the engine must bless it itself") {
   Tree tree;
   if (!booted_252_with_sandbox(tree)) return;
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   REQUIRE(boot.rearm());
   // systemd-bless-boot 252 logs the failure but exits 0, so systemd-bless-boot.service
   // "succeeds" while the entry keeps counting down: only bootstate's mark_good() blesses it.
@@ -92,7 +92,7 @@ TEST_CASE("a re-armed entry is invisible to bless-boot: the engine must bless it
 TEST_CASE("bootstate's bad name is bless-boot's bad name, in both directions") {
   Tree tree;
   if (!booted_252_with_sandbox(tree)) return;
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
 
   SUBCASE("SystemdBoot marks bad; bless-boot sees 'bad' and bad again is a no-op") {
     REQUIRE(boot.mark_bad());

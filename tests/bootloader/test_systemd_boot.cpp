@@ -43,7 +43,7 @@ TEST_CASE("booted entry: both LoaderEntrySelected forms give the counter of the 
   SUBCASE("systemd-boot >= 258: the id without counter") {
     tree.set_loader_var("LoaderEntrySelected", "nixos-new.conf");
   }
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   const BootedEntry entry = booted(boot);
   CHECK(entry.id == "nixos-new");
   CHECK(entry.counting == BootCounting::Active);
@@ -54,7 +54,7 @@ TEST_CASE("booted entry: both LoaderEntrySelected forms give the counter of the 
 TEST_CASE("booted entry: Off without LoaderBootCountPath, Impossible without the loader") {
   Tree tree;
   tree.add_entry("nixos-new.conf", kNew);
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
 
   CHECK(booted(boot).counting == BootCounting::Impossible);
   CHECK(booted(boot).why.find("not booted through EFI") != std::string::npos);
@@ -78,18 +78,17 @@ TEST_CASE("booted entry: Off without LoaderBootCountPath, Impossible without the
 TEST_CASE("booted entry: a kernel command line that is not the entry's is Impossible (kexec)") {
   Tree tree;
   booted_252(tree);
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
-  tree.write("proc/cmdline", "init=" + std::string(kNew) + "/init loglevel=4\n");
-  CHECK(booted(boot).counting == BootCounting::Active);
-  tree.write("proc/cmdline", "init=" + std::string(kOld) + "/init\n");
-  CHECK(booted(boot).counting == BootCounting::Impossible);
-  CHECK(booted(boot).why.find("kexec") != std::string::npos);
+  SystemdBoot as_selected(tree.root(), tree.esp(), 3, std::string(kNew));
+  CHECK(booted(as_selected).counting == BootCounting::Active);
+  SystemdBoot kexeced(tree.root(), tree.esp(), 3, std::string(kOld));
+  CHECK(booted(kexeced).counting == BootCounting::Impossible);
+  CHECK(booted(kexeced).why.find("kexec") != std::string::npos);
 }
 
 TEST_CASE("mark_bad, rearm and mark_good rename the booted file and are idempotent") {
   Tree tree;
   booted_252(tree);
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
 
   REQUIRE(boot.mark_bad());
   CHECK(tree.entry_files() == Files{"nixos-new+0-1.conf", "nixos-old.conf"});
@@ -123,7 +122,7 @@ TEST_CASE("kTriesAsBooted: a re-arm gives back the tries the booted entry starte
   tree.add_entry("nixos-new+4-1.conf", kNew);  // started this boot as +5-0
   tree.set_loader_var("LoaderEntrySelected", "nixos-new+5-0.conf");
   tree.set_loader_var("LoaderBootCountPath", "\\loader\\entries\\nixos-new+4-1.conf");
-  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted);
+  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted, "");
   REQUIRE(boot.rearm());
   CHECK(tree.entry_files() == Files{"nixos-new+5-0.conf", "nixos-old.conf"});
   // A second re-arm in a later phase of the same boot: still the count the boot started with.
@@ -136,7 +135,7 @@ TEST_CASE("mark_good succeeds after systemd-bless-boot renamed the entry first")
   booted_252(tree);
   std::filesystem::rename(tree.entries_dir() + "/nixos-new+2-1.conf",
                           tree.entries_dir() + "/nixos-new.conf");
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   REQUIRE(boot.mark_good());
   CHECK(tree.entry_files() == Files{"nixos-new.conf", "nixos-old.conf"});
   // A failure after blessing can still mark it bad, with the tries done from the variable.
@@ -147,7 +146,7 @@ TEST_CASE("mark_good succeeds after systemd-bless-boot renamed the entry first")
 TEST_CASE("renames never replace a file and refuse to guess between variants") {
   Tree tree;
   booted_252(tree);
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
 
   SUBCASE("the target exists next to the booted file") {
     tree.add_entry("nixos-new.conf", kNew);
@@ -176,7 +175,7 @@ TEST_CASE("renames never replace a file and refuse to guess between variants") {
 TEST_CASE("without counting: mark_good is a no-op, mark_bad and rearm are refused") {
   Tree tree;
   tree.add_entry("nixos-new.conf", kNew);
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   SUBCASE("Impossible") {
     CHECK(boot.mark_good().error().code == ErrorCode::Unsupported);
     CHECK(boot.mark_bad().error().code == ErrorCode::Unsupported);
@@ -195,7 +194,7 @@ TEST_CASE("entry_for_generation finds the entry whose init= boots it") {
   tree.add_entry("nixos-old.conf", kOld);
   tree.add_entry("nixos-new+2-1.conf", kNew);
   tree.write("boot/loader/entries/notes.txt", "options init=/nix/store/x/init\n");
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
   CHECK(**boot.entry_for_generation(kNew) == "nixos-new");
   CHECK(**boot.entry_for_generation(std::string(kOld) + "/") == "nixos-old");
   CHECK_FALSE(boot.entry_for_generation("/nix/store/other")->has_value());
@@ -209,7 +208,7 @@ TEST_CASE("set_one_shot writes the id systemd-boot matches, as efivarfs bytes") 
   Tree tree;
   booted_252(tree);
   tree.add_entry("nixos-mid+1-2.conf", "/nix/store/mid");
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
 
   SUBCASE("an entry without counter: its file name on every version") {
     REQUIRE(boot.set_one_shot("nixos-old"));
@@ -253,7 +252,7 @@ TEST_CASE("status getters: loader variables, features, loader.conf and all entri
              std::string("\x06\0\0\0\x18\x00\0\0\0\0\0\0", 12));
   tree.write("boot/loader/loader.conf", "timeout 5\ndefault nixos-*\n");
   tree.write("boot/EFI/Linux/nixos-uki+3.efi", "MZ");
-  SystemdBoot boot(tree.root(), tree.esp(), 3);
+  SystemdBoot boot(tree.root(), tree.esp(), 3, "");
 
   auto status = boot.loader_status();
   REQUIRE(status);

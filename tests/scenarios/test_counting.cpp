@@ -157,3 +157,28 @@ TEST_CASE("(f) entries named the nixpkgs way (nixos-<hash>+3.conf) count and ble
   CHECK_MESSAGE(at(status, "booted.entry").find(id2) != std::string::npos,
                 "booted.entry is " << at(status, "booted.entry"));
 }
+
+// status hands the generation it read from /proc/cmdline to SystemdBoot (which no longer reads
+// the file itself): this is the check that the two are wired together.
+TEST_CASE(
+    "status: a kernel command line that boots another generation than the entry makes "
+    "counting impossible (kexec)") {
+  Scenario s("kexec");
+  INFO(s.transcript);
+  const std::string gen1 = install_good_gen1(s);
+  CHECK(at(s.json(), "booted.counting") != "impossible");
+
+  // What a kexec into another kernel command line leaves behind: systemd-boot's variables
+  // still name gen1's entry, /proc/cmdline names something else.
+  const std::string cmdline = s.read("proc/cmdline");
+  s.write("proc/cmdline", "init=/nix/store/eeee5555-kexeced-nixos-system/init\n");
+  const auto status = s.json();
+  CHECK(at(status, "booted.generation") == "/nix/store/eeee5555-kexeced-nixos-system");
+  CHECK(at(status, "booted.counting") == "impossible");
+  CHECK_MESSAGE(at(status, "booted.counting_detail").find("kexec") != std::string::npos,
+                at(status, "booted.counting_detail"));
+
+  s.write("proc/cmdline", cmdline);
+  CHECK(at(s.json(), "booted.counting") != "impossible");
+  CHECK(at(s.json(), "booted.generation") == gen1);
+}
