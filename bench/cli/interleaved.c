@@ -24,6 +24,10 @@ static double run_once(char** argv) {
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
   const pid_t child = fork();
+  if (child < 0) {
+    perror("fork");
+    exit(1);
+  }
   if (child == 0) {
     const int null = open("/dev/null", O_WRONLY);
     dup2(null, STDOUT_FILENO);
@@ -50,9 +54,13 @@ int main(int argc, char** argv) {
   char* words[kMaxCommands][kMaxArguments + 1];
   for (int c = 0; c < commands; ++c) {
     int count = 0;
-    for (char* word = strtok(argv[2 + c], " "); word && count < kMaxArguments;
-         word = strtok(NULL, " "))
+    for (char* word = strtok(argv[2 + c], " "); word; word = strtok(NULL, " ")) {
+      if (count == kMaxArguments) {
+        fprintf(stderr, "command %d has more than %d arguments\n", c + 1, kMaxArguments);
+        return 2;
+      }
       words[c][count++] = word;
+    }
     words[c][count] = NULL;
   }
   double* times = malloc(sizeof(double) * runs * commands);

@@ -8,7 +8,8 @@ docs/PERFORMANCE.md records.
     and reads a 4 KiB file: whole-process wall time (hyperfine -N, no shell). On a shared
     machine one hyperfine run's ratio moves by ±0.2 with the load, so ROUNDS invocations each
     hold both programs (they share that moment's load) and the median of their ratios counts.
-    Then bench_interleaved alternates the two run by run, which moves far less (±0.03).
+    Then bench_interleaved alternates the two run by run, which moves less (1.33-1.38× on one
+    machine between load 0.9 and 1.8).
 (b) `--json status` with 1,000 migrations of 3 steps each and a full history.
 (c) fsync/fdatasync calls per committed transition (strace -c).
 """
@@ -26,12 +27,14 @@ make_big_state = os.path.join(build, "bench/cli/bench_make_big_state")
 interleaved = os.path.join(build, "bench/cli/bench_interleaved")
 
 
+# The programs are timed as installed copies, not as the files the linker wrote: on ext4 the
+# bootstate that ld wrote started 0.045 ms (5.5 %) slower than a copy of it (bench_interleaved,
+# 2,000 runs each, 2026-11-30), page-cache state that an installed binary does not have.
+binaries = tempfile.mkdtemp(prefix="bootstate-bench-bin-")
+
+
 def installed_copy(path):
-    """The programs are timed as installed copies, not as the files the linker wrote: on this
-    machine's ext4 a 1.4 MB executable straight from ld started 0.1 ms (15 %) slower than a
-    `cp` of it, page-cache state that an installed binary does not have."""
-    directory = tempfile.mkdtemp(prefix="bootstate-bench-bin-")
-    copy = os.path.join(directory, os.path.basename(path))
+    copy = os.path.join(binaries, os.path.basename(path))
     shutil.copy2(path, copy)
     return copy
 
@@ -145,8 +148,9 @@ def bench_fsyncs_per_commit():
 if __name__ == "__main__":
     if not shutil.which("hyperfine"):
         sys.exit("hyperfine is needed (apt-get install hyperfine)")
-    bench_nothing_pending()
-    bench_status_big()
-    bench_fsyncs_per_commit()
-    for program in (bootstate, read4k):
-        shutil.rmtree(os.path.dirname(program))
+    try:
+        bench_nothing_pending()
+        bench_status_big()
+        bench_fsyncs_per_commit()
+    finally:
+        shutil.rmtree(binaries)
