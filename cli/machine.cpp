@@ -88,8 +88,8 @@ Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts&
   }
   if (facts.booted_generation.empty()) {
     return make_error(ErrorCode::InvalidInput,
-                      "{}: no init= on the kernel command line, so the booted generation (and "
-                      "its plan) is unknown: give --plan",
+                      "{}: no init=TOPLEVEL/init on the kernel command line, so the booted "
+                      "generation (and its plan) is unknown: give --plan",
                       rooted("/proc/cmdline"));
   }
   return plan_at(facts.booted_generation);

@@ -70,6 +70,14 @@ class BadInput(unittest.TestCase):
                                    "run", "--phase", "post-activation"),
             "the plan belongs to generation /nix/store/other")
 
+    def test_kernel_command_line_without_a_generation(self):
+        # init= must be TOPLEVEL/init (docs/DESIGN.md "Which init= names a generation").
+        for init in ("init=/bin/sh", "init=nix/store/gen1/init", "quiet"):
+            with open(self.machine.path("/proc/cmdline"), "w") as file:
+                file.write(init + "\n")
+            self.assert_rejected(self.machine.run("post-activation"),
+                                 "/proc/cmdline: no init=TOPLEVEL/init")
+
     def test_unknown_migration_for_accept(self):
         self.assert_rejected(self.machine.bootstate("accept", "nope"), 'unknown migration "nope"')
 
