@@ -29,12 +29,23 @@ struct EngineInput {
   BootFacts facts;
   BootedEntry entry;
   Phase phase = Phase::PostActivation;
+  // The store had no usable slot and was moved aside in this run (StateStore::load): reconcile
+  // records it in the state, so that steps whose effect the store can no longer know are held
+  // (docs/DESIGN.md "Nothing lost").
+  bool store_lost = false;
 };
 
 // --- reconcile: once at the start of every phase run --------------------------------------
 
 // What reconcile did, so each change reaches the journal under its own MESSAGE_ID.
-enum class AttemptChange : std::uint8_t { Started, Abandoned, Reopened, Failed, Reintroduced };
+enum class AttemptChange : std::uint8_t {
+  Started,
+  Abandoned,
+  Reopened,
+  Failed,
+  Reintroduced,
+  StoreLost,  // the store was lost: steps that cannot tell whether they ran are held
+};
 
 struct Reconciled {
   State state;
@@ -44,8 +55,9 @@ struct Reconciled {
 
 // Opens, abandons or archives the attempt (semantics 5), counts this boot and applies the loop
 // breaker (semantics 6), brings back undone migrations that the plan has again, and forgets
-// stale records that never touched the machine.
-Reconciled reconcile(const State& state, const EngineInput& input);
+// stale records that never touched the machine. An error only for a transition missing from
+// the tables (a bug, reported as such).
+Expected<Reconciled> reconcile(const State& state, const EngineInput& input);
 
 // --- next: the one thing to do now ----------------------------------------------------------
 
@@ -78,12 +90,19 @@ Expected<Decision> next(const State& state, const EngineInput& input);
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts);
 Expected<State> step_finished(State state, const Decision& decision, const StepOutcome& outcome,
                               const BootFacts& facts);
-// After CheckStep: Applied → the step is done. NotApplied → unchanged; the caller runs the
-// step (as RunStep) right away.
+// After CheckStep: Applied → the step is done. NotApplied or Unknown → the step is pending
+// again, so the next decision runs it (the check says its effect is not in place).
 Expected<State> check_finished(State state, const Decision& decision, CheckResult result,
                                const BootFacts& facts);
 Expected<State> backup_taken(State state, const Decision& decision, const BootFacts& facts);
+// The backup before the first step could not be taken: the migration cannot start without its
+// safety net, so its first step fails with `why` (and a required one fails the attempt).
+Expected<State> backup_failed(State state, const Decision& decision, std::string_view why,
+                              const BootFacts& facts);
 Expected<State> backup_restored(State state, const Decision& decision, const BootFacts& facts);
+// Restoring a stale migration's backup failed: its undo failed with `why` (the attempt fails).
+Expected<State> restore_failed(State state, const Decision& decision, std::string_view why,
+                               const BootFacts& facts);
 
 // --- finish: what this phase run ends with --------------------------------------------------
 
@@ -96,11 +115,13 @@ struct PhaseEnd {
   State state;
   bool changed = false;
   PhaseExit exit = PhaseExit::Ok;
+  bool attempt_completed = false;            // the attempt completed in this run (semantics 7)
   std::vector<BootActionKind> boot_actions;  // in order
   std::string message;                       // in words: why it failed / why it reboots
 };
 
-PhaseEnd finish(const State& state, const EngineInput& input);
+// An error only for a transition missing from the tables (a bug).
+Expected<PhaseEnd> finish(const State& state, const EngineInput& input);
 
 // --- shared views (also used by status and preview) -----------------------------------------
 
@@ -112,6 +133,8 @@ enum class Readiness : std::uint8_t {
   Declined,     // declined by the operator
   Failed,       // a step failed (retry to run again)
   Blocked,      // cannot run: follows one that will not apply, or its definition changed
+  Held,         // the store was lost and a step can neither be re-run safely nor checked:
+                // waits for `bootstate accept ID` (or follows one that does)
 };
 std::string_view to_string(Readiness readiness);
 
@@ -119,7 +142,10 @@ struct MigrationView {
   const Migration* migration = nullptr;
   const MigrationRecord* record = nullptr;  // nullptr when never touched
   Readiness readiness = Readiness::Runnable;
-  std::string detail;  // for Waiting/Blocked/Failed: why, naming the migration or step
+  std::string detail;  // for Waiting/Blocked/Failed/Held: why, naming the migration or step
+  // Blocked because the plan changed the definition of a migration that (partly) ran: the plan
+  // reuses the id for different work, which bootstate never runs silently.
+  bool definition_changed = false;
 };
 
 // The plan's migrations in execution order (`after` first, then plan order), with readiness.
@@ -145,5 +171,21 @@ bool work_remains(const State& state, const Plan& plan,
 
 // A step has a way to tell whether its effect is in place after an interruption.
 bool has_check(const Step& step);
+
+// A step that may neither run twice nor be checked: after the store was lost it is held.
+bool needs_operator_after_loss(const Step& step);
+
+// The migration of the plan whose required work cannot run in this attempt (a required one that
+// is blocked, or any one whose definition changed after it ran), with the reason naming it and
+// what blocks it; nullopt when there is none.
+struct Unrunnable {
+  const Migration* migration = nullptr;
+  std::string reason;
+};
+std::optional<Unrunnable> required_work_blocked(const std::vector<MigrationView>& views);
+
+// A required migration of the plan that is held after a store loss, with the reason; nullopt
+// when there is none.
+std::optional<Unrunnable> required_work_held(const std::vector<MigrationView>& views);
 
 }  // namespace bootstate

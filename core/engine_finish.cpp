@@ -42,7 +42,7 @@ bool stale_blocked(const State& state, const EngineInput& input, std::string& me
 
 }  // namespace
 
-PhaseEnd finish(const State& original, const EngineInput& input) {
+Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
   PhaseEnd end;
   end.state = original;
   State& state = end.state;
@@ -87,12 +87,22 @@ PhaseEnd finish(const State& original, const EngineInput& input) {
   if (input.phase != Phase::PostActivation || !state.attempt) return end;
   Attempt& attempt = *state.attempt;
   if (attempt.state == AttemptState::InProgress) {
-    attempt.state = *next_state(attempt.state, AttemptEvent::Complete);
+    // Required work held for the operator after a store loss: nothing is wrong with the
+    // generation (no fallback), but it is not blessed before that work ran.
+    if (auto held = required_work_held(plan_view(*input.plan, state))) {
+      end.exit = PhaseExit::Failed;
+      end.message = held->reason + "; the attempt stays open until then";
+      return end;
+    }
+    auto completed = next_state(attempt.state, AttemptEvent::Complete);
+    if (!completed) return completed.error();
+    attempt.state = *completed;
     attempt.finished_usec = input.facts.now_usec;
     attempt.reason.clear();
     state.last_good_generation = input.facts.booted_generation;
     state.last_good_entry = input.entry.id;
     end.changed = true;
+    end.attempt_completed = true;
     end.message = "attempt complete";
     // Semantics 6: a re-armed entry is no longer the file LoaderBootCountPath names, so
     // systemd-bless-boot may not find it; bootstate blesses it itself.

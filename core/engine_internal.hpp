@@ -5,8 +5,19 @@
 #include <vector>
 
 #include "core/engine.hpp"
+#include "core/transitions.hpp"
 
 namespace bootstate::engine_detail {
+
+// `state` moves by `event` through the transition table; a pair missing from it is an error
+// (a bug in bootstate), never a guess.
+template <typename StateEnum, typename Event>
+Expected<void> advance(StateEnum& state, Event event) {
+  auto next_value = next_state(state, event);
+  if (!next_value) return next_value.error();
+  state = *next_value;
+  return {};
+}
 
 // One piece of undoing a stale migration, in the order it must happen.
 struct UndoItem {
@@ -35,5 +46,8 @@ bool progress_this_boot(const State& state, const BootFacts& facts);
 
 // A step is "started" once it has ever been run: its effect may be on the machine.
 bool started(const StepRecord& record);
+
+// An attempt in progress fails with `reason` (through the transition table); otherwise nothing.
+Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now_usec);
 
 }  // namespace bootstate::engine_detail

@@ -117,8 +117,9 @@ std::optional<Expected<Decision>> next_undo(const State& state, const EngineInpu
   return std::nullopt;
 }
 
-std::optional<Expected<Decision>> next_forward(const State& state, const EngineInput& input) {
-  for (const MigrationView& view : plan_view(*input.plan, state)) {
+std::optional<Expected<Decision>> next_forward(const State& state, const EngineInput& input,
+                                               const std::vector<MigrationView>& views) {
+  for (const MigrationView& view : views) {
     if (view.readiness != Readiness::Runnable) continue;
     const Migration* migration = view.migration;
     const MigrationRecord* record = view.record;
@@ -143,13 +144,32 @@ std::optional<Expected<Decision>> next_forward(const State& state, const EngineI
   return std::nullopt;
 }
 
+// Required work of the plan that cannot run in this attempt fails it, as a failed required step
+// does (semantics 4): a generation whose required work did not run is never blessed.
+std::optional<Expected<Decision>> fail_unrunnable(const State& state, const EngineInput& input,
+                                                  const std::vector<MigrationView>& views) {
+  if (!state.attempt || state.attempt->state != AttemptState::InProgress) return std::nullopt;
+  auto blocked = required_work_blocked(views);
+  if (!blocked) return std::nullopt;
+  Decision decision =
+      make(ActionKind::Bookkeeping, blocked->migration, nullptr, false, blocked->reason);
+  State failed = state;
+  if (auto done = fail_attempt(failed, blocked->reason, input.facts.now_usec); !done) {
+    return Expected<Decision>(done.error());
+  }
+  decision.commit = std::move(failed);
+  return Expected<Decision>(std::move(decision));
+}
+
 }  // namespace
 
 Expected<Decision> next(const State& state, const EngineInput& input) {
   if (state.attempt && state.attempt->state == AttemptState::Failed) return Decision{};
+  const std::vector<MigrationView> views = plan_view(*input.plan, state);
+  if (auto failed = fail_unrunnable(state, input, views)) return *failed;
   if (reboot_pending(state, input)) return Decision{};
   if (auto undo = next_undo(state, input)) return *undo;
-  if (auto forward = next_forward(state, input)) return *forward;
+  if (auto forward = next_forward(state, input, views)) return *forward;
   return Decision{};
 }
 

@@ -22,9 +22,7 @@ void archive(State& state) {
 
 // A migration back in the plan after it was undone starts from scratch.
 Expected<void> reset_record(MigrationRecord& record) {
-  auto state = next_state(record.state, MigrationEvent::Reset);
-  if (!state) return state.error();
-  record.state = *state;
+  BOOTSTATE_TRY(advance(record.state, MigrationEvent::Reset));
   record.steps.clear();
   record.undo_steps.clear();
   record.backup_taken = false;
@@ -34,7 +32,7 @@ Expected<void> reset_record(MigrationRecord& record) {
 
 }  // namespace
 
-Reconciled reconcile(const State& original, const EngineInput& input) {
+Expected<Reconciled> reconcile(const State& original, const EngineInput& input) {
   Reconciled result{original, false, {}};
   State& state = result.state;
   const std::string& booted = input.facts.booted_generation;
@@ -43,10 +41,19 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
     result.changed = true;
   };
 
+  // The store was lost: from now on a step that can neither run twice nor be checked waits
+  // for the operator (docs/DESIGN.md "Nothing lost"); the mark is committed with this run.
+  if (input.store_lost && state.store_reset_usec == 0) {
+    state.store_reset_usec = input.facts.now_usec == 0 ? 1 : input.facts.now_usec;
+    note(AttemptChange::StoreLost,
+         "the state store was lost: steps that are neither idempotent nor have a check wait "
+         "for `bootstate accept ID`");
+  }
+
   // Semantics 5: another generation booted while the attempt was incomplete.
   if (state.attempt && state.attempt->state == AttemptState::InProgress &&
       state.attempt->generation != booted) {
-    state.attempt->state = *next_state(state.attempt->state, AttemptEvent::Abandon);
+    BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Abandon));
     state.attempt->reason = booted == state.last_good_generation
                                 ? fmt::format("fell back to the last good generation {}", booted)
                                 : fmt::format("generation {} was booted instead", booted);
@@ -73,10 +80,9 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
   // the machine are forgotten.
   for (MigrationRecord& record : state.migrations) {
     if (record.state == MigrationState::Undone && input.plan->find(record.id) != nullptr) {
-      if (auto reset = reset_record(record); reset) {
-        note(AttemptChange::Reintroduced,
-             fmt::format("migration \"{}\" is in the plan again", record.id));
-      }
+      BOOTSTATE_TRY(reset_record(record));
+      note(AttemptChange::Reintroduced,
+           fmt::format("migration \"{}\" is in the plan again", record.id));
     }
   }
   auto forgettable = [&](const MigrationRecord& record) {
@@ -91,7 +97,7 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
   // Work appeared for a finished attempt of this plan (accept, retry): it goes on.
   if (attempt.state == AttemptState::Complete &&
       work_remains(state, *input.plan, *input.recorded)) {
-    attempt.state = *next_state(attempt.state, AttemptEvent::Reopen);
+    BOOTSTATE_TRY(advance(attempt.state, AttemptEvent::Reopen));
     attempt.reason.clear();
     note(AttemptChange::Reopened,
          fmt::format("attempt {} reopened: the plan has work again", attempt.number));
@@ -106,7 +112,7 @@ Reconciled reconcile(const State& original, const EngineInput& input) {
     result.changed = true;
     if (attempt.boots_without_progress > kMaxBootsWithoutProgress ||
         attempt.boot_ids.size() > kMaxBootsPerAttempt) {
-      attempt.state = *next_state(attempt.state, AttemptEvent::Fail);
+      BOOTSTATE_TRY(advance(attempt.state, AttemptEvent::Fail));
       attempt.reason =
           fmt::format("loop breaker: {} boots without progress ({} boots in this attempt)",
                       attempt.boots_without_progress, attempt.boot_ids.size());

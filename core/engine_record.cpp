@@ -12,14 +12,6 @@ using namespace engine_detail;
 
 namespace {
 
-template <typename StateEnum, typename Event>
-Expected<void> advance(StateEnum& state, Event event) {
-  auto next_value = next_state(state, event);
-  if (!next_value) return next_value.error();
-  state = *next_value;
-  return {};
-}
-
 // The record of the decision's migration, created (with its definition) on first touch.
 MigrationRecord& record_for(State& state, const Decision& decision) {
   const Migration& migration = *decision.migration;
@@ -64,14 +56,27 @@ bool all_undo_done(const Migration& migration, const MigrationRecord& record) {
          std::none_of(items.begin(), items.end(), [](const UndoItem& item) { return !item.done; });
 }
 
-Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now) {
+}  // namespace
+
+namespace engine_detail {
+
+Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now_usec) {
   if (!state.attempt || state.attempt->state != AttemptState::InProgress) return {};
   BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Fail));
   state.attempt->reason = reason;
-  state.attempt->finished_usec = now;
+  state.attempt->finished_usec = now_usec;
   return {};
 }
 
+}  // namespace engine_detail
+
+namespace {
+// The pseudo-step a failed backup restore is recorded under (it has no step of its own).
+const Step kRestoreStep = [] {
+  Step step;
+  step.id = "restore-backup";
+  return step;
+}();
 }  // namespace
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
@@ -143,9 +148,17 @@ Expected<State> step_finished(State state, const Decision& decision, const StepO
 
 Expected<State> check_finished(State state, const Decision& decision, CheckResult result,
                                const BootFacts& facts) {
-  if (result != CheckResult::Applied) return state;
   MigrationRecord& record = record_for(state, decision);
   StepRecord& step = step_record_for(record, decision);
+  if (result != CheckResult::Applied) {
+    // The effect is not in place (or the check cannot tell): the step is pending again, and
+    // the next decision runs it.
+    BOOTSTATE_TRY(advance(step.state, StepEvent::CheckNotApplied));
+    step.message = result == CheckResult::NotApplied
+                       ? "interrupted; its check says it is not applied: running it again"
+                       : "interrupted; its check cannot tell: running it again";
+    return state;
+  }
   BOOTSTATE_TRY(advance(step.state, StepEvent::CheckApplied));
   step.message = "interrupted; its check says it is applied";
   step.finished_usec = facts.now_usec;
@@ -163,6 +176,26 @@ Expected<State> backup_taken(State state, const Decision& decision, const BootFa
   BOOTSTATE_TRY(advance(record.state, MigrationEvent::Start));
   record.backup_taken = true;
   return state;
+}
+
+Expected<State> backup_failed(State state, const Decision& decision, std::string_view why,
+                              const BootFacts& facts) {
+  Decision failed = decision;
+  failed.kind = ActionKind::RunStep;
+  failed.step = &decision.migration->steps.front();
+  StepOutcome outcome;
+  outcome.message = fmt::format("backup failed: {}", why);
+  return step_finished(std::move(state), failed, outcome, facts);
+}
+
+Expected<State> restore_failed(State state, const Decision& decision, std::string_view why,
+                               const BootFacts& facts) {
+  Decision failed = decision;
+  failed.undo = true;
+  failed.step = &kRestoreStep;
+  StepOutcome outcome;
+  outcome.message = fmt::format("restoring the backup failed: {}", why);
+  return step_finished(std::move(state), failed, outcome, facts);
 }
 
 Expected<State> backup_restored(State state, const Decision& decision, const BootFacts&) {

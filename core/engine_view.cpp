@@ -84,6 +84,10 @@ bool has_check(const Step& step) {
   return step.kind != StepKind::Command || !step.command.check.empty();
 }
 
+bool needs_operator_after_loss(const Step& step) {
+  return !step.idempotent && !has_check(step);
+}
+
 namespace {
 
 // Position of migration `id` in the plan; the plan was validated, so it is there.
@@ -115,6 +119,25 @@ std::vector<const Migration*> execution_order(const Plan& plan) {
   return order;
 }
 
+// Why a migration waits for the operator after the store was lost (docs/DESIGN.md "Nothing
+// lost"), or "" when it does not: a step that may neither run twice nor be checked and has no
+// record since the loss, in a migration the operator has not accepted.
+std::string held_because(const Migration& migration, const MigrationRecord* record,
+                         const State& state) {
+  if (state.store_reset_usec == 0) return {};
+  if (record != nullptr && record->decision == OperatorDecision::Accepted) return {};
+  for (const Step& step : migration.steps) {
+    if (!needs_operator_after_loss(step)) continue;
+    const StepRecord* step_record = record ? find_step(record->steps, step.id) : nullptr;
+    if (step_record != nullptr && step_record->state != StepState::Pending) continue;
+    return fmt::format(
+        "the state store was lost, and step \"{}\" is neither idempotent nor has a check, so "
+        "bootstate cannot tell whether it ran before: `bootstate accept {}` runs it",
+        step.id, migration.id);
+  }
+  return {};
+}
+
 std::string failed_detail(const MigrationRecord& record) {
   for (const StepRecord& step : record.steps) {
     if (step.state == StepState::Failed) {
@@ -131,7 +154,10 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
   // compared over and over) were most of this function (docs/PERFORMANCE.md "(b)").
   std::vector<MigrationView> views;
   views.reserve(plan.migrations.size());
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::vector<Readiness> readiness_of(plan.migrations.size(), Readiness::Applied);
+  // The migration that is the reason a migration cannot run (itself, or one it follows).
+  std::vector<std::size_t> cause_of(plan.migrations.size(), kNone);
   std::vector<const MigrationRecord*> record_of(plan.migrations.size(), nullptr);
   for (const MigrationRecord& record : state.migrations) {
     const Migration* migration = plan.find(record.id);
@@ -142,12 +168,23 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
     if (slot == nullptr) slot = &record;
   }
   for (const Migration* migration : execution_order(plan)) {
+    const std::size_t index = static_cast<std::size_t>(migration - plan.migrations.data());
     MigrationView view;
     view.migration = migration;
-    view.record = record_of[static_cast<std::size_t>(migration - plan.migrations.data())];
+    view.record = record_of[index];
     const MigrationRecord* record = view.record;
     bool decided = true;
-    if (record != nullptr && record->state == MigrationState::Applied) {
+    if (record != nullptr && record->touched() && record->digest != migration->digest) {
+      // Before `applied`: a plan that reuses the id of work that ran for different work would
+      // otherwise leave the difference pending forever behind an "applied" (issue #13 item 4).
+      view.readiness = Readiness::Blocked;
+      view.definition_changed = true;
+      view.detail = fmt::format(
+          "its definition changed after it {} (digest {} → {}): bootstate does not run a changed "
+          "migration again; give the new definition a new id",
+          record->state == MigrationState::Applied ? "was applied" : "started", record->digest,
+          migration->digest);
+    } else if (record != nullptr && record->state == MigrationState::Applied) {
       view.readiness = Readiness::Applied;
     } else if (record != nullptr && record->state == MigrationState::Failed) {
       view.readiness = Readiness::Failed;
@@ -155,35 +192,69 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
     } else if (record != nullptr && (record->state == MigrationState::Declined ||
                                      record->decision == OperatorDecision::Declined)) {
       view.readiness = Readiness::Declined;
-    } else if (record != nullptr && record->touched() && record->digest != migration->digest) {
-      view.readiness = Readiness::Blocked;
-      view.detail = "its definition changed while it was partly applied (digest " + record->digest +
-                    " → " + migration->digest + ")";
     } else if (migration->policy == Policy::Optional &&
                (record == nullptr || record->decision != OperatorDecision::Accepted)) {
       view.readiness = Readiness::NeedsAccept;
+    } else if (std::string held = held_because(*migration, record, state); !held.empty()) {
+      view.readiness = Readiness::Held;
+      view.detail = std::move(held);
     } else {
       decided = false;
     }
-    if (!decided) {
+    if (decided) {
+      if (view.readiness != Readiness::Applied) cause_of[index] = index;
+    } else {
       view.readiness = Readiness::Runnable;
       for (const std::string& before : migration->after) {
-        Readiness dependency = readiness_of[index_in(plan, before)];
+        const std::size_t dependency_index = index_in(plan, before);
+        Readiness dependency = readiness_of[dependency_index];
         if (dependency == Readiness::Applied) continue;
         if (dependency == Readiness::Runnable || dependency == Readiness::Waiting) {
           view.readiness = Readiness::Waiting;
           view.detail = fmt::format("runs after \"{}\"", before);
-        } else {
-          view.readiness = Readiness::Blocked;
-          view.detail = fmt::format("follows \"{}\", which is {}", before, to_string(dependency));
-          break;
+          continue;
         }
+        // Held follows held: it runs once the operator releases the one it follows.
+        view.readiness = dependency == Readiness::Held ? Readiness::Held : Readiness::Blocked;
+        const std::size_t cause = cause_of[dependency_index];
+        cause_of[index] = cause;
+        if (cause == dependency_index || cause == kNone) {
+          view.detail = fmt::format("follows \"{}\", which is {}", before, to_string(dependency));
+        } else {
+          view.detail = fmt::format("follows \"{}\", which cannot run because \"{}\" is {}", before,
+                                    plan.migrations[cause].id, to_string(readiness_of[cause]));
+        }
+        break;
       }
     }
-    readiness_of[static_cast<std::size_t>(migration - plan.migrations.data())] = view.readiness;
+    readiness_of[index] = view.readiness;
     views.push_back(std::move(view));
   }
   return views;
+}
+
+std::optional<Unrunnable> required_work_blocked(const std::vector<MigrationView>& views) {
+  for (const MigrationView& view : views) {
+    if (view.readiness != Readiness::Blocked) continue;
+    if (view.definition_changed) {
+      return Unrunnable{view.migration, fmt::format("migration \"{}\" cannot run: {}",
+                                                    view.migration->id, view.detail)};
+    }
+    if (view.migration->policy == Policy::Required) {
+      return Unrunnable{view.migration, fmt::format("required migration \"{}\" cannot run: {}",
+                                                    view.migration->id, view.detail)};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Unrunnable> required_work_held(const std::vector<MigrationView>& views) {
+  for (const MigrationView& view : views) {
+    if (view.readiness != Readiness::Held || view.migration->policy != Policy::Required) continue;
+    return Unrunnable{view.migration, fmt::format("required migration \"{}\" is held: {}",
+                                                  view.migration->id, view.detail)};
+  }
+  return std::nullopt;
 }
 
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
@@ -248,6 +319,8 @@ std::string_view to_string(Readiness readiness) {
       return "failed";
     case Readiness::Blocked:
       return "blocked";
+    case Readiness::Held:
+      return "held";
   }
   return "invalid";
 }

@@ -68,11 +68,13 @@ struct StepContext {
   const Migration* migration = nullptr;
   const Step* step = nullptr;
   std::uint64_t attempt = 0;
-  std::string generation;              // BOOTSTATE_GENERATION: the attempt's target generation
-  std::string root;                    // BOOTSTATE_ROOT: --root DIR, "/" otherwise
-  std::string work_dir;                // per-step work directory (exists, writable)
-  std::string log_path;                // bounded per-step log file
-  const StepRecord* record = nullptr;  // the step's persisted record (undo_record, attempts)
+  std::string generation;  // BOOTSTATE_GENERATION: the attempt's target generation
+  std::string root;        // BOOTSTATE_ROOT: --root DIR, "/" otherwise
+  std::string work_dir;    // per-step work directory (exists, writable)
+  std::string log_path;    // bounded per-step log file
+  // The step's persisted record (undo_record, attempts, awaiting_reboot). For revert() it is the
+  // record of the forward step being reverted, whose undo_record says what to put back.
+  const StepRecord* record = nullptr;
 };
 
 struct StepOutcome {

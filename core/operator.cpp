@@ -1,5 +1,12 @@
+// Operator decisions as pure state changes. Every state change goes through the transition
+// tables (a pair missing from them is a bug, reported as one, never a direct write).
 #include "core/operator.hpp"
 
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "core/engine.hpp"
 #include "core/transitions.hpp"
 
 namespace bootstate {
@@ -7,6 +14,14 @@ namespace {
 
 Error invalid(std::string message) {
   return Error{ErrorCode::InvalidInput, std::move(message)};
+}
+
+template <typename StateEnum, typename Event>
+Expected<void> advance(StateEnum& state, Event event) {
+  auto next_value = next_state(state, event);
+  if (!next_value) return next_value.error();
+  state = *next_value;
+  return {};
 }
 
 MigrationRecord& record_for(State& state, const Migration& migration) {
@@ -25,18 +40,62 @@ Error unknown(std::string_view id, const State& state) {
   return invalid(fmt::format("unknown migration \"{}\" (not in the booted plan or the state)", id));
 }
 
+// The required migration that runs after `id`, directly or through others, with the one it
+// follows `id` through (empty when direct); nullopt when none does. Iterative: `after` chains
+// may be 100,000 long.
+struct Dependent {
+  const Migration* required = nullptr;
+  std::string through;
+};
+std::optional<Dependent> required_dependent(const Plan& plan, std::string_view id) {
+  const std::size_t count = plan.migrations.size();
+  std::vector<std::vector<std::size_t>> followers(count);
+  for (std::size_t index = 0; index < count; ++index) {
+    for (const std::string& before : plan.migrations[index].after) {
+      auto found = plan.index.find(before);
+      if (found != plan.index.end()) followers[found->second].push_back(index);
+    }
+  }
+  const std::size_t start = plan.index.find(id)->second;
+  std::vector<std::size_t> parent(count, count);  // count = not reached
+  std::vector<std::size_t> queue{start};
+  parent[start] = start;
+  for (std::size_t head = 0; head < queue.size(); ++head) {
+    for (std::size_t follower : followers[queue[head]]) {
+      if (parent[follower] != count) continue;
+      parent[follower] = queue[head];
+      if (plan.migrations[follower].policy == Policy::Required) {
+        Dependent dependent{&plan.migrations[follower], {}};
+        if (queue[head] != start) dependent.through = plan.migrations[queue[head]].id;
+        return dependent;
+      }
+      queue.push_back(follower);
+    }
+  }
+  return std::nullopt;
+}
+
+// Held after a store loss (docs/DESIGN.md "Nothing lost"): only then may a required migration
+// be accepted, which is the operator's word that its steps may run.
+bool held(const Plan& plan, const State& state, std::string_view id) {
+  for (const MigrationView& view : plan_view(plan, state)) {
+    if (view.migration->id == id) return view.readiness == Readiness::Held;
+  }
+  return false;
+}
+
 }  // namespace
 
 Expected<State> accept_migration(State state, const Plan& plan, std::string_view id) {
   const Migration* migration = plan.find(id);
   if (migration == nullptr) return unknown(id, state);
-  if (migration->policy == Policy::Required) {
+  if (migration->policy == Policy::Required && !held(plan, state, id)) {
     return invalid(fmt::format("migration \"{}\" is required: it runs without being accepted", id));
   }
   MigrationRecord& record = record_for(state, *migration);
   if (record.decision == OperatorDecision::Accepted) return state;  // already: idempotent
   if (record.state == MigrationState::Declined) {
-    record.state = *next_state(record.state, MigrationEvent::Reset);
+    if (auto reset = advance(record.state, MigrationEvent::Reset); !reset) return reset.error();
   }
   record.decision = OperatorDecision::Accepted;
   return state;
@@ -54,6 +113,13 @@ Expected<State> decline_migration(State state, const Plan& plan, std::string_vie
   }
   if (migration->policy == Policy::Required) {
     return invalid(fmt::format("migration \"{}\" is required and cannot be declined", id));
+  }
+  // Declining it would leave required work that can never run (issue #13 item 3).
+  if (auto dependent = required_dependent(plan, id)) {
+    return invalid(fmt::format(
+        "migration \"{}\" cannot be declined: required migration \"{}\" runs after it{}", id,
+        dependent->required->id,
+        dependent->through.empty() ? "" : fmt::format(" (through \"{}\")", dependent->through)));
   }
   MigrationRecord& record = record_for(state, *migration);
   if (record.decision == OperatorDecision::Declined) return state;
@@ -77,23 +143,26 @@ Expected<State> retry_migration(State state, const Plan& plan, std::string_view 
   }
   for (auto* steps : {&record->steps, &record->undo_steps}) {
     for (StepRecord& step : *steps) {
-      if (step.state == StepState::Failed) step.state = *next_state(step.state, StepEvent::Reset);
+      if (step.state == StepState::Failed) BOOTSTATE_TRY(advance(step.state, StepEvent::Reset));
     }
   }
   const bool stale = plan.find(id) == nullptr;
-  // A failed undo goes back to undoing; a failed forward migration back to pending/running.
-  record->state =
-      stale ? MigrationState::Running : *next_state(record->state, MigrationEvent::Reset);
-  if (!stale) {
-    bool any_done = false;
-    for (const StepRecord& step : record->steps)
-      any_done = any_done || step.state == StepState::Done;
-    if (any_done) record->state = MigrationState::Running;
+  if (stale) {
+    // A failed undo goes back to undoing.
+    BOOTSTATE_TRY(advance(record->state, MigrationEvent::Undo));
+  } else {
+    // A failed forward migration starts over from pending, or goes on running when some of its
+    // steps are done (their effect is on the machine).
+    BOOTSTATE_TRY(advance(record->state, MigrationEvent::Reset));
+    const bool any_done =
+        std::any_of(record->steps.begin(), record->steps.end(),
+                    [](const StepRecord& step) { return step.state == StepState::Done; });
+    if (any_done) BOOTSTATE_TRY(advance(record->state, MigrationEvent::Start));
   }
   record->message = "retry requested by the operator";
   if (state.attempt && state.attempt->state == AttemptState::Failed &&
       state.attempt->generation == plan.generation) {
-    state.attempt->state = *next_state(state.attempt->state, AttemptEvent::Reopen);
+    BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Reopen));
     state.attempt->reason.clear();
     state.attempt->boots_without_progress = 0;
   }

@@ -26,10 +26,25 @@ class UnavailableExecutor final : public StepExecutor {
   }
 };
 
-Step named_step(std::string id) {
-  Step step;
-  step.id = std::move(id);
-  return step;
+// Each change reconcile made reaches the journal under its own id.
+Event event_for(AttemptChange change) {
+  switch (change) {
+    case AttemptChange::Started:
+    case AttemptChange::Reopened:
+    case AttemptChange::Reintroduced:
+      return Event::AttemptStarted;
+    case AttemptChange::Abandoned:
+      return Event::AttemptAbandoned;
+    case AttemptChange::Failed:
+      return Event::AttemptFailed;
+    case AttemptChange::StoreLost:
+      return Event::StoreWarning;
+  }
+  return Event::StoreWarning;
+}
+
+bool is_fallback(BootActionKind action) {
+  return action == BootActionKind::MarkBad || action == BootActionKind::OneShotToLastGood;
 }
 
 class Runner {
@@ -46,6 +61,7 @@ class Runner {
     if (!loaded) return loaded.error();
     for (const std::string& warning : loaded->warnings) emit(Event::StoreWarning, warning);
     state_ = std::move(loaded->state);
+    input_.store_lost = loaded->moved_aside;
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
     auto entry = effects_.boot_loader->booted_entry();
@@ -58,14 +74,10 @@ class Runner {
       emit(Event::StoreWarning, input_.entry.why);
     }
 
-    Reconciled reconciled = reconcile(state_, input_);
-    for (const auto& [change, text] : reconciled.events) {
-      emit(change == AttemptChange::Abandoned ? Event::AttemptAbandoned
-           : change == AttemptChange::Failed  ? Event::AttemptFailed
-                                              : Event::AttemptStarted,
-           text);
-    }
-    if (reconciled.changed) BOOTSTATE_TRY(commit(std::move(reconciled.state)));
+    auto reconciled = reconcile(state_, input_);
+    if (!reconciled) return reconciled.error();
+    for (const auto& [change, text] : reconciled->events) emit(event_for(change), text);
+    if (reconciled->changed) BOOTSTATE_TRY(commit(std::move(reconciled->state)));
 
     // Each round commits at least once or ends, and a step is never run twice for one
     // decision; the bound only turns a bug into an error instead of a hang.
@@ -76,16 +88,14 @@ class Runner {
       BOOTSTATE_TRY(act(*decision));
     }
 
-    PhaseEnd end = finish(state_, input_);
-    if (end.changed) BOOTSTATE_TRY(commit(std::move(end.state)));
-    apply_boot_actions(end);
+    auto finished = finish(state_, input_);
+    if (!finished) return finished.error();
+    PhaseEnd& end = *finished;
+    if (end.changed) BOOTSTATE_TRY(commit(end.state));
+    const bool fallback = apply_boot_actions(end);
     if (end.exit == PhaseExit::Failed) emit(Event::AttemptFailed, end.message);
     if (end.exit == PhaseExit::RebootRequired) emit(Event::RebootRequired, end.message);
-    if (end.message == "attempt complete") emit(Event::AttemptComplete, end.message);
-    const bool fallback =
-        std::any_of(end.boot_actions.begin(), end.boot_actions.end(), [](BootActionKind action) {
-          return action == BootActionKind::MarkBad || action == BootActionKind::OneShotToLastGood;
-        });
+    if (end.attempt_completed) emit(Event::AttemptComplete, end.message);
     return PhaseResult{end.exit, end.message, wrote_, fallback};
   }
 
@@ -121,7 +131,10 @@ class Runner {
     context.generation = input_.facts.booted_generation;
     context.root = effects_.root;
     if (const MigrationRecord* record = state_.find(decision.migration->id)) {
-      const auto& records = decision.undo ? record->undo_steps : record->steps;
+      // A revert undoes a forward step: it needs that step's record (its undo_record says what
+      // to put back), not the record of its own progress (issue #13 item 2).
+      const bool own_progress = decision.undo && decision.kind != ActionKind::RevertStep;
+      const auto& records = own_progress ? record->undo_steps : record->steps;
       for (const StepRecord& step : records) {
         if (step.id == decision.step->id) context.record = &step;
       }
@@ -151,10 +164,9 @@ class Runner {
         CheckResult result = executor_for(*decision.step).check(*context);
         if (result == CheckResult::Applied) {
           emit(Event::StepDone, describe(decision, "its check says it is already applied"));
-          return commit(check_finished(state_, decision, result, input_.facts));
         }
-        decision.kind = ActionKind::RunStep;
-        return run_step(decision);
+        // Not applied: the engine makes it pending again, and its next decision runs it.
+        return commit(check_finished(state_, decision, result, input_.facts));
       }
       case ActionKind::RunStep:
       case ActionKind::RevertStep:
@@ -192,14 +204,9 @@ class Runner {
             ? effects_.backups->snapshot(migration.id, migration.backup)
             : Expected<void>(make_error(ErrorCode::Unsupported, "no backup store in this phase"));
     if (!taken) {
-      // The migration cannot start without its safety net: its first step fails.
-      Decision failed = decision;
-      failed.kind = ActionKind::RunStep;
-      failed.step = &migration.steps.front();
-      StepOutcome outcome;
-      outcome.message = "backup failed: " + taken.error().message;
-      emit(Event::StepFailed, describe(failed, outcome.message));
-      return commit(step_finished(state_, failed, outcome, input_.facts));
+      emit(Event::StepFailed,
+           fmt::format("migration \"{}\": backup failed: {}", migration.id, taken.error().message));
+      return commit(backup_failed(state_, decision, taken.error().message, input_.facts));
     }
     emit(Event::BackupTaken, fmt::format("migration \"{}\": backup of {} path(s) taken",
                                          migration.id, migration.backup.size()));
@@ -213,19 +220,21 @@ class Runner {
             ? effects_.backups->restore(migration.id)
             : Expected<void>(make_error(ErrorCode::Unsupported, "no backup store in this phase"));
     if (!restored) {
-      Decision failed = decision;
-      failed.step = &restore_step_;
-      StepOutcome outcome;
-      outcome.message = "restoring the backup failed: " + restored.error().message;
-      emit(Event::StepFailed, describe(failed, outcome.message));
-      return commit(step_finished(state_, failed, outcome, input_.facts));
+      emit(Event::StepFailed, fmt::format("stale migration \"{}\": restoring the backup failed: {}",
+                                          migration.id, restored.error().message));
+      return commit(restore_failed(state_, decision, restored.error().message, input_.facts));
     }
     emit(Event::BackupRestored,
          fmt::format("stale migration \"{}\": backup restored", migration.id));
     return commit(backup_restored(state_, decision, input_.facts));
   }
 
-  void apply_boot_actions(const PhaseEnd& end) {
+  // Carries out the boot-loader actions; true when a fallback the engine asked for is really
+  // arranged. One that failed is said in the message: the caller must not reboot into the same
+  // failure (issue #13 item 7).
+  bool apply_boot_actions(PhaseEnd& end) {
+    bool arranged = false;
+    std::string failures;
     for (BootActionKind action : end.boot_actions) {
       Expected<void> done;
       Event event = Event::MarkedBad;
@@ -248,11 +257,23 @@ class Runner {
       }
       if (done) {
         emit(event, fmt::format("boot loader: {}", to_string(action)));
+        arranged = arranged || is_fallback(action);
       } else {
         emit(Event::StoreWarning,
              fmt::format("boot loader: {} failed: {}", to_string(action), done.error().message));
+        if (is_fallback(action)) {
+          failures += fmt::format("{}{} failed: {}", failures.empty() ? "" : "; ",
+                                  to_string(action), done.error().message);
+        }
       }
     }
+    if (!arranged && !failures.empty()) {
+      end.message += fmt::format(
+          "; the fallback could not be arranged ({}), so bootstate does not reboot into the "
+          "same failure",
+          failures);
+    }
+    return arranged;
   }
 
   // The entry that boots the last good generation now (by its init=), else the one it was
@@ -276,7 +297,6 @@ class Runner {
   State state_;
   std::map<std::string, Migration> recorded_;
   UnavailableExecutor unavailable_;
-  Step restore_step_ = named_step("restore-backup");
   bool wrote_ = false;
 };
 

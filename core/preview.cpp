@@ -143,19 +143,12 @@ void add_notes(PreviewReport& report, const State& state, const Plan& plan) {
                         id, view.detail, id));
         break;
       case Readiness::Blocked:
+        // A required one (or a changed definition) is also a blocker: the simulated boot below
+        // fails the attempt on it, in the engine's own words.
         report.notes.push_back(fmt::format("\"{}\" cannot run: {}", id, view.detail));
-        if (view.migration->policy == Policy::Required) {
-          report.blockers.push_back(
-              fmt::format("required migration \"{}\" cannot run: {}", id, view.detail));
-        }
         break;
-      case Readiness::Applied:
-        if (view.record != nullptr && view.record->digest != view.migration->digest) {
-          report.notes.push_back(fmt::format(
-              "\"{}\" is applied, but its definition changed since (digest {} → {}): it is not "
-              "run again",
-              id, view.record->digest, view.migration->digest));
-        }
+      case Readiness::Held:
+        report.notes.push_back(fmt::format("\"{}\" is held: {}", id, view.detail));
         break;
       default:
         break;

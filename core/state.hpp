@@ -87,6 +87,12 @@ struct State {
   std::string last_good_entry;
   std::vector<Attempt> history;  // closed attempts, oldest first, bounded (kHistoryLimit)
   std::uint64_t next_attempt_number = 1;
+  // CLOCK_REALTIME µs when bootstate started a fresh store because the old one was lost (no
+  // usable slot: moved aside); 0 when never. From then on a step that is neither idempotent nor
+  // has a check and has no record is held until `bootstate accept ID`: the store cannot tell
+  // whether it ran before the loss (docs/DESIGN.md "Nothing lost"). Added in issue #13; older
+  // readers ignore it.
+  std::int64_t store_reset_usec = 0;
 
   MigrationRecord* find(std::string_view id);
   const MigrationRecord* find(std::string_view id) const;

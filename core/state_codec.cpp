@@ -101,6 +101,12 @@ class Writer {
   void required(const char* name, const T& value) {
     field(name, value);
   }
+  // A field added later that is written only when it is set: payloads that do not use it stay
+  // byte for byte what older writers wrote.
+  template <typename T>
+  void unless_default(const char* name, const T& value) {
+    if (value != T{}) field(name, value);
+  }
 
   void list(const char* name, const std::vector<std::string>& values) {
     key(name);
@@ -170,6 +176,11 @@ class Reader {
   template <typename T>
   void field(const char* name, T& value) {
     if (const rapidjson::Value* node = member(name)) read(name, *node, value);
+  }
+
+  template <typename T>
+  void unless_default(const char* name, T& value) {
+    field(name, value);
   }
 
   // Fields every payload version has had; without them the record means nothing.
@@ -386,6 +397,7 @@ void visit(Io& io, R& state) {
   io.field("last_good_entry", state.last_good_entry);
   io.list("history", state.history);
   io.field("next_attempt_number", state.next_attempt_number);
+  io.unless_default("store_reset_usec", state.store_reset_usec);  // issue #13 (engine helper)
 }
 
 void put_u32(std::string& out, std::uint32_t value) {

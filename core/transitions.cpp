@@ -6,20 +6,17 @@ namespace bootstate {
 namespace {
 
 template <typename State, typename Event>
-struct Row {
-  State from;
-  Event event;
-  State to;
-};
+using Row = TransitionRow<State, Event>;
 
 using S = StepState;
 using SE = StepEvent;
-constexpr std::array<Row<S, SE>, 9> kStepTable{{
+constexpr std::array<Row<S, SE>, 10> kStepTable{{
     {S::Pending, SE::Start, S::Running},
     {S::Running, SE::Start, S::Running},  // re-run after an interruption (idempotent or check)
     {S::Running, SE::Succeed, S::Done},
     {S::Running, SE::Fail, S::Failed},
     {S::Running, SE::CheckApplied, S::Done},
+    {S::Running, SE::CheckNotApplied, S::Pending},  // the next decision runs it
     {S::Pending, SE::Skip, S::Skipped},
     {S::Failed, SE::Reset, S::Pending},
     {S::Done, SE::Reset, S::Pending},  // an undone migration brought back by a plan
@@ -71,8 +68,8 @@ Expected<State> lookup(const std::array<Row<State, Event>, N>& table, std::strin
 }  // namespace
 
 std::string_view to_string(StepEvent event) {
-  constexpr std::array<std::string_view, 6> names{"start",         "succeed", "fail",
-                                                  "check-applied", "skip",    "reset"};
+  constexpr std::array<std::string_view, 7> names{
+      "start", "succeed", "fail", "check-applied", "check-not-applied", "skip", "reset"};
   return names[static_cast<std::size_t>(event)];
 }
 
@@ -97,6 +94,16 @@ Expected<MigrationState> next_state(MigrationState state, MigrationEvent event) 
 
 Expected<AttemptState> next_state(AttemptState state, AttemptEvent event) {
   return lookup(kAttemptTable, "an attempt", state, event);
+}
+
+std::span<const TransitionRow<StepState, StepEvent>> step_transitions() {
+  return kStepTable;
+}
+std::span<const TransitionRow<MigrationState, MigrationEvent>> migration_transitions() {
+  return kMigrationTable;
+}
+std::span<const TransitionRow<AttemptState, AttemptEvent>> attempt_transitions() {
+  return kAttemptTable;
 }
 
 }  // namespace bootstate

@@ -3,6 +3,7 @@
 // functions below say so instead of guessing (Mender's AddTransition table, CONVENTIONS.md).
 #pragma once
 
+#include <span>
 #include <string_view>
 
 #include "core/error.hpp"
@@ -11,12 +12,13 @@
 namespace bootstate {
 
 enum class StepEvent : std::uint8_t {
-  Start,         // committed before the step runs (semantics 3)
-  Succeed,       // the step reported success
-  Fail,          // the step reported failure (or was interrupted and cannot be resumed)
-  CheckApplied,  // after an interruption, its check says the effect is in place
-  Skip,          // the migration was declined before this step ran
-  Reset,         // operator `retry`, or a stale migration that is brought back
+  Start,            // committed before the step runs (semantics 3)
+  Succeed,          // the step reported success
+  Fail,             // the step reported failure (or was interrupted and cannot be resumed)
+  CheckApplied,     // after an interruption, its check says the effect is in place
+  CheckNotApplied,  // after an interruption, its check says it is not (or cannot tell): run it
+  Skip,             // the migration was declined before this step ran
+  Reset,            // operator `retry`, or a stale migration that is brought back
 };
 
 enum class MigrationEvent : std::uint8_t {
@@ -45,5 +47,16 @@ std::string_view to_string(AttemptEvent event);
 Expected<StepState> next_state(StepState state, StepEvent event);
 Expected<MigrationState> next_state(MigrationState state, MigrationEvent event);
 Expected<AttemptState> next_state(AttemptState state, AttemptEvent event);
+
+// The tables themselves, so a test can walk every row (and every pair that is not one).
+template <typename State, typename Event>
+struct TransitionRow {
+  State from;
+  Event event;
+  State to;
+};
+std::span<const TransitionRow<StepState, StepEvent>> step_transitions();
+std::span<const TransitionRow<MigrationState, MigrationEvent>> migration_transitions();
+std::span<const TransitionRow<AttemptState, AttemptEvent>> attempt_transitions();
 
 }  // namespace bootstate

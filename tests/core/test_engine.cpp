@@ -142,10 +142,10 @@ TEST_CASE("semantics 4: without boot counting a failure sets the one-shot to the
 
 TEST_CASE("recommended and optional failures are recorded and the boot goes on") {
   TestMachine machine;
-  machine.boot_plan(
-      plan_json(kGen2, migration("rec", command_step("a"), "", "recommended") + "," +
-                           migration("after-rec", command_step("b"), R"(,"after":["rec"])") + "," +
-                           migration("other", command_step("c"))));
+  machine.boot_plan(plan_json(
+      kGen2, migration("rec", command_step("a"), "", "recommended") + "," +
+                 migration("after-rec", command_step("b"), R"(,"after":["rec"])", "recommended") +
+                 "," + migration("other", command_step("c"))));
   machine.executor.fail("rec/a", "nope");
   auto end = machine.boot();
   CHECK(end.exit == PhaseExit::Ok);
@@ -343,13 +343,14 @@ TEST_CASE("semantics 7 and the fast path: a boot with nothing pending writes not
   CHECK(machine.executor.calls().size() == 1);
 }
 
-TEST_CASE("a changed definition of an applied migration is not re-run") {
+TEST_CASE("a changed definition of an applied migration is not re-run: the boot fails on it") {
   TestMachine machine;
   machine.boot_plan(plan_json(kGen2, migration("m", command_step("a"))));
   CHECK(machine.boot().exit == PhaseExit::Ok);
   machine.reboot();
   machine.boot_plan(plan_json(kGen3, migration("m", command_step("a"), R"(,"description":"v2")")));
-  CHECK(machine.boot().exit == PhaseExit::Ok);
+  // issue #13 item 4: it used to complete with the new definition silently not run.
+  CHECK(machine.boot().exit == PhaseExit::Failed);
   CHECK(machine.executor.calls().size() == 1);
   State state = machine.state();
   CHECK(record(state, "m").digest != machine.plan().migrations[0].digest);

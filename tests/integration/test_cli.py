@@ -173,6 +173,55 @@ class Boots(unittest.TestCase):
         self.assertGreater(partition["size"] * 512, 60 << 20)
         self.assertEqual(m.migration("grow-data")["state"], "applied")
 
+    def make_disk_image(self, layout):
+        m = self.machine
+        if not shutil.which("sfdisk"):
+            self.skipTest("sfdisk (package fdisk) is not installed")
+        os.makedirs(m.path("/dev"), exist_ok=True)
+        image = m.path("/dev/vdb")
+        with open(image, "wb") as file:
+            file.truncate(64 << 20)
+        subprocess.run(["sfdisk", "--quiet", image], input=layout, text=True, check=True)
+        return image
+
+    def real_reboot(self):
+        """A reboot as a machine has it: /run is a tmpfs, so what the initrd kept there is gone."""
+        shutil.rmtree(self.machine.path("/run"), ignore_errors=True)
+        self.machine.reboot()
+
+    def test_booting_gen1_reverts_gen2s_storage_steps_for_real(self):
+        # issue #13 item 2: the revert was given the undo step's (empty) record instead of the
+        # forward step's undo record, so it said "nothing to undo" and status said "undone".
+        m = self.machine
+        image = self.make_disk_image(
+            "label: gpt\nsize=8M, name=data\nsize=8M, name=old-name\n")
+        original = subprocess.run(["sfdisk", "-d", image], capture_output=True, text=True,
+                                  check=True).stdout
+        self.establish()
+        m.write_plan("gen2", [{"id": "layout", "policy": "required", "steps": [
+            {"id": "add", "phase": "initrd-pre-mount", "kind": "storage", "operations": [
+                {"op": "add-partition", "disk": "/dev/vdb", "name": "extra",
+                 "type": "linux", "size": "8M"}]},
+            {"id": "rename", "phase": "initrd-pre-mount", "kind": "storage", "operations": [
+                {"op": "set-partition-name", "disk": "/dev/vdb", "partition": "PARTLABEL=old-name",
+                 "name": "new-name"}]}]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        changed = subprocess.run(["sfdisk", "-d", image], capture_output=True, text=True,
+                                 check=True).stdout
+        self.assertIn('name="extra"', changed)
+        self.assertIn('name="new-name"', changed)
+        self.assertEqual(m.migration("layout")["state"], "applied")
+
+        self.real_reboot()
+        m.boot_into("gen1")
+        self.assertEqual(m.boot(), 0)
+        reverted = subprocess.run(["sfdisk", "-d", image], capture_output=True, text=True,
+                                  check=True).stdout
+        self.assertEqual(reverted, original)
+        migration = m.migration("layout")
+        self.assertEqual(migration["state"], "undone")
+
     def test_history_lists_attempts(self):
         m = self.machine
         self.establish()

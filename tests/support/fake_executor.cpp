@@ -36,6 +36,7 @@ CheckResult FakeExecutor::check(const StepContext& context) {
 
 StepOutcome FakeExecutor::revert(const StepContext& context) {
   calls_.push_back("revert:" + key_of(context));
+  records_seen.push_back(context.record != nullptr ? *context.record : StepRecord{});
   StepOutcome outcome;
   outcome.ok = true;
   outcome.message = "reverted";
