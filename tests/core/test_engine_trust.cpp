@@ -5,6 +5,7 @@
 #include "core/engine.hpp"
 #include "core/operator.hpp"
 #include "core/preview.hpp"
+#include "core/state_codec.hpp"
 #include "tests/support/test_machine.hpp"
 
 using namespace bootstate;
@@ -270,4 +271,14 @@ TEST_CASE("item 7: a fallback that could not be arranged does not ask for a rebo
     auto end = machine.boot();
     CHECK(end.fallback_arranged);
   }
+}
+
+TEST_CASE("item 5: the store-lost mark survives the codec and is left out when unset") {
+  State lost;
+  lost.store_reset_usec = 1'700'000'000'000'000;
+  auto decoded = decode_state(encode_state(lost));
+  REQUIRE(decoded.has_value());
+  CHECK(decoded->store_reset_usec == lost.store_reset_usec);
+  // Unset, the payload is what older writers wrote (and what older readers expect).
+  CHECK(!contains(encode_state(State{}), "store_reset_usec"));
 }

@@ -222,6 +222,94 @@ class Boots(unittest.TestCase):
         migration = m.migration("layout")
         self.assertEqual(migration["state"], "undone")
 
+    def test_after_the_store_was_lost_a_step_that_ran_is_held_until_accept(self):
+        # issue #13 item 5: a non-idempotent step without a check ran again after the store was
+        # lost. Now it waits for the operator's word.
+        m = self.machine
+        m.write_plan("gen2", [{"id": "once", "policy": "required", "steps": [self.append("a")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])
+        for slot in ("state.0", "state.1"):
+            path = m.path("/boot/bootstate/" + slot)
+            with open(path, "wb") as file:
+                file.write(b"garbage" * 10)
+        m.reboot()
+        result = m.run("initrd-pre-mount")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("moved aside", result.stderr)
+        self.assertEqual(m.run("pre-switch-root").returncode, 0)
+        result = m.run("post-activation")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("bootstate accept once", result.stderr)
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])  # not run again
+        migration = m.migration("once")
+        self.assertEqual(migration["readiness"], "held")
+        self.assertIn("cannot tell whether it ran", migration["detail"])
+        self.assertEqual(m.status()["attempt"]["state"], "in-progress")
+
+        result = m.bootstate("accept", "once")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(m.run("post-activation").returncode, 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["a", "a"])
+        self.assertEqual(m.status()["attempt"]["state"], "complete")
+
+    def test_declining_what_a_required_migration_follows_is_refused(self):
+        # issue #13 item 3: declining "nice" left "must" blocked, and the attempt was blessed.
+        m = self.machine
+        m.write_plan("gen2", [
+            {"id": "nice", "policy": "recommended", "steps": [self.append("n")]},
+            {"id": "must", "policy": "required", "after": ["nice"], "steps": [self.append("m")]}])
+        m.boot_into("gen2")
+        before = m.store_bytes()
+        result = m.bootstate("decline", "nice")
+        self.assertEqual(result.returncode, 2, result.stdout)
+        self.assertIn('required migration "must" runs after it', result.stderr)
+        self.assertEqual(m.store_bytes(), before)
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["n", "m"])
+
+    def test_a_required_migration_after_a_failed_recommended_one_fails_the_boot(self):
+        m = self.machine
+        self.establish()
+        m.write_plan("gen2", [
+            {"id": "nice", "policy": "recommended", "steps": [
+                command_step("boom", [STEP_TOOL, "fail", "3"])]},
+            {"id": "must", "policy": "required", "after": ["nice"], "steps": [self.append("m")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 1)
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "failed")
+        self.assertIn('required migration "must" cannot run', status["attempt"]["reason"])
+        self.assertIn('"nice"', status["attempt"]["reason"])
+        self.assertEqual(status["last_good"], "/nix/store/gen1")
+        self.assertEqual(m.lines("/var/lib/log"), [])
+
+    def test_a_changed_definition_of_an_applied_migration_blocks_preview_and_boot(self):
+        # issue #13 item 4: gen3 added a step to applied "app"; the step stayed pending forever
+        # while the attempt completed.
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [self.append("a")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        m.reboot()
+        toplevel = m.write_plan("gen3", [{"id": "app", "policy": "required", "steps": [
+            self.append("a"), self.append("b")]}])
+        result = m.bootstate("preview", toplevel)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertIn('"app"', result.stdout)
+        self.assertIn("definition changed", result.stdout)
+        m.boot_into("gen3")
+        self.assertEqual(m.boot(), 1)
+        migration = m.migration("app")
+        self.assertEqual(migration["readiness"], "blocked")
+        self.assertTrue(migration["definition_changed"])
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "failed")
+        self.assertIn("definition changed", status["attempt"]["reason"])
+        self.assertEqual(status["last_good"], "/nix/store/gen2")
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])
+
     def test_history_lists_attempts(self):
         m = self.machine
         self.establish()
