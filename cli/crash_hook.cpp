@@ -25,6 +25,7 @@ class CrashingSlots final : public SlotStorage {
     return written;
   }
   Expected<void> move_aside() override { return inner_.move_aside(); }
+  bool has_moved_aside() const override { return inner_.has_moved_aside(); }
   std::string describe() const override { return inner_.describe(); }
 
  private:

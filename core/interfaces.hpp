@@ -171,6 +171,9 @@ class SlotStorage {
   virtual Expected<void> write(int slot, std::string_view bytes) = 0;
   // Moves both slots aside (`.broken`) so a fresh store starts; keeps them for inspection.
   virtual Expected<void> move_aside() = 0;
+  // Slots moved aside earlier are still there (`.broken`): a store with no slot but these was
+  // lost (a run moved them aside and did not get to commit), it was not never used.
+  virtual bool has_moved_aside() const { return false; }
   // Where the store lives, for messages.
   virtual std::string describe() const = 0;
 };

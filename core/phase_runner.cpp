@@ -61,7 +61,7 @@ class Runner {
     if (!loaded) return loaded.error();
     for (const std::string& warning : loaded->warnings) emit(Event::StoreWarning, warning);
     state_ = std::move(loaded->state);
-    input_.store_lost = loaded->moved_aside;
+    input_.store_lost = loaded->lost;
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
     auto entry = effects_.boot_loader->booted_entry();

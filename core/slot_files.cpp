@@ -144,6 +144,14 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   return {};
 }
 
+bool SlotFiles::has_moved_aside() const {
+  for (int slot = 0; slot < 2; ++slot) {
+    struct stat status {};
+    if (::lstat((slot_path(slot) + ".broken").c_str(), &status) == 0) return true;
+  }
+  return false;
+}
+
 Expected<void> SlotFiles::move_aside() {
   bool moved = false;
   for (int slot = 0; slot < 2; ++slot) {

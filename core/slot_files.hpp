@@ -30,6 +30,8 @@ class SlotFiles : public SlotStorage {
   // Renames each existing DIR/state.N to DIR/state.N.broken (replacing an older .broken), then
   // fsyncs the directory. Missing slots are skipped.
   Expected<void> move_aside() override;
+  // DIR/state.0.broken or DIR/state.1.broken exists.
+  bool has_moved_aside() const override;
 
   // The directory.
   std::string describe() const override { return directory_; }

@@ -132,9 +132,17 @@ Expected<LoadResult> StateStore::load() {
           where));
       result.fresh = true;
       result.moved_aside = true;
+      result.lost = true;
       break;
     case Verdict::Fresh:
       result.fresh = true;
+      if (storage_.has_moved_aside()) {
+        result.lost = true;
+        result.warnings.push_back(fmt::format(
+            "no state slot in {}, but slots moved aside earlier are there (.broken): the state "
+            "was lost, not never used",
+            where));
+      }
       break;
     case Verdict::Use:
       result.state = std::move(decision.state);

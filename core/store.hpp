@@ -23,6 +23,10 @@ struct LoadResult {
   std::vector<std::string> warnings;  // unusable slots that were ignored, the store moved aside
   bool fresh = false;        // no valid slot: `state` is a default State (first boot, or reset)
   bool moved_aside = false;  // every existing slot was corrupt: they were moved aside (.broken)
+  // The state was lost: moved aside now, or no slot but ones an earlier run moved aside and
+  // did not get to replace (a power cut before its first commit). The engine then holds steps
+  // that cannot tell whether they ran (docs/DESIGN.md "Nothing lost").
+  bool lost = false;
 };
 
 class StateStore {

@@ -167,6 +167,14 @@ StepOutcome StorageStepExecutor::revert(const StepContext& context) {
   UndoRecord undo = earlier_undo(context);
   if (undo.has_grow() || (context.step && !storage_step_revertible(*context.step)))
     return failure("grow-partition cannot be undone; the grown partition is kept");
+  if (undo.empty() && context.record != nullptr && context.record->state == StepState::Running) {
+    // Interrupted before its outcome (and undo record) was committed, and the journal is gone
+    // (a tmpfs work directory after a reboot): "nothing to undo" could be a lie (issue #13).
+    return failure(
+        "the step was interrupted before its undo record was saved, and its journal is gone: "
+        "bootstate cannot tell what it changed (look at the table, then `bootstate decline ID` "
+        "keeps it as it is)");
+  }
   if (undo.empty()) {
     StepOutcome outcome;
     outcome.ok = true;

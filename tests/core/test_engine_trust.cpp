@@ -282,3 +282,23 @@ TEST_CASE("item 5: the store-lost mark survives the codec and is left out when u
   // Unset, the payload is what older writers wrote (and what older readers expect).
   CHECK(!contains(encode_state(State{}), "store_reset_usec"));
 }
+
+TEST_CASE(
+    "item 5: a power cut between moving the store aside and the first commit forgets nothing") {
+  TestMachine machine;
+  machine.boot_plan(plan_json(kGen2, migration("m", command_step("a"))));
+  CHECK(machine.boot().exit == PhaseExit::Ok);
+  machine.slots.slot(0) = std::string(64, 'x');
+  machine.slots.slot(1) = std::string(64, 'y');
+  machine.reboot();
+  // The run moves the slots aside, then the power goes before its first commit is durable.
+  machine.slots.fail_write(machine.slots.writes() + 1);
+  CHECK(!machine.try_run(Phase::InitrdPreMount).has_value());
+  CHECK(!machine.slots.slot(0).has_value());
+  CHECK(!machine.slots.slot(1).has_value());
+  machine.reboot();
+  auto end = machine.boot();
+  CHECK(end.exit == PhaseExit::Failed);
+  CHECK(machine.executor.applied("m/a") == 1);
+  CHECK(machine.state().store_reset_usec != 0);
+}

@@ -161,6 +161,28 @@ TEST_CASE("power cut between write and commit: the re-run keeps the pre-step val
   CHECK(after == before);
 }
 
+TEST_CASE("revert of an interrupted step with neither undo record nor journal says so") {
+  ImageRoot root;
+  root.make_disk("/dev/vda", "64M", kGptScript);
+  std::vector<StorageOperation> ops = {add("/dev/vda", "home", "home", "8M")};
+  StorageStepExecutor executor;
+  StepFixture interrupted(root, ops);
+  REQUIRE(executor.run(interrupted.context).ok);  // its outcome never reaches the store
+  std::filesystem::remove(root.work_dir() + "/storage-undo.json");  // /run was a tmpfs
+  std::string changed = root.dump("/dev/vda");
+  StepFixture stale(root, ops);
+  stale.record.state = StepState::Running;
+  StepOutcome reverted = executor.revert(stale.context);
+  CHECK_FALSE(reverted.ok);
+  CHECK(reverted.message.find("cannot tell what it changed") != std::string::npos);
+  CHECK(root.dump("/dev/vda") == changed);
+
+  // A step that finished with nothing to record did change nothing: that is the truth.
+  StepFixture finished(root, ops);
+  finished.record.state = StepState::Done;
+  CHECK(executor.revert(finished.context).ok);
+}
+
 TEST_CASE("an enlarged disk: grow to max reaches the new end and moves the backup header") {
   ImageRoot root;
   root.make_disk("/dev/vda", "64M", "label: gpt\nstart=2048, type=linux, name=root\n");

@@ -28,6 +28,7 @@ class FakeSlotStorage : public SlotStorage {
   Expected<void> write(int slot, std::string_view bytes) override;
   // Moves both slots into broken(): the slots become absent.
   Expected<void> move_aside() override;
+  bool has_moved_aside() const override { return !broken_.empty(); }
   std::string describe() const override { return "memory"; }
 
   // The Nth write from the start (1-based, counting every write) fails with ErrorCode::Io
