@@ -17,12 +17,17 @@
 
 namespace bootstate {
 
+// What load() may do besides reading. ReadOnly is for status, preview and history: it never
+// writes or moves anything, and its warnings say what `run` (a ForUpdate load) will do instead.
+enum class LoadMode { ForUpdate, ReadOnly };
+
 struct LoadResult {
   State state;                        // the newest valid state, or a fresh State
   std::uint64_t sequence = 0;         // its sequence number; 0 for a fresh store
   std::vector<std::string> warnings;  // unusable slots that were ignored, the store moved aside
   bool fresh = false;        // no valid slot: `state` is a default State (first boot, or reset)
   bool moved_aside = false;  // every existing slot was corrupt: they were moved aside (.broken)
+  bool would_move_aside = false;  // ReadOnly: every slot is corrupt, `run` will move them aside
 };
 
 class StateStore {
@@ -37,7 +42,9 @@ class StateStore {
   // Errors: Unsupported when the newest checksum-valid slot has a newer format (a rolled-back
   // bootstate must not overwrite what a newer one wrote: nothing is written or moved); Io when
   // a slot cannot be read and no valid slot remains, or when moving aside fails.
-  Expected<LoadResult> load();
+  // LoadMode::ReadOnly moves nothing (would_move_aside instead) and leaves the store unloaded
+  // for commit(), which then loads again for update.
+  Expected<LoadResult> load(LoadMode mode = LoadMode::ForUpdate);
 
   // Durably records `state` as the newest: exactly one SlotStorage::write, to the slot that is
   // not the newest, with sequence + 1. Loads first if load() was not called. On failure the

@@ -378,9 +378,9 @@ TEST_CASE("slot files: errors name the path and errno text") {
   CHECK(written.error().message == "open " + temp.path() + "/file/state.0: Not a directory");
 }
 
-TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other slot intact") {
+TEST_CASE("slot files: ENOSPC when a slot must grow fails with the path, changes nothing") {
   TempDir temp;
-  const TmpfsMount mount(temp.path(), "size=16k,mode=0700");
+  const TmpfsMount mount(temp.path(), "size=64k,mode=0700");
   if (!mount.why_not().empty()) {
     MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
     return;
@@ -389,23 +389,51 @@ TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other
   StateStore store(files);
   REQUIRE(store.commit(state_named("small")).has_value());
   const std::string slot0 = **files.read(0);
+  CHECK(slot0.size() % SlotFiles::kChunk == 0);  // preallocated with headroom
+  CHECK(slot0.size() >= SlotFiles::kMinimumHeadroom);
 
-  State big = state_named(std::string(64 * 1024, 'x'));  // larger than the file system
+  State big = state_named(std::string(256 * 1024, 'x'));  // larger than the file system
   auto failed = store.commit(big);
   REQUIRE_FALSE(failed.has_value());
   CHECK(failed.error().code == ErrorCode::Io);
-  CHECK(failed.error().message.find("write " + temp.path() +
-                                    "/bootstate/state.1: No space left "
-                                    "on device") != std::string::npos);
+  CHECK(failed.error().message.find("grow from 0 to ") != std::string::npos);
+  CHECK(failed.error().message.find(temp.path() +
+                                    "/bootstate/state.1: No space left on device (the ESP is "
+                                    "full)") != std::string::npos);
   CHECK(**files.read(0) == slot0);
   StateStore reader(files);
   const LoadResult result = load_ok(reader);
   CHECK(result.state.last_good_generation == "small");
-  CHECK(result.warnings.size() == 1);  // the partly written slot 1
+  CHECK(result.warnings.empty());  // the growth was reserved before slot 1 was touched
 
   REQUIRE(store.commit(state_named("fits again")).has_value());
   StateStore again(files);
   CHECK(load_ok(again).state.last_good_generation == "fits again");
+}
+
+TEST_CASE("slot files: on a full file system, commits that fit the slots still land") {
+  TempDir temp;
+  const TmpfsMount mount(temp.path(), "size=256k,mode=0700");
+  if (!mount.why_not().empty()) {
+    MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
+    return;
+  }
+  SlotFiles files(temp.path() + "/bootstate");
+  StateStore store(files);
+  REQUIRE(store.commit(state_named("first")).has_value());
+  REQUIRE(store.commit(state_named("second")).has_value());
+  {  // fill the rest of the file system
+    std::ofstream filler(temp.path() + "/filler", std::ios::binary);
+    const std::string block(4096, '\0');
+    for (int i = 0; i < 256 && filler; ++i) filler << block << std::flush;
+  }
+  // Each commit grows the state by 4 KiB: within the headroom, no new block needed.
+  for (int round = 1; round <= 3; ++round) {
+    const std::string name = std::string(static_cast<std::size_t>(round) * 4096, 'g');
+    REQUIRE(store.commit(state_named(name)).has_value());
+    StateStore reader(files);
+    CHECK(load_ok(reader).state.last_good_generation == name);
+  }
 }
 
 TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads still work") {
