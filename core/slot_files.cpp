@@ -222,9 +222,11 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
     const int reserved =
         ::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes.size()));
     if (reserved != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
-      return io_error(
-          fmt::format("cannot grow the slot from {} to {} bytes:", current, bytes.size()), path,
-          errno);
+      const int error = errno;
+      // A slot created just now would stay behind empty (and be reported as torn): remove it.
+      if (created) (void)::unlinkat(*directory, slot_name(slot).c_str(), 0);
+      return io_error(fmt::format("reserve {} bytes (it has {}) to grow", bytes.size(), current),
+                      path, error);
     }
   }
   std::size_t done = 0;
