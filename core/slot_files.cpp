@@ -178,18 +178,36 @@ Expected<std::optional<std::string>> SlotFiles::read(int slot) {
   return std::optional<std::string>(std::move(contents));
 }
 
-std::size_t SlotFiles::size_to_write(int slot, std::size_t frame_bytes) {
-  std::size_t current = 0;
+std::size_t SlotFiles::file_size(int slot) {
   struct stat status {};
   auto directory = directory_fd(false, slot);
   if (check_slot(slot) && directory &&
       ::fstatat(*directory, slot_name(slot).c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0 &&
       S_ISREG(status.st_mode) && status.st_size > 0) {
-    current = static_cast<std::size_t>(status.st_size);
+    return static_cast<std::size_t>(status.st_size);
   }
+  return 0;
+}
+
+std::size_t SlotFiles::size_to_write(int slot, std::size_t frame_bytes) {
+  // The other slot's size counts too: its growth reserved as much for this one (write()).
+  const std::size_t current = std::max(file_size(slot), file_size(1 - slot));
   if (frame_bytes <= current) return current;
   const std::size_t grown = frame_bytes + std::max(frame_bytes / 4, kMinimumHeadroom);
   return (grown + kChunk - 1) / kChunk * kChunk;
+}
+
+Expected<void> SlotFiles::reserve_other(int slot, std::size_t bytes) {
+  const std::string path = slot_path(1 - slot);
+  Fd fd(::openat(directory_fd_, slot_name(1 - slot).c_str(),
+                 O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0) return {};  // missing (first commits) or refused: its own write says why
+  if (!check_owned(fd.get(), path, false)) return {};
+  if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOSYS) {
+    return io_error(fmt::format("reserve {} bytes (for the next commit) in", bytes), path, errno);
+  }
+  return {};
 }
 
 Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
@@ -218,15 +236,20 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
 
   if (bytes.size() > current) {
     // Reserve the blocks before touching the slot: ENOSPC here leaves it as it was. A file
-    // system without fallocate (EOPNOTSUPP) finds out in pwrite below instead.
-    const int reserved =
-        ::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes.size()));
-    if (reserved != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
-      const int error = errno;
+    // system without fallocate (EOPNOTSUPP; ext2) finds out in pwrite below instead. The other
+    // slot gets as much reserved (beyond its end, its bytes unchanged): the next commit, which
+    // goes there, then needs no new block either, even when a step has filled the ESP since.
+    Expected<void> reserved;
+    if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes.size())) != 0 &&
+        errno != EOPNOTSUPP && errno != ENOSYS) {
+      reserved = io_error(
+          fmt::format("reserve {} bytes (it has {}) to grow", bytes.size(), current), path, errno);
+    }
+    if (reserved) reserved = reserve_other(slot, bytes.size());
+    if (!reserved) {
       // A slot created just now would stay behind empty (and be reported as torn): remove it.
       if (created) (void)::unlinkat(*directory, slot_name(slot).c_str(), 0);
-      return io_error(fmt::format("reserve {} bytes (it has {}) to grow", bytes.size(), current),
-                      path, error);
+      return reserved.error();
     }
   }
   std::size_t done = 0;

@@ -43,12 +43,14 @@ class SlotFiles : public SlotStorage {
   // by another user.
   Expected<std::optional<std::string>> read(int slot) override;
 
-  // The slot file's size when `frame_bytes` fit into it; else `frame_bytes` plus headroom,
-  // rounded up to kChunk. A missing or unreadable file counts as size 0 (write() reports why).
+  // The larger of the two slot files' sizes when `frame_bytes` fit into it (a growth reserved
+  // as much in the other slot); else `frame_bytes` plus headroom, rounded up to kChunk. A
+  // missing or unreadable file counts as size 0 (write() reports why).
   std::size_t size_to_write(int slot, std::size_t frame_bytes) override;
 
   // Opens DIR/state.N (creating it with mode 0600 if missing). When `bytes` are more than the
-  // file holds, reserves the new size first (fallocate; ENOSPC here changes nothing). Then
+  // file holds, reserves the new size first, in this slot and (beyond its end) in the other one
+  // (fallocate KEEP_SIZE; ENOSPC here changes nothing). Then
   // pwrite()s `bytes` from offset 0, ftruncate()s only if the file was longer (a caller that
   // did not ask size_to_write) and makes it durable with exactly one fdatasync. Only when the
   // directory or the file had to be created is the directory fsync'ed as well, so the new name
@@ -72,6 +74,11 @@ class SlotFiles : public SlotStorage {
   // The checked directory descriptor (cached); `create` makes a missing directory.
   // NotFound when missing and !create. Other errors name `slot`'s path.
   Expected<int> directory_fd(bool create, int slot);
+
+  // Size of DIR/state.N; 0 when missing or not a regular file.
+  std::size_t file_size(int slot);
+  // fallocate(KEEP_SIZE) `bytes` for the slot that is not `slot` (its content unchanged).
+  Expected<void> reserve_other(int slot, std::size_t bytes);
 
   std::string directory_;
   int directory_fd_ = -1;

@@ -186,6 +186,32 @@ TEST_CASE("store: every slot corrupt moves them aside and starts fresh, with a w
   CHECK(decode_slot(*storage.slot(0))->sequence == 1);
 }
 
+TEST_CASE("store: a read-only load moves nothing and says what a load for update will do") {
+  FakeSlotStorage storage;
+  storage.slot(0) = "garbage";
+  storage.slot(1) = encode_slot(9, "{not json");
+  StateStore store(storage);
+  auto result = store.load(LoadMode::ReadOnly);
+  REQUIRE(result.has_value());
+  CHECK(result->fresh);
+  CHECK_FALSE(result->moved_aside);
+  CHECK(result->would_move_aside);
+  CHECK(storage.move_asides() == 0);
+  CHECK(storage.writes() == 0);
+  CHECK(*storage.slot(0) == "garbage");
+  REQUIRE(result->warnings.size() == 3);
+  CHECK(result->warnings[0].find("`bootstate run` will ignore it") != std::string::npos);
+  CHECK(result->warnings[2].find("`bootstate run` will move them aside") != std::string::npos);
+  for (const std::string& warning : result->warnings) {
+    CHECK(warning.find("moved aside (") == std::string::npos);
+    CHECK(warning.find("was ignored") == std::string::npos);
+  }
+  // A commit after a read-only load loads for update first: only then is the store moved.
+  REQUIRE(store.commit(state_named("fresh")).has_value());
+  CHECK(storage.move_asides() == 1);
+  CHECK(decode_slot(*storage.slot(0))->sequence == 1);
+}
+
 TEST_CASE("store: a lone corrupt slot (a torn first commit) is moved aside too") {
   FakeSlotStorage storage;
   storage.slot(1) = encode_slot(1, "{}").substr(0, 20);
@@ -436,6 +462,33 @@ TEST_CASE("slot files: on a full file system, commits that fit the slots still l
     StateStore reader(files);
     CHECK(load_ok(reader).state.last_good_generation == name);
   }
+}
+
+TEST_CASE("slot files: a growth reserves the other slot too, for the next commit on a full disk") {
+  TempDir temp;
+  const TmpfsMount mount(temp.path(), "size=512k,mode=0700");
+  if (!mount.why_not().empty()) {
+    MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
+    return;
+  }
+  SlotFiles files(temp.path() + "/bootstate");
+  StateStore store(files);
+  REQUIRE(store.commit(state_named("a")).has_value());
+  REQUIRE(store.commit(state_named("b")).has_value());
+  // The state jumps by 48 KiB (an attempt recording big definitions): slot 0 grows.
+  REQUIRE(store.commit(state_named(std::string(48 * 1024, 'x'))).has_value());
+  {  // then a step fills the file system
+    std::ofstream filler(temp.path() + "/filler", std::ios::binary);
+    const std::string block(4096, '\0');
+    for (int i = 0; i < 256 && filler; ++i) filler << block << std::flush;
+  }
+  // The next commit goes to slot 1, still at its old size: its growth was reserved.
+  const std::string next(49 * 1024, 'y');
+  auto committed = store.commit(state_named(next));
+  INFO((committed ? std::string() : committed.error().message));
+  REQUIRE(committed.has_value());
+  StateStore reader(files);
+  CHECK(load_ok(reader).state.last_good_generation == next);
 }
 
 TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads still work") {

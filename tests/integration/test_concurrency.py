@@ -49,7 +49,7 @@ class Concurrency(unittest.TestCase):
         later = {"id": "later", "policy": "recommended", "steps": [command_step(
             "l", [STEP_TOOL, "append", m.path("/var/lib/log"), "later ran"],
             phase="pre-switch-root")]}
-        started = self.slow_plan(3, [later])
+        started = self.slow_plan(5, [later])
         run = self.start("run", "--phase", "post-activation")
         self.wait_for_file(started)
         decline = m.bootstate("decline", "later")
