@@ -1,12 +1,25 @@
 // accept, decline, retry: durable operator decisions, one commit each.
+//
+// Load, decide and commit happen under the store lock (core/store_lock.hpp): a decision taken
+// while `run` advances the phase waits for it and then applies to the state the run left,
+// instead of being acknowledged and then overwritten by the run's next commit.
+#include <chrono>
 #include <cstdio>
 
 #include "cli/commands.hpp"
 #include "core/operator.hpp"
 #include "core/slot_files.hpp"
 #include "core/store.hpp"
+#include "core/store_lock.hpp"
 
 namespace bootstate::cli {
+namespace {
+
+// Long enough for any phase a person would wait for; after it, nothing changed (exit 2) and
+// the message names the holder. Ctrl-C before then changes nothing either.
+constexpr std::chrono::minutes kDecisionLockWait{15};
+
+}  // namespace
 
 int decision_command(const Machine& machine) {
   const Options& options = machine.options();
@@ -16,10 +29,30 @@ int decision_command(const Machine& machine) {
   if (!plan) return report_error(plan.error());
   auto esp = machine.esp();
   if (!esp) return report_error(esp.error());
-  SlotFiles slots(*esp + "/bootstate");
+  const std::string lock_path = machine.rooted(kStoreLockPath);
+  const std::string directory = *esp + "/bootstate";
+  if (auto access = machine.require_access(
+          {lock_path, directory, directory + "/state.0", directory + "/state.1"}, true);
+      !access) {
+    return report_error(access.error());
+  }
+  const std::string holder =
+      fmt::format("bootstate {} {}", command_name(options.command), options.argument);
+  auto lock = StoreLock::acquire(lock_path, holder, kDecisionLockWait, [](const std::string& who) {
+    std::fprintf(stderr,
+                 "bootstate: waiting for the state store, held by %s (Ctrl-C gives up and "
+                 "changes nothing)\n",
+                 who.c_str());
+  });
+  if (!lock) return report_error(lock.error());
+
+  SlotFiles slots(directory);
   StateStore store(slots);
   auto loaded = store.load();
   if (!loaded) return report_error(loaded.error());
+  for (const std::string& warning : loaded->warnings) {
+    std::fprintf(stderr, "Warning: %s\n", warning.c_str());
+  }
 
   Expected<State> decided = Error{};
   const char* verb = "";

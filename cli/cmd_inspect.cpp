@@ -79,6 +79,14 @@ std::string preview_json(const PreviewReport& report) {
   return json.text();
 }
 
+// What the store looked like (a corrupt slot and what `run` will do about it): on stderr, so
+// that --json output stays one document.
+void print_warnings(const StateSnapshot& snapshot) {
+  for (const std::string& warning : snapshot.warnings) {
+    std::fprintf(stderr, "Warning: %s\n", warning.c_str());
+  }
+}
+
 void write_attempt(JsonWriter& json, const Attempt& attempt) {
   json.begin_object();
   json.field("number", static_cast<std::int64_t>(attempt.number));
@@ -113,6 +121,7 @@ int preview_command(const Machine& machine) {
   if (!plan) return report_error(plan.error());
   auto snapshot = read_state(machine);
   if (!snapshot) return report_error(snapshot.error());
+  print_warnings(*snapshot);
   Executors executors;
   PreviewReport report = preview_plan(snapshot->state, *plan, executors.by_kind(), machine.root());
   print(options.json ? preview_json(report) : preview_text(report));
@@ -122,6 +131,7 @@ int preview_command(const Machine& machine) {
 int history_command(const Machine& machine) {
   auto snapshot = read_state(machine);
   if (!snapshot) return report_error(snapshot.error());
+  print_warnings(*snapshot);
   std::vector<Attempt> attempts = snapshot->state.history;
   if (snapshot->state.attempt) attempts.push_back(*snapshot->state.attempt);
   if (machine.options().json) {

@@ -1,6 +1,5 @@
 // `bootstate run --phase P`: what the bootstate-*.service units execute.
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "core/directory.hpp"
 #include "core/phase_runner.hpp"
 #include "core/slot_files.hpp"
+#include "core/store_lock.hpp"
 #include "stage2/backup.hpp"
 
 namespace bootstate::cli {
@@ -29,31 +29,11 @@ namespace {
 // belongs to (the toplevel contains the initrd): docs/DESIGN.md "Plan" lets it say this.
 constexpr std::string_view kBootedGenerationPlaceholder = "/run/booted-system";
 
-// One bootstate at a time: a second run would see the first one's `running` steps as
-// interrupted. The lock lives in /run (tmpfs, gone at reboot).
-class RunLock {
- public:
-  static Expected<RunLock> take(const std::string& path) {
-    (void)make_directories(path.substr(0, path.rfind('/')));  // open() below names a failure
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error(ErrorCode::Io, "cannot open {}: {}", path, errno_text(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return make_error(ErrorCode::InvalidInput, "another bootstate is running ({} is locked)",
-                        path);
-    }
-    return RunLock(fd);
-  }
-  RunLock(RunLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  RunLock(const RunLock&) = delete;
-  ~RunLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit RunLock(int fd) : fd_(fd) {}
-  int fd_;
-};
+// One bootstate at a time (a second run would see the first one's `running` steps as
+// interrupted), and no decision command between this run's load and its last commit: the
+// store lock (core/store_lock.hpp) is held for the whole phase. A second run waits this long,
+// then refuses (exit 2) naming the holder; accept/decline/retry hold it only for milliseconds.
+constexpr auto kRunLockWait = std::chrono::seconds(10);
 
 Expected<StepPaths> make_step_paths(const std::string& data_dir, const Migration& migration,
                                     const Step& step, std::uint64_t attempt) {
@@ -154,7 +134,16 @@ int run_command(const Machine& machine) {
   // The placeholder stands for the booted generation from here on.
   plan->generation = facts->booted_generation;
   // The lock first: it also creates /run/bootstate, where the initrd mounts the ESP.
-  auto lock = RunLock::take(machine.rooted("/run/bootstate/run.lock"));
+  const std::string lock_path = machine.rooted(kStoreLockPath);
+  if (auto access = machine.require_access({lock_path}, true); !access) {
+    return report_error(access.error());
+  }
+  auto lock = StoreLock::acquire(
+      lock_path, fmt::format("bootstate run --phase {}", to_string(phase)), kRunLockWait,
+      [](const std::string& holder) {
+        std::fprintf(stderr, "bootstate: waiting for the state store, held by %s\n",
+                     holder.c_str());
+      });
   if (!lock) return report_error(lock.error());
   if (phase != Phase::PostActivation && options.root.empty()) {
     // Not fatal: without EFI variables the phase still runs, with boot counting "impossible".
@@ -190,7 +179,15 @@ int run_command(const Machine& machine) {
   effects.root = machine.root();
 
   auto result = run_phase(phase, *plan, *facts, effects);
-  if (!result) return report_error(result.error());
+  if (!result) {
+    // Exit 2 promises that nothing changed; after a commit of this run that is not true.
+    if (slot_files.writes_done() == 0) return report_error(result.error());
+    std::fprintf(stderr,
+                 "bootstate: %s (after this run had already changed the state: see "
+                 "`bootstate status`)\n",
+                 result.error().message.c_str());
+    return kExitFailed;
+  }
   return exit_status_of(*result, options);
 }
 

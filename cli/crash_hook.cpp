@@ -13,6 +13,9 @@ class CrashingSlots final : public SlotStorage {
       : inner_(inner), at_(at), mode_(std::move(mode)) {}
 
   Expected<std::optional<std::string>> read(int slot) override { return inner_.read(slot); }
+  std::size_t size_to_write(int slot, std::size_t frame_bytes) override {
+    return inner_.size_to_write(slot, frame_bytes);
+  }
   Expected<void> write(int slot, std::string_view bytes) override {
     if (++writes_ != at_) return inner_.write(slot, bytes);
     if (mode_ == "before") std::raise(SIGKILL);

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "bootloader/entry_name.hpp"
+#include "core/paths.hpp"
 #include "core/read_file.hpp"
 
 namespace bootstate::cli {
@@ -25,9 +26,64 @@ std::string trim(std::string text) {
 
 }  // namespace
 
-std::string Machine::rooted(std::string_view absolute) const {
-  if (absolute.empty() || absolute[0] != '/') return std::string(absolute);  // relative: as given
-  return options_.root + std::string(absolute);
+std::string Machine::rooted(std::string_view path) const {
+  // Under --root nothing may reach outside DIR (issue 13, item 15): `..` (an init= of
+  // /nix/store/../../etc/init) stops at DIR, and a relative path (--esp boot) counts from DIR,
+  // not from the cwd. Without --root a relative path counts from the cwd.
+  return path_inside(options_.root, path);
+}
+
+std::string_view command_name(Command command) {
+  switch (command) {
+    case Command::Run:
+      return "run";
+    case Command::Status:
+      return "status";
+    case Command::Preview:
+      return "preview";
+    case Command::History:
+      return "history";
+    case Command::Accept:
+      return "accept";
+    case Command::Decline:
+      return "decline";
+    case Command::Retry:
+      return "retry";
+    case Command::Help:
+      return "help";
+    case Command::Version:
+      return "version";
+  }
+  return "?";
+}
+
+Expected<void> Machine::require_access(const std::vector<std::string>& paths, bool write) const {
+  if (::geteuid() == 0) return {};
+  for (const std::string& wanted : paths) {
+    // The path itself, or (not there yet) the nearest directory above it that write would
+    // create it in.
+    std::string path = wanted;
+    struct stat info {};
+    while (::stat(path.c_str(), &info) != 0 && errno == ENOENT && path.size() > 1) {
+      const auto slash = path.find_last_of('/');
+      if (slash == std::string::npos) {
+        path = ".";
+        break;
+      }
+      path = slash == 0 ? "/" : path.substr(0, slash);
+    }
+    if (::stat(path.c_str(), &info) != 0) continue;  // the command's own open names the problem
+    int mode = S_ISDIR(info.st_mode) ? R_OK | X_OK : R_OK;
+    if (write) mode |= W_OK;
+    if (::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) != 0 &&
+        (errno == EACCES || errno == EPERM)) {
+      return make_error(ErrorCode::InvalidInput,
+                        "bootstate {} needs root: {} is not {} by uid {} (nothing was changed)",
+                        command_name(options_.command), path, write ? "writable" : "readable",
+                        ::geteuid());
+    }
+  }
+  return {};
 }
 
 Expected<BootFacts> Machine::boot_facts() const {
@@ -81,8 +137,10 @@ Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts&
         (options_.root.empty() && *phase == Phase::InitrdPreMount)) {
       return initrd_copy;
     }
-    std::string toplevel = root_fs(*phase) == root() ? facts.booted_generation
-                                                     : root_fs(*phase) + facts.booted_generation;
+    // Normalized before it is put under /sysroot: `..` in init= must not climb out of it.
+    std::string toplevel = root_fs(*phase) == root()
+                               ? facts.booted_generation
+                               : root_fs(*phase) + lexically_normal(facts.booted_generation);
     auto own = plan_at(toplevel);
     return own ? own : initrd_copy;
   }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli/options.hpp"
 #include "core/interfaces.hpp"
@@ -11,13 +13,21 @@
 
 namespace bootstate::cli {
 
+// "run", "status", ...: for messages.
+std::string_view command_name(Command command);
+
 class Machine {
  public:
   explicit Machine(Options options) : options_(std::move(options)) {}
 
   const Options& options() const { return options_; }
-  // DIR + path under --root, path otherwise.
-  std::string rooted(std::string_view absolute) const;
+  // DIR + path under --root (normalized: `..` stops at DIR, a relative path counts from DIR),
+  // path otherwise.
+  std::string rooted(std::string_view path) const;
+  // For a caller that is not root: InvalidInput "bootstate COMMAND needs root: PATH is not
+  // readable/writable ..." when one of `paths` (or, when missing, the directory it would be
+  // created in) cannot be used. A --root tree of the caller's own works without root.
+  Expected<void> require_access(const std::vector<std::string>& paths, bool write) const;
   // BOOTSTATE_ROOT for steps: the --root DIR, "/" otherwise.
   std::string root() const { return options_.root.empty() ? "/" : options_.root; }
 

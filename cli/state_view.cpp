@@ -8,6 +8,8 @@
 namespace bootstate::cli {
 namespace {
 
+// The store's slots with every write refused: LoadMode::ReadOnly already moves nothing, and this
+// makes any write that a change elsewhere might add fail loudly instead of touching the ESP.
 class ReadOnlySlots final : public SlotStorage {
  public:
   explicit ReadOnlySlots(SlotStorage& inner) : inner_(inner) {}
@@ -15,8 +17,9 @@ class ReadOnlySlots final : public SlotStorage {
   Expected<void> write(int, std::string_view) override {
     return make_error(ErrorCode::Unsupported, "read-only view of {}", inner_.describe());
   }
-  // Left for `run` to do (and log); here both slots stay as they are.
-  Expected<void> move_aside() override { return {}; }
+  Expected<void> move_aside() override {
+    return make_error(ErrorCode::Unsupported, "read-only view of {}", inner_.describe());
+  }
   std::string describe() const override { return inner_.describe(); }
 
  private:
@@ -28,10 +31,16 @@ class ReadOnlySlots final : public SlotStorage {
 Expected<StateSnapshot> read_state(const Machine& machine) {
   auto esp = machine.esp();
   if (!esp) return esp.error();
-  SlotFiles files(*esp + "/bootstate");
+  const std::string directory = *esp + "/bootstate";
+  if (auto access = machine.require_access(
+          {directory, directory + "/state.0", directory + "/state.1"}, false);
+      !access) {
+    return access.error();
+  }
+  SlotFiles files(directory);
   ReadOnlySlots slots(files);
   StateStore store(slots);
-  auto loaded = store.load();
+  auto loaded = store.load(LoadMode::ReadOnly);
   if (!loaded) return loaded.error();
   return StateSnapshot{std::move(loaded->state), std::move(loaded->warnings), *esp};
 }

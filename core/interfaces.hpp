@@ -167,6 +167,13 @@ class SlotStorage {
   virtual ~SlotStorage() = default;
   // Contents of slot 0 or 1; nullopt when the slot file does not exist.
   virtual Expected<std::optional<std::string>> read(int slot) = 0;
+  // How many bytes a write of a `frame_bytes` frame to `slot` should fill: the store pads the
+  // payload up to it, so a storage that keeps slots preallocated (SlotFiles) never needs new
+  // blocks for a commit that fits. The default is no padding.
+  virtual std::size_t size_to_write(int slot, std::size_t frame_bytes) {
+    (void)slot;
+    return frame_bytes;
+  }
   // Overwrites slot 0 or 1 in place with `bytes` and makes it durable (one fsync/fdatasync).
   virtual Expected<void> write(int slot, std::string_view bytes) = 0;
   // Moves both slots aside (`.broken`) so a fresh store starts; keeps them for inspection.

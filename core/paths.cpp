@@ -31,4 +31,14 @@ std::string lexically_normal(std::string_view text) {
   return result;
 }
 
+std::string path_inside(std::string_view root, std::string_view path) {
+  if (root.empty()) return std::string(path);
+  std::string slash_path = "/";
+  slash_path.append(path);
+  const std::string inside = lexically_normal(slash_path);
+  std::string result(root);
+  if (inside != "/") result += inside;
+  return result;
+}
+
 }  // namespace bootstate

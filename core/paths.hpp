@@ -27,4 +27,11 @@ inline std::string path_join(std::string_view base, std::string_view relative) {
 // "name/.." removed, ".." above the root dropped ("/../a" is "/a"), "" stays "".
 std::string lexically_normal(std::string_view text);
 
+// `path` inside the directory `root`, never outside it: normalized as if `root` were "/", so
+// ".." stops at `root` and a relative `path` counts from `root` ("/../etc" and "etc" are both
+// ROOT/etc). An empty `root` means no re-rooting: `path` as given. Lexical only: a symlink
+// inside `root` can still point out, which is why the store's own files are opened with
+// O_NOFOLLOW under a checked directory (core/slot_files.hpp).
+std::string path_inside(std::string_view root, std::string_view path);
+
 }  // namespace bootstate

@@ -1,18 +1,42 @@
 #include "core/read_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 namespace bootstate {
+namespace {
+
+std::string_view file_type(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+}  // namespace
 
 Expected<std::string> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (a plan
+  // that is a FIFO hung the boot, issue 13 item 12); it is refused below instead.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
     return make_error(error == ENOENT || error == ENOTDIR ? ErrorCode::NotFound : ErrorCode::Io,
                       "cannot read {}: {}", path, errno_text(error));
+  }
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    const int error = errno;
+    const mode_t mode = status.st_mode;
+    ::close(fd);
+    if (mode == 0) return make_error(ErrorCode::Io, "cannot stat {}: {}", path, errno_text(error));
+    return make_error(ErrorCode::InvalidInput, "cannot read {}: it is {}, not a regular file", path,
+                      file_type(mode));
   }
   std::string text;
   char buffer[4096];  // one page: /proc files report no size, so no fstat-sized read

@@ -11,8 +11,10 @@
 namespace bootstate {
 
 // The file's bytes. A missing file (ENOENT, or ENOTDIR: a component is no directory) is
-// ErrorCode::NotFound (callers often treat it as "none"),
-// any other failure ErrorCode::Io; messages name the path.
+// ErrorCode::NotFound (callers often treat it as "none"); anything but a regular file (a FIFO,
+// a device, a directory) is ErrorCode::InvalidInput without reading or blocking on it; any
+// other failure ErrorCode::Io; messages name the path. Symlinks are followed: plans live in
+// the Nix store, where links are the rule.
 Expected<std::string> read_file(const std::string& path);
 
 }  // namespace bootstate

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -27,6 +28,7 @@ class Fd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
+  int release() { return std::exchange(fd_, -1); }
   // Closes now so a deferred write error (NFS-like, or FAT's delayed allocation) is reported.
   int close() { return ::close(std::exchange(fd_, -1)); }
 
@@ -35,6 +37,10 @@ class Fd {
 };
 
 Error io_error(std::string_view what, const std::string& path, int error_number) {
+  if (error_number == ENOSPC || error_number == EDQUOT) {
+    return make_error(ErrorCode::Io, "{} {}: {} (the ESP is full)", what, path,
+                      errno_text(error_number));
+  }
   return make_error(ErrorCode::Io, "{} {}: {}", what, path, errno_text(error_number));
 }
 
@@ -45,30 +51,110 @@ Expected<void> check_slot(int slot) {
   return {};
 }
 
-// Makes a new or renamed entry in `directory` durable.
-Expected<void> sync_directory(const std::string& directory) {
-  Fd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return io_error("open directory", directory, errno);
-  if (::fsync(fd.get()) != 0) return io_error("fsync directory", directory, errno);
+// A regular file (or directory) owned by the user bootstate runs as: another owner could have
+// put or changed it, so its content cannot be trusted, nor written through.
+Expected<void> check_owned(int fd, const std::string& path, bool directory) {
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) return io_error("stat", path, errno);
+  if (directory ? !S_ISDIR(status.st_mode) : !S_ISREG(status.st_mode)) {
+    return make_error(ErrorCode::InvalidInput, "{} is not a {}: refusing to use it", path,
+                      directory ? "directory" : "regular file");
+  }
+  if (status.st_uid != ::geteuid()) {
+    return make_error(ErrorCode::InvalidInput,
+                      "{} is owned by uid {}, not by uid {} (root): refusing to trust it", path,
+                      status.st_uid, ::geteuid());
+  }
   return {};
+}
+
+Error open_error(const std::string& path, int error_number) {
+  if (error_number == ELOOP) {
+    return make_error(ErrorCode::InvalidInput, "{} is a symbolic link: refusing to follow it",
+                      path);
+  }
+  return io_error("open", path, error_number);
+}
+
+std::string parent_of(const std::string& directory) {
+  const auto slash = directory.find_last_of('/');
+  return slash == std::string::npos ? std::string(".")
+         : slash == 0               ? std::string("/")
+                                    : directory.substr(0, slash);
+}
+
+// Makes a new or renamed entry in `directory` durable.
+Expected<void> sync_directory(int fd, const std::string& directory) {
+  if (::fsync(fd) != 0) return io_error("fsync directory", directory, errno);
+  return {};
+}
+
+std::string slot_name(int slot) {
+  return slot == 0 ? "state.0" : "state.1";
 }
 
 }  // namespace
 
 SlotFiles::SlotFiles(std::string directory) : directory_(std::move(directory)) {}
 
+SlotFiles::~SlotFiles() {
+  if (directory_fd_ >= 0) ::close(directory_fd_);
+}
+
 std::string SlotFiles::slot_path(int slot) const {
   return fmt::format("{}/state.{}", directory_, slot);
+}
+
+Expected<int> SlotFiles::directory_fd(bool create, int slot) {
+  if (directory_fd_ >= 0) return directory_fd_;
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::open(directory_.c_str(), flags);
+  if (fd < 0 && errno == ENOENT && create) {
+    if (::mkdir(directory_.c_str(), 0700) != 0 && errno != EEXIST) {
+      return io_error("create directory", directory_, errno);
+    }
+    // The new directory's own entry lives in the parent (the ESP root); sync it too.
+    const std::string parent = parent_of(directory_);
+    Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (parent_fd.get() < 0) return io_error("open directory", parent, errno);
+    BOOTSTATE_TRY(sync_directory(parent_fd.get(), parent));
+    fd = ::open(directory_.c_str(), flags);
+  }
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT) {
+      return make_error(ErrorCode::NotFound, "{}: {}", directory_, errno_text(error));
+    }
+    // O_NOFOLLOW|O_DIRECTORY on a symlink: ENOTDIR (or ELOOP); say which it is.
+    struct stat status {};
+    if (::lstat(directory_.c_str(), &status) == 0 && S_ISLNK(status.st_mode)) {
+      return open_error(directory_, ELOOP);
+    }
+    // Named as the slot, which is what could not be opened (ENOTDIR: DIR is a file).
+    return io_error("open", slot_path(slot), error);
+  }
+  Fd checked(fd);
+  BOOTSTATE_TRY(check_owned(fd, directory_, true));
+  directory_fd_ = checked.release();  // kept for the next slot: one check per process
+  return directory_fd_;
 }
 
 Expected<std::optional<std::string>> SlotFiles::read(int slot) {
   BOOTSTATE_TRY(check_slot(slot));
   const std::string path = slot_path(slot);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  auto directory = directory_fd(false, slot);
+  if (!directory) {
+    if (directory.error().code == ErrorCode::NotFound) return std::optional<std::string>();
+    return directory.error();
+  }
+  // O_NONBLOCK: a FIFO put in the slot's place opens at once and is then refused, never hangs.
+  Fd fd(::openat(*directory, slot_name(slot).c_str(),
+                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) return std::optional<std::string>();
-    return io_error("open", path, errno);
+    return open_error(path, errno);
   }
+  BOOTSTATE_TRY(check_owned(fd.get(), path, false));
   // Read straight into a string of the file's size (one more byte to see the end in the same
   // read): a slot holds megabytes with 1,000 migrations, and growing a string 64 KiB at a time
   // copied it over and over (docs/PERFORMANCE.md "(b)").
@@ -92,38 +178,80 @@ Expected<std::optional<std::string>> SlotFiles::read(int slot) {
   return std::optional<std::string>(std::move(contents));
 }
 
-Expected<void> SlotFiles::ensure_directory(bool& created) {
-  created = false;
-  if (::mkdir(directory_.c_str(), 0700) == 0) {
-    created = true;
-    return {};
+std::size_t SlotFiles::file_size(int slot) {
+  struct stat status {};
+  auto directory = directory_fd(false, slot);
+  if (check_slot(slot) && directory &&
+      ::fstatat(*directory, slot_name(slot).c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(status.st_mode) && status.st_size > 0) {
+    return static_cast<std::size_t>(status.st_size);
   }
-  if (errno == EEXIST) return {};
-  return io_error("create directory", directory_, errno);
+  return 0;
+}
+
+std::size_t SlotFiles::size_to_write(int slot, std::size_t frame_bytes) {
+  // The other slot's size counts too: its growth reserved as much for this one (write()).
+  const std::size_t current = std::max(file_size(slot), file_size(1 - slot));
+  if (frame_bytes <= current) return current;
+  const std::size_t grown = frame_bytes + std::max(frame_bytes / 4, kMinimumHeadroom);
+  return (grown + kChunk - 1) / kChunk * kChunk;
+}
+
+Expected<void> SlotFiles::reserve_other(int slot, std::size_t bytes) {
+  const std::string path = slot_path(1 - slot);
+  Fd fd(::openat(directory_fd_, slot_name(1 - slot).c_str(),
+                 O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0) return {};  // missing (first commits) or refused: its own write says why
+  if (!check_owned(fd.get(), path, false)) return {};
+  if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOSYS) {
+    return io_error(fmt::format("reserve {} bytes (for the next commit) in", bytes), path, errno);
+  }
+  return {};
 }
 
 Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   BOOTSTATE_TRY(check_slot(slot));
   const std::string path = slot_path(slot);
+  bool directory_existed = directory_fd_ >= 0;
+  if (!directory_existed) directory_existed = ::access(directory_.c_str(), F_OK) == 0;
+  auto directory = directory_fd(true, slot);
+  if (!directory) return directory.error();
 
   bool created = false;
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  // O_RDWR, not O_WRONLY: a FIFO put in the slot's place then opens at once (O_NONBLOCK) and is
+  // refused as not a regular file, instead of ENXIO or a wait for a reader.
+  Fd fd(::openat(*directory, slot_name(slot).c_str(),
+                 O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd.get() < 0 && errno == ENOENT) {
-    bool directory_created = false;
-    BOOTSTATE_TRY(ensure_directory(directory_created));
-    if (directory_created) {
-      // The new directory's own entry lives in the parent (the ESP root); sync it too.
-      const auto slash = directory_.find_last_of('/');
-      const std::string parent = slash == std::string::npos ? std::string(".")
-                                 : slash == 0               ? std::string("/")
-                                                            : directory_.substr(0, slash);
-      BOOTSTATE_TRY(sync_directory(parent));
-    }
-    fd.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    fd.reset(::openat(*directory, slot_name(slot).c_str(),
+                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600));
     created = true;
   }
-  if (fd.get() < 0) return io_error("open", path, errno);
+  if (fd.get() < 0) return open_error(path, errno);
+  BOOTSTATE_TRY(check_owned(fd.get(), path, false));
+  struct stat status {};
+  if (::fstat(fd.get(), &status) != 0) return io_error("stat", path, errno);
+  const auto current = static_cast<std::size_t>(status.st_size);
 
+  if (bytes.size() > current) {
+    // Reserve the blocks before touching the slot: ENOSPC here leaves it as it was. A file
+    // system without fallocate (EOPNOTSUPP; ext2) finds out in pwrite below instead. The other
+    // slot gets as much reserved (beyond its end, its bytes unchanged): the next commit, which
+    // goes there, then needs no new block either, even when a step has filled the ESP since.
+    Expected<void> reserved;
+    if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes.size())) != 0 &&
+        errno != EOPNOTSUPP && errno != ENOSYS) {
+      reserved = io_error(
+          fmt::format("reserve {} bytes (it has {}) to grow", bytes.size(), current), path, errno);
+    }
+    if (reserved) reserved = reserve_other(slot, bytes.size());
+    if (!reserved) {
+      // A slot created just now would stay behind empty (and be reported as torn): remove it.
+      if (created) (void)::unlinkat(*directory, slot_name(slot).c_str(), 0);
+      return reserved.error();
+    }
+  }
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t count =
@@ -134,13 +262,14 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
     }
     done += static_cast<std::size_t>(count);
   }
-  if (::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0) {
+  if (bytes.size() < current && ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0) {
     return io_error("truncate", path, errno);
   }
-  // The one flush per commit: data and the size the file now has.
+  // The one flush per commit: data (and the size, when it changed).
   if (::fdatasync(fd.get()) != 0) return io_error("fdatasync", path, errno);
   if (fd.close() != 0) return io_error("close", path, errno);
-  if (created) BOOTSTATE_TRY(sync_directory(directory_));
+  if (created || !directory_existed) BOOTSTATE_TRY(sync_directory(*directory, directory_));
+  ++writes_done_;
   return {};
 }
 
@@ -153,18 +282,24 @@ bool SlotFiles::has_moved_aside() const {
 }
 
 Expected<void> SlotFiles::move_aside() {
+  auto directory = directory_fd(false, 0);
+  if (!directory) {
+    if (directory.error().code == ErrorCode::NotFound) return {};
+    return directory.error();
+  }
   bool moved = false;
   for (int slot = 0; slot < 2; ++slot) {
-    const std::string path = slot_path(slot);
-    const std::string broken = path + ".broken";
-    if (::rename(path.c_str(), broken.c_str()) == 0) {
+    const std::string name = slot_name(slot);
+    const std::string broken = name + ".broken";
+    if (::renameat(*directory, name.c_str(), *directory, broken.c_str()) == 0) {
       moved = true;
       continue;
     }
     if (errno == ENOENT) continue;
-    return make_error(ErrorCode::Io, "rename {} to {}: {}", path, broken, errno_text(errno));
+    return make_error(ErrorCode::Io, "rename {} to {}.broken: {}", slot_path(slot), slot_path(slot),
+                      errno_text(errno));
   }
-  if (moved) BOOTSTATE_TRY(sync_directory(directory_));
+  if (moved) BOOTSTATE_TRY(sync_directory(*directory, directory_));
   return {};
 }
 

@@ -5,6 +5,19 @@
 // two-slot scheme in store.hpp, not from the file system. A write therefore only has to put the
 // bytes into its own slot file and make them durable; it never touches the other slot, so a
 // failure (ENOSPC, EIO, a power cut) mid-write can damage only the slot being written.
+//
+// Why preallocated: a commit must not need a new block of a full ESP (issue 13, item 13: a step
+// that succeeded while the ESP filled up must still be recorded as done). size_to_write() asks
+// the store to pad each slot to its file's size (never less: a slot never shrinks), and when a
+// slot must grow, to its new size plus headroom, in whole chunks. Later commits then overwrite
+// blocks the file already has; only a state that outgrows the headroom needs new ones, and that
+// growth is reserved (fallocate) before the slot is touched, so ENOSPC leaves the slot as it was.
+//
+// Why no symlink, no special file: the store is root's; a slot or directory that is a symlink
+// would make root write through it, a FIFO would hang the boot. The directory is opened with
+// O_NOFOLLOW and checked (a directory, owned by this user), the slots are opened relative to it
+// with O_NOFOLLOW | O_NONBLOCK and must be regular files owned by this user; new files get mode
+// 0600, a new directory 0700.
 #pragma once
 
 #include <string>
@@ -15,14 +28,31 @@ namespace bootstate {
 
 class SlotFiles : public SlotStorage {
  public:
+  // Growth of a slot: its payload plus a quarter, at least kMinimumHeadroom, in whole kChunks.
+  static constexpr std::size_t kChunk = 4096;
+  static constexpr std::size_t kMinimumHeadroom = 16 * 1024;
+
   // `directory` need not exist yet: the first write creates it (mode 0700).
   explicit SlotFiles(std::string directory);
+  ~SlotFiles() override;
+  SlotFiles(const SlotFiles&) = delete;
+  SlotFiles& operator=(const SlotFiles&) = delete;
 
-  // The whole of DIR/state.N; nullopt when the file does not exist. Slot must be 0 or 1.
+  // The whole of DIR/state.N; nullopt when the file (or DIR) does not exist. Slot must be 0 or
+  // 1. InvalidInput when DIR or the slot is a symlink, not a directory / regular file, or owned
+  // by another user.
   Expected<std::optional<std::string>> read(int slot) override;
 
-  // Opens DIR/state.N (creating it with mode 0600 if missing), pwrite()s `bytes` from offset 0,
-  // ftruncate()s to their length and makes it durable with exactly one fdatasync. Only when the
+  // The larger of the two slot files' sizes when `frame_bytes` fit into it (a growth reserved
+  // as much in the other slot); else `frame_bytes` plus headroom, rounded up to kChunk. A
+  // missing or unreadable file counts as size 0 (write() reports why).
+  std::size_t size_to_write(int slot, std::size_t frame_bytes) override;
+
+  // Opens DIR/state.N (creating it with mode 0600 if missing). When `bytes` are more than the
+  // file holds, reserves the new size first, in this slot and (beyond its end) in the other one
+  // (fallocate KEEP_SIZE; ENOSPC here changes nothing). Then
+  // pwrite()s `bytes` from offset 0, ftruncate()s only if the file was longer (a caller that
+  // did not ask size_to_write) and makes it durable with exactly one fdatasync. Only when the
   // directory or the file had to be created is the directory fsync'ed as well, so the new name
   // survives a power cut. Errors are Io and name the path and the errno text.
   Expected<void> write(int slot, std::string_view bytes) override;
@@ -39,10 +69,22 @@ class SlotFiles : public SlotStorage {
   // DIR/state.N (for messages and tests).
   std::string slot_path(int slot) const;
 
+  // Successful write() calls so far: `run` exits 1, not 2, when a failure came after one.
+  int writes_done() const { return writes_done_; }
+
  private:
-  Expected<void> ensure_directory(bool& created);
+  // The checked directory descriptor (cached); `create` makes a missing directory.
+  // NotFound when missing and !create. Other errors name `slot`'s path.
+  Expected<int> directory_fd(bool create, int slot);
+
+  // Size of DIR/state.N; 0 when missing or not a regular file.
+  std::size_t file_size(int slot);
+  // fallocate(KEEP_SIZE) `bytes` for the slot that is not `slot` (its content unchanged).
+  Expected<void> reserve_other(int slot, std::size_t bytes);
 
   std::string directory_;
+  int directory_fd_ = -1;
+  int writes_done_ = 0;
 };
 
 }  // namespace bootstate

@@ -2,6 +2,7 @@
 // only reads the slots and carries out the decision (moving slots aside when it says so).
 #include "core/store.hpp"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <utility>
@@ -36,14 +37,18 @@ struct Candidate {
 };
 
 // Takes the slots' bytes: the chosen payload is parsed in their buffer (no copy of megabytes).
-LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where) {
+LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, LoadMode mode) {
   LoadDecision decision;
   std::vector<Candidate> candidates;
   bool any_present = false;
   std::optional<Error> read_error;
   auto ignore = [&](int slot, const Error& error) {
-    decision.warnings.push_back(fmt::format("state slot {} in {} is unusable and was ignored: {}",
-                                            slot, where, error.message));
+    decision.warnings.push_back(
+        mode == LoadMode::ReadOnly
+            ? fmt::format("state slot {} in {} is unusable ({}); `bootstate run` will ignore it",
+                          slot, where, error.message)
+            : fmt::format("state slot {} in {} is unusable and was ignored: {}", slot, where,
+                          error.message));
   };
 
   for (int slot = 0; slot < 2; ++slot) {
@@ -111,10 +116,10 @@ LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where) {
 
 StateStore::StateStore(SlotStorage& storage) : storage_(storage) {}
 
-Expected<LoadResult> StateStore::load() {
+Expected<LoadResult> StateStore::load(LoadMode mode) {
   const std::string where = storage_.describe();
   std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};
-  LoadDecision decision = decide_load(std::move(raw), where);
+  LoadDecision decision = decide_load(std::move(raw), where, mode);
 
   LoadResult result;
   result.warnings = std::move(decision.warnings);
@@ -122,6 +127,16 @@ Expected<LoadResult> StateStore::load() {
     case Verdict::Fail:
       return decision.error;
     case Verdict::MoveAside:
+      if (mode == LoadMode::ReadOnly) {
+        // status, preview and history never write: say what `run` will do.
+        result.warnings.push_back(fmt::format(
+            "no usable state slot in {}: `bootstate run` will move them aside (.broken) and "
+            "start a fresh store; until then this shows an empty state",
+            where));
+        result.fresh = true;
+        result.would_move_aside = true;
+        break;
+      }
       if (auto moved = storage_.move_aside(); !moved) {
         return moved.error().with_context(
             fmt::format("while moving the corrupt state in {} aside", where));
@@ -149,7 +164,7 @@ Expected<LoadResult> StateStore::load() {
       result.sequence = decision.sequence;
       break;
   }
-  loaded_ = true;
+  loaded_ = mode == LoadMode::ForUpdate;
   newest_slot_ = decision.verdict == Verdict::Use ? decision.slot : -1;
   sequence_ = result.sequence;
   return result;
@@ -162,7 +177,13 @@ Expected<void> StateStore::commit(const State& state) {
   // The slot that does not hold the newest state: overwriting it cannot lose a commit.
   const int target = newest_slot_ == 0 ? 1 : 0;
   const std::uint64_t sequence = sequence_ + 1;
-  const std::string bytes = encode_slot(sequence, encode_state(state));
+  std::string payload = encode_state(state);
+  // Padded to what the storage keeps allocated for the slot (SlotFiles: never less than the
+  // file's size, so a commit on a full ESP needs no new block). The padding is JSON whitespace
+  // inside the checksummed payload: every reader, older bootstates too, parses past it.
+  const std::size_t frame = kSlotHeaderSize + payload.size();
+  payload.append(std::max(storage_.size_to_write(target, frame), frame) - frame, ' ');
+  const std::string bytes = encode_slot(sequence, payload);
   if (auto written = storage_.write(target, bytes); !written) {
     return written.error().with_context(
         fmt::format("while committing state sequence {} to slot {} in {}", sequence, target,

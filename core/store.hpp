@@ -17,6 +17,10 @@
 
 namespace bootstate {
 
+// What load() may do besides reading. ReadOnly is for status, preview and history: it never
+// writes or moves anything, and its warnings say what `run` (a ForUpdate load) will do instead.
+enum class LoadMode { ForUpdate, ReadOnly };
+
 struct LoadResult {
   State state;                        // the newest valid state, or a fresh State
   std::uint64_t sequence = 0;         // its sequence number; 0 for a fresh store
@@ -27,6 +31,7 @@ struct LoadResult {
   // did not get to replace (a power cut before its first commit). The engine then holds steps
   // that cannot tell whether they ran (docs/DESIGN.md "Nothing lost").
   bool lost = false;
+  bool would_move_aside = false;  // ReadOnly: every slot is corrupt, `run` will move them aside
 };
 
 class StateStore {
@@ -41,7 +46,9 @@ class StateStore {
   // Errors: Unsupported when the newest checksum-valid slot has a newer format (a rolled-back
   // bootstate must not overwrite what a newer one wrote: nothing is written or moved); Io when
   // a slot cannot be read and no valid slot remains, or when moving aside fails.
-  Expected<LoadResult> load();
+  // LoadMode::ReadOnly moves nothing (would_move_aside instead) and leaves the store unloaded
+  // for commit(), which then loads again for update.
+  Expected<LoadResult> load(LoadMode mode = LoadMode::ForUpdate);
 
   // Durably records `state` as the newest: exactly one SlotStorage::write, to the slot that is
   // not the newest, with sequence + 1. Loads first if load() was not called. On failure the

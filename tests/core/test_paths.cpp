@@ -94,3 +94,23 @@ TEST_CASE("remove_tree removes a tree and never follows a symbolic link") {
   CHECK_FALSE(std::filesystem::is_symlink(link));
   CHECK(std::filesystem::exists(outside + "/keep"));
 }
+
+TEST_CASE("path_inside keeps every path inside the root (issue 13, item 15)") {
+  CHECK(path_inside("/tmp/root", "/proc/cmdline") == "/tmp/root/proc/cmdline");
+  CHECK(path_inside("/tmp/root", "/nix/store/../../../../etc/init") == "/tmp/root/etc/init");
+  CHECK(path_inside("/tmp/root", "/nix/store/gen/../gen2") == "/tmp/root/nix/store/gen2");
+  CHECK(path_inside("/tmp/root", "boot") == "/tmp/root/boot");  // relative: from the root
+  CHECK(path_inside("/tmp/root", "../../boot") == "/tmp/root/boot");
+  CHECK(path_inside("/tmp/root", "/") == "/tmp/root");
+  CHECK(path_inside("/tmp/root", "..") == "/tmp/root");
+  CHECK(path_inside("/tmp/root", "") == "/tmp/root");
+  CHECK(path_inside("rel", "/../x") == "rel/x");
+  // No root: as given, a relative path from the cwd.
+  CHECK(path_inside("", "boot") == "boot");
+  CHECK(path_inside("", "/a/../b") == "/a/../b");
+  for (const char* hostile : {"/..", "/../..", "../../../x", "/a/../../../b", "a/./../..//c"}) {
+    const std::string inside = path_inside("/r", hostile);
+    CHECK(inside.rfind("/r", 0) == 0);
+    CHECK(inside.find("..") == std::string::npos);
+  }
+}

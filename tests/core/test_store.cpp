@@ -186,6 +186,32 @@ TEST_CASE("store: every slot corrupt moves them aside and starts fresh, with a w
   CHECK(decode_slot(*storage.slot(0))->sequence == 1);
 }
 
+TEST_CASE("store: a read-only load moves nothing and says what a load for update will do") {
+  FakeSlotStorage storage;
+  storage.slot(0) = "garbage";
+  storage.slot(1) = encode_slot(9, "{not json");
+  StateStore store(storage);
+  auto result = store.load(LoadMode::ReadOnly);
+  REQUIRE(result.has_value());
+  CHECK(result->fresh);
+  CHECK_FALSE(result->moved_aside);
+  CHECK(result->would_move_aside);
+  CHECK(storage.move_asides() == 0);
+  CHECK(storage.writes() == 0);
+  CHECK(*storage.slot(0) == "garbage");
+  REQUIRE(result->warnings.size() == 3);
+  CHECK(result->warnings[0].find("`bootstate run` will ignore it") != std::string::npos);
+  CHECK(result->warnings[2].find("`bootstate run` will move them aside") != std::string::npos);
+  for (const std::string& warning : result->warnings) {
+    CHECK(warning.find("moved aside (") == std::string::npos);
+    CHECK(warning.find("was ignored") == std::string::npos);
+  }
+  // A commit after a read-only load loads for update first: only then is the store moved.
+  REQUIRE(store.commit(state_named("fresh")).has_value());
+  CHECK(storage.move_asides() == 1);
+  CHECK(decode_slot(*storage.slot(0))->sequence == 1);
+}
+
 TEST_CASE("store: a lone corrupt slot (a torn first commit) is moved aside too") {
   FakeSlotStorage storage;
   storage.slot(1) = encode_slot(1, "{}").substr(0, 20);
@@ -378,9 +404,9 @@ TEST_CASE("slot files: errors name the path and errno text") {
   CHECK(written.error().message == "open " + temp.path() + "/file/state.0: Not a directory");
 }
 
-TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other slot intact") {
+TEST_CASE("slot files: ENOSPC when a slot must grow fails with the path, changes nothing") {
   TempDir temp;
-  const TmpfsMount mount(temp.path(), "size=16k,mode=0700");
+  const TmpfsMount mount(temp.path(), "size=64k,mode=0700");
   if (!mount.why_not().empty()) {
     MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
     return;
@@ -389,23 +415,80 @@ TEST_CASE("slot files: ENOSPC mid-write fails with the path and leaves the other
   StateStore store(files);
   REQUIRE(store.commit(state_named("small")).has_value());
   const std::string slot0 = **files.read(0);
+  CHECK(slot0.size() % SlotFiles::kChunk == 0);  // preallocated with headroom
+  CHECK(slot0.size() >= SlotFiles::kMinimumHeadroom);
 
-  State big = state_named(std::string(64 * 1024, 'x'));  // larger than the file system
+  State big = state_named(std::string(256 * 1024, 'x'));  // larger than the file system
   auto failed = store.commit(big);
   REQUIRE_FALSE(failed.has_value());
   CHECK(failed.error().code == ErrorCode::Io);
-  CHECK(failed.error().message.find("write " + temp.path() +
-                                    "/bootstate/state.1: No space left "
-                                    "on device") != std::string::npos);
+  INFO(failed.error().message);
+  CHECK(failed.error().message.find("reserve ") != std::string::npos);
+  CHECK(failed.error().message.find(temp.path() +
+                                    "/bootstate/state.1: No space left on device (the ESP is "
+                                    "full)") != std::string::npos);
   CHECK(**files.read(0) == slot0);
   StateStore reader(files);
   const LoadResult result = load_ok(reader);
   CHECK(result.state.last_good_generation == "small");
-  CHECK(result.warnings.size() == 1);  // the partly written slot 1
+  INFO((result.warnings.empty() ? std::string() : result.warnings[0]));
+  CHECK(result.warnings.empty());  // the growth was reserved before slot 1 was touched
 
   REQUIRE(store.commit(state_named("fits again")).has_value());
   StateStore again(files);
   CHECK(load_ok(again).state.last_good_generation == "fits again");
+}
+
+TEST_CASE("slot files: on a full file system, commits that fit the slots still land") {
+  TempDir temp;
+  const TmpfsMount mount(temp.path(), "size=256k,mode=0700");
+  if (!mount.why_not().empty()) {
+    MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
+    return;
+  }
+  SlotFiles files(temp.path() + "/bootstate");
+  StateStore store(files);
+  REQUIRE(store.commit(state_named("first")).has_value());
+  REQUIRE(store.commit(state_named("second")).has_value());
+  {  // fill the rest of the file system
+    std::ofstream filler(temp.path() + "/filler", std::ios::binary);
+    const std::string block(4096, '\0');
+    for (int i = 0; i < 256 && filler; ++i) filler << block << std::flush;
+  }
+  // Each commit grows the state by 4 KiB: within the headroom, no new block needed.
+  for (int round = 1; round <= 3; ++round) {
+    const std::string name = std::string(static_cast<std::size_t>(round) * 4096, 'g');
+    REQUIRE(store.commit(state_named(name)).has_value());
+    StateStore reader(files);
+    CHECK(load_ok(reader).state.last_good_generation == name);
+  }
+}
+
+TEST_CASE("slot files: a growth reserves the other slot too, for the next commit on a full disk") {
+  TempDir temp;
+  const TmpfsMount mount(temp.path(), "size=512k,mode=0700");
+  if (!mount.why_not().empty()) {
+    MESSAGE("skipped, no size-limited tmpfs: " << mount.why_not());
+    return;
+  }
+  SlotFiles files(temp.path() + "/bootstate");
+  StateStore store(files);
+  REQUIRE(store.commit(state_named("a")).has_value());
+  REQUIRE(store.commit(state_named("b")).has_value());
+  // The state jumps by 48 KiB (an attempt recording big definitions): slot 0 grows.
+  REQUIRE(store.commit(state_named(std::string(48 * 1024, 'x'))).has_value());
+  {  // then a step fills the file system
+    std::ofstream filler(temp.path() + "/filler", std::ios::binary);
+    const std::string block(4096, '\0');
+    for (int i = 0; i < 256 && filler; ++i) filler << block << std::flush;
+  }
+  // The next commit goes to slot 1, still at its old size: its growth was reserved.
+  const std::string next(49 * 1024, 'y');
+  auto committed = store.commit(state_named(next));
+  INFO((committed ? std::string() : committed.error().message));
+  REQUIRE(committed.has_value());
+  StateStore reader(files);
+  CHECK(load_ok(reader).state.last_good_generation == next);
 }
 
 TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads still work") {

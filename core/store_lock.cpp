@@ -1,0 +1,96 @@
+// flock(2) with a bounded wait. Polled with LOCK_NB rather than a blocking flock under alarm():
+// a signal handler would be process-wide state, and a 50 ms poll costs nothing next to a phase.
+#include "core/store_lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <thread>
+#include <utility>
+
+#include "core/directory.hpp"
+
+namespace bootstate {
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(50);
+
+// What the holder wrote into the lock file; "an unknown process" when it has not yet.
+std::string read_holder(int fd) {
+  char buffer[512];
+  const ssize_t got = ::pread(fd, buffer, sizeof buffer - 1, 0);
+  std::string text = got > 0 ? std::string(buffer, static_cast<std::size_t>(got)) : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+  return text.empty() ? "an unknown process" : text;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+  return text;
+}
+
+}  // namespace
+
+Expected<StoreLock> StoreLock::acquire(const std::string& path, std::string_view holder,
+                                       std::chrono::milliseconds wait,
+                                       const std::function<void(const std::string&)>& waiting) {
+  const std::size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    BOOTSTATE_TRY(make_directories(path.substr(0, slash)));
+  }
+  // No symlink, no FIFO: O_NONBLOCK keeps the open itself from hanging on a FIFO.
+  const int fd =
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ELOOP) {
+      return make_error(ErrorCode::InvalidInput, "lock file {} is a symbolic link: refusing it",
+                        path);
+    }
+    return make_error(ErrorCode::Io, "cannot open the lock file {}: {}", path, errno_text(error));
+  }
+  StoreLock lock(fd);
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    return make_error(ErrorCode::InvalidInput, "lock file {} is not a regular file", path);
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  bool told = false;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) {
+      return make_error(ErrorCode::Io, "cannot lock {}: {}", path, errno_text(errno));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(ErrorCode::InvalidInput,
+                        "the state store is in use: {} is held by {}; nothing was changed, try "
+                        "again when it has finished",
+                        path, read_holder(fd));
+    }
+    if (!told && waiting) waiting(read_holder(fd));
+    told = true;
+    std::this_thread::sleep_for(kPoll);
+  }
+  // Informational only (the flock is the lock): who holds it, for a waiter's message.
+  const std::string text =
+      fmt::format("pid {} ({}, since {})\n", ::getpid(), std::string(holder), utc_now());
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, text.data(), text.size(), 0);
+  return lock;
+}
+
+StoreLock::StoreLock(StoreLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+StoreLock::~StoreLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace bootstate

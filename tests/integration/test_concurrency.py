@@ -1,0 +1,118 @@
+"""Every read-modify-write of the store happens under one lock (issue 13, item 11): a decision
+taken while `run` advances a phase waits for it and then takes effect, parallel decisions all
+land, and a second `run` waits, then refuses naming the holder. Real processes race here."""
+
+import os
+import subprocess
+import time
+import unittest
+
+from harness import BOOTSTATE, Machine, STEP_TOOL, command_step
+
+
+class Concurrency(unittest.TestCase):
+    def setUp(self):
+        self.machine = Machine()
+        m = self.machine
+        m.write_plan("gen1", [])
+        m.boot_into("gen1")
+        self.assertEqual(m.boot(), 0)
+        m.reboot()
+
+    def tearDown(self):
+        self.machine.cleanup()
+
+    def start(self, *arguments):
+        return subprocess.Popen([BOOTSTATE, "--root", self.machine.root] + list(arguments),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for_file(self, path, seconds=30):
+        deadline = time.monotonic() + seconds
+        while not os.path.exists(path):
+            self.assertLess(time.monotonic(), deadline, "never appeared: " + path)
+            time.sleep(0.02)
+
+    def slow_plan(self, seconds, extra=()):
+        """gen2: a required migration whose step says it started, then sleeps `seconds`."""
+        m = self.machine
+        started = m.path("/var/lib/slow-started")
+        script = 'echo started > "$1" && exec "$2" sleep "$3"'
+        slow = {"id": "slow", "policy": "required", "steps": [command_step(
+            "s", ["/bin/sh", "-c", script, "sh", started, STEP_TOOL, str(seconds)],
+            idempotent=True)]}
+        m.write_plan("gen2", [slow] + list(extra))
+        m.boot_into("gen2")
+        return started
+
+    def test_decline_during_a_run_waits_and_takes_effect(self):
+        m = self.machine
+        later = {"id": "later", "policy": "recommended", "steps": [command_step(
+            "l", [STEP_TOOL, "append", m.path("/var/lib/log"), "later ran"],
+            phase="pre-switch-root")]}
+        started = self.slow_plan(5, [later])
+        run = self.start("run", "--phase", "post-activation")
+        self.wait_for_file(started)
+        decline = m.bootstate("decline", "later")
+        # The decline could only commit after the run's last commit: the run is over.
+        self.assertIsNotNone(run.poll(), "decline returned while the run still held the store")
+        self.assertEqual(decline.returncode, 0, decline.stderr)
+        self.assertIn("waiting for the state store, held by pid %d" % run.pid, decline.stderr)
+        run.communicate()
+        self.assertEqual(m.migration("later")["state"], "declined")
+        self.assertEqual(m.migration("slow")["state"], "applied")
+        # And the next boot does not run it.
+        m.reboot()
+        m.boot()
+        self.assertEqual(m.lines("/var/lib/log"), [])
+        self.assertEqual(m.migration("later")["state"], "declined")
+
+    def test_twenty_parallel_accepts_all_land(self):
+        m = self.machine
+        ids = ["opt%02d" % index for index in range(20)]
+        m.write_plan("gen2", [{"id": migration, "policy": "optional", "steps": [command_step(
+            "x", [STEP_TOOL, "append", m.path("/var/lib/log"), migration])]}
+            for migration in ids])
+        m.boot_into("gen2")
+        m.reboot()
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual({m.migration(i)["readiness"] for i in ids}, {"needs accept"})
+        # All 20 start at the same instant: each first waits for EOF on one FIFO, which every
+        # reader sees when the test opens and closes its writing end.
+        gate = m.path("/var/lib/gate")
+        os.mkfifo(gate)
+        processes = [subprocess.Popen(
+            ["/bin/sh", "-c", 'cat "$0" >/dev/null && exec "$@"', gate, BOOTSTATE, "--root",
+             m.root, "accept", migration], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True) for migration in ids]
+        time.sleep(0.5)  # every cat is blocked in open()
+        with open(gate, "w"):
+            pass
+        for process in processes:
+            out, err = process.communicate(timeout=120)
+            self.assertEqual(process.returncode, 0, err)
+        status = m.status()
+        readiness = {row["id"]: row["readiness"] for row in status["migrations"]}
+        self.assertEqual([i for i in ids if readiness[i] == "needs accept"], [])
+        self.assertEqual(m.run("post-activation").returncode, 0)
+        self.assertEqual(sorted(m.lines("/var/lib/log")), ids)
+
+    def test_a_second_run_waits_then_refuses_naming_the_holder(self):
+        m = self.machine
+        started = self.slow_plan(14)
+        first = self.start("run", "--phase", "post-activation")
+        self.wait_for_file(started)
+        before = m.store_bytes()
+        second = m.run("post-activation")
+        self.assertIsNone(first.poll())
+        self.assertEqual(second.returncode, 2, second.stderr)
+        self.assertIn("held by pid %d (bootstate run --phase post-activation" % first.pid,
+                      second.stderr)
+        self.assertIn("nothing was changed", second.stderr)
+        self.assertEqual(m.store_bytes(), before)
+        first.communicate()
+        self.assertEqual(first.returncode, 0)
+        self.assertEqual(m.migration("slow")["state"], "applied")
+
+
+if __name__ == "__main__":
+    unittest.main()
