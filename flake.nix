@@ -11,10 +11,20 @@
         inherit system;
         overlays = [ self.overlays.default ];
       }));
+      bootstateModule =
+        { lib, pkgs, ... }:
+        {
+          imports = [ ./nixos/module.nix ];
+          boot.state.package = lib.mkDefault (
+            pkgs.bootstate or (pkgs.callPackage ./nixos/package.nix { })
+          );
+        };
     in
     {
       overlays.default = final: prev: {
-        bootstate = final.callPackage ./nixos/package.nix { src = self; };
+        # The source is filtered in package.nix (lib.fileset), not `self`: the package does not
+        # rebuild when docs, the flake or a Nix expression change.
+        bootstate = final.callPackage ./nixos/package.nix { };
       };
 
       packages = forAllSystems (pkgs: {
@@ -23,14 +33,12 @@
       });
 
       # No nixpkgs.overlays here: they cannot be set where pkgs is read-only (runNixOSTest).
-      nixosModules.default =
-        { lib, pkgs, ... }:
-        {
-          imports = [ ./nixos/module.nix ];
-          boot.state.package = lib.mkDefault (
-            pkgs.bootstate or (pkgs.callPackage ./nixos/package.nix { src = self; })
-          );
-        };
+      # Named, and as the default; the same module (not through `self`, which the evaluation
+      # in tests/nixos/eval-module.nix does not have).
+      nixosModules = {
+        bootstate = bootstateModule;
+        default = bootstateModule;
+      };
 
       # `nix flake check`: the package's own ctest suite (doCheck) and the NixOS VM tests.
       checks = forAllSystems (
@@ -47,10 +55,12 @@
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
           inputsFrom = [ pkgs.bootstate ];
-          packages = [ pkgs.clang-tools pkgs.gdb pkgs.nixfmt-rfc-style pkgs.shellcheck pkgs.jq ];
+          packages = [ pkgs.clang-tools pkgs.gdb pkgs.nixfmt pkgs.shellcheck pkgs.jq ];
         };
       });
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      # nixfmt is the RFC 166 formatter; nixfmt-rfc-style is a deprecated alias of it
+      # (pkgs/top-level/aliases.nix, 2025-07-14: warnOnInstantiate).
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
     };
 }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/dynamic_library.hpp"
+#include "core/elf_dlopen_note.hpp"
 
 namespace bootstate::util_linux {
 namespace {
@@ -14,6 +15,12 @@ struct Loaded {
 };
 
 using dynamic_library::resolve;
+
+// Declared for initrd builders: storage steps run in the initrd (docs/NIXOS.md).
+BOOTSTATE_ELF_NOTE_DLOPEN("fdisk", "Partition tables of storage steps",
+                          BOOTSTATE_DLOPEN_RECOMMENDED, "libfdisk.so.1");
+BOOTSTATE_ELF_NOTE_DLOPEN("blkid", "Probing devices named by storage steps",
+                          BOOTSTATE_DLOPEN_RECOMMENDED, "libblkid.so.1");
 
 Loaded<Fdisk> load_fdisk() {
   Loaded<Fdisk> loaded;

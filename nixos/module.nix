@@ -346,7 +346,30 @@ let
   ) initrdSteps;
   beforeUnits = lib.unique (lib.concatMap (s: s.before) allSteps);
   hasFirmware = builtins.any (s: s.kind == "firmware") allSteps;
-  failureAction = if cfg.failureAction == "reboot" then "reboot" else "none";
+
+  # Libraries bootstate dlopens, by the `feature` of their `.note.dlopen` ELF note
+  # (core/elf_dlopen_note.hpp). Recent make-initrd-ng reads the notes of a store path whose entry
+  # has `dlopen` and copies the sonames it finds on the binary's RUNPATH (package.nix puts
+  # util-linux and systemd there); naming the features includes them whatever their priority.
+  # A nixpkgs whose storePaths have no `dlopen` copies only DT_NEEDED libraries: then the
+  # libraries go in by path (the package's passthru.dlopenLibraries). docs/NIXOS.md.
+  dlopenFeatures = [
+    "fdisk"
+    "blkid"
+    "libsystemd"
+  ];
+  initrdStorePathOptions = options.boot.initrd.systemd.storePaths.type.getSubOptions [ ];
+  storePathsReadDlopenNotes = initrdStorePathOptions ? dlopen;
+  bootstateStorePaths =
+    if storePathsReadDlopenNotes then
+      [
+        {
+          source = bootstateCli;
+          dlopen.features = dlopenFeatures;
+        }
+      ]
+    else
+      [ bootstateCli ] ++ map toString (cfg.package.passthru.dlopenLibraries or [ ]);
 
   gcroots = pkgs.writeShellApplication {
     name = "bootstate-gcroots";
@@ -371,7 +394,17 @@ let
   espFileSystem = config.fileSystems.${cfg.espMountPoint} or null;
 in
 {
-  imports = [ ./postgresql/module.nix ];
+  imports = [
+    ./postgresql/module.nix
+    # FailureAction= rebooted on any failure, exit 2 (a usage error, a plan of another
+    # generation) and a failed live switch included; DESIGN "A live switch": a reboot only where
+    # bootstate arranged a fallback, and bootstate then reboots by itself.
+    (lib.mkRemovedOptionModule [
+      "boot"
+      "state"
+      "failureAction"
+    ] "bootstate reboots by itself when it has arranged a fallback; no unit reboots on failure.")
+  ];
 
   options.boot.state = {
     enable = mkEnableOption "bootstate, migrations advanced at boot phases with boot-counting fallback";
@@ -458,20 +491,6 @@ in
       type = types.str;
       default = "vfat";
       description = "File system type of the ESP.";
-    };
-
-    failureAction = mkOption {
-      type = types.enum [
-        "reboot"
-        "none"
-      ];
-      default = "reboot";
-      description = ''
-        What systemd does when a phase unit fails (`FailureAction=`). bootstate arranges the
-        fallback and reboots by itself; this is the safety net for when it cannot (it crashed,
-        the plan is invalid). With boot counting, each such boot spends a try, so the machine
-        ends in the previous generation; with `none` it stays in the failed boot.
-      '';
     };
 
     extraArgs = mkOption {
@@ -604,7 +623,7 @@ in
       ];
       boot.initrd.systemd = {
         contents."/etc/bootstate/plan.json".source = initrdPlan;
-        storePaths = [ bootstateCli ] ++ initrdExecutables ++ map toString cfg.initrdStorePaths;
+        storePaths = bootstateStorePaths ++ initrdExecutables ++ map toString cfg.initrdStorePaths;
 
         mounts = [
           {
@@ -632,14 +651,14 @@ in
             "shutdown.target"
           ];
           conflicts = [ "shutdown.target" ];
-          unitConfig = {
-            DefaultDependencies = false;
-            FailureAction = failureAction;
-          };
+          # No FailureAction: bootstate reboots by itself after arranging a fallback; a failure
+          # it did not arrange one for (exit 2, a crash) must not spend the machine's tries.
+          unitConfig.DefaultDependencies = false;
           serviceConfig = {
             Type = "oneshot";
             RemainAfterExit = true;
             ExecStart = initrdExec "initrd-pre-mount";
+            NotifyAccess = "main";
             TimeoutStartSec = "infinity"; # steps carry their own timeouts
           };
         };
@@ -662,12 +681,12 @@ in
           unitConfig = {
             DefaultDependencies = false;
             RequiresMountsFor = [ "/sysroot" ];
-            FailureAction = failureAction;
           };
           serviceConfig = {
             Type = "oneshot";
             RemainAfterExit = true;
             ExecStart = initrdExec "pre-switch-root";
+            NotifyAccess = "main";
             TimeoutStartSec = "infinity";
           };
         };
@@ -688,11 +707,17 @@ in
             cfg.espMountPoint
             "/var/lib/bootstate"
           ];
-          FailureAction = failureAction;
+          # No FailureAction (DESIGN "A live switch"): a switch restarts this unit; exit 2 (usage,
+          # a plan that is not this generation's) and a failed switch attempt (undone, exit 1)
+          # must fail the unit without rebooting. At boot, bootstate itself reboots when it has
+          # arranged a fallback.
         };
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
+          # 4: a switch attempt found initrd work pending: "reboot required", not a failure.
+          SuccessExitStatus = "4";
+          NotifyAccess = "main"; # STATUS= and EXTEND_TIMEOUT_USEC= from bootstate
           # GC roots first, so whatever this boot applies keeps its undo programs.
           ExecStartPre = "${gcroots}/bin/bootstate-gcroots add ${planTemplate}";
           ExecStart = "${bootstateCli} --esp ${cfg.espMountPoint} --plan /run/current-system/bootstate/plan.json ${commonArgs} run --phase post-activation";
@@ -703,7 +728,7 @@ in
 
       # --- a live switch may not skip initrd-phase work -----------------------------------
       system.preSwitchChecks.bootstate = ''
-        ${preSwitchCheck}/bin/bootstate-pre-switch-check "$1" "$2" ${bootstateCli} --esp ${cfg.espMountPoint}
+        ${preSwitchCheck}/bin/bootstate-pre-switch-check "$1" "''${2-}" ${bootstateCli} --esp ${cfg.espMountPoint}
       '';
     }
 

@@ -9,6 +9,10 @@
 #   - ACTION is a live one (switch, test) and booting the new generation has initrd-phase
 #     work (`initrd_work`: forward steps or the undo of a stale migration): that work can only
 #     run during a boot. Use `nixos-rebuild boot` and reboot instead.
+#   - ACTION is empty: switch-to-configuration before the action was passed as $2 (older
+#     nixpkgs) gives none, and `nixos-rebuild switch` is one of the callers then; refusing is the
+#     safe reading (a needless refusal costs a `nixos-rebuild boot`; a wrong pass skips the
+#     initrd work), and the message says so.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -17,6 +21,14 @@ if [ $# -lt 3 ]; then
 fi
 new=$1 action=$2
 shift 2
+if [ -z "$action" ]; then
+  echo "bootstate: switch-to-configuration did not say which action this is (older nixpkgs);" \
+    "checking it as a live 'switch'" >&2
+  action=switch
+  unnamed=true
+else
+  unnamed=false
+fi
 plan=$new/bootstate/plan.json
 
 if [ "$action" = dry-activate ]; then exit 0; fi
@@ -51,7 +63,12 @@ if [ "$(jq -r '.initrd_work' <<<"$report")" = true ]; then
     echo "bootstate: $new has work that runs only while booting:"
     jq -r '.actions[] | select(.phase != "post-activation")
            | "  boot \(.boot), \(.phase): \(.action) \(.migration)\(if .step then "/" + .step else "" end)"' <<<"$report"
-    echo "A live '$action' cannot run it. Use 'nixos-rebuild boot' and reboot."
+    if $unnamed; then
+      echo "The action was not named, so it may be a live switch, which cannot run it."
+    else
+      echo "A live '$action' cannot run it."
+    fi
+    echo "Use 'nixos-rebuild boot' and reboot."
   } >&2
   exit 1
 fi

@@ -1,6 +1,7 @@
 #include "stage2/libsystemd.hpp"
 
 #include "core/dynamic_library.hpp"
+#include "core/elf_dlopen_note.hpp"
 
 namespace bootstate::stage2::libsystemd {
 namespace {
@@ -12,6 +13,10 @@ struct Loaded {
 };
 
 using dynamic_library::resolve;
+
+// Declared for initrd builders: the initrd phases log, notify and reboot through it.
+BOOTSTATE_ELF_NOTE_DLOPEN("libsystemd", "Journal, service notifications and reboot requests",
+                          BOOTSTATE_DLOPEN_RECOMMENDED, "libsystemd.so.0");
 
 Loaded load() {
   Loaded loaded;

@@ -1,7 +1,7 @@
 # What every bootstate VM test machine has: UEFI, systemd-boot with boot counting, the
 # systemd initrd, bootstate. `testLib` is Python shared by the test scripts; `upgradeTest`
-# is the shape of a test that boots `base`, then installs `update` with
-# `switch-to-configuration boot` and reboots into it.
+# is the shape of a test that boots `base`, then makes `update` the system profile's newest
+# generation, installs it with `switch-to-configuration boot` and reboots into it.
 { module }:
 rec {
   node =
@@ -38,7 +38,12 @@ rec {
         return m.succeed("readlink -f /run/booted-system").strip()
 
     def boot_into(m, toplevel):
-        # As `nixos-rebuild boot` and a reboot: the new generation becomes the default entry.
+        # As `nixos-rebuild boot` and a reboot: the generation becomes the newest one of the
+        # system profile, then its switch-to-configuration writes the entries. The systemd-boot
+        # builder writes entries only for profile generations (nixpkgs' nixos/tests/
+        # systemd-boot.nix does the same `nix-env --set` first); without it the default entry
+        # stays the booted one and the test would never boot `toplevel`.
+        m.succeed(f"nix-env -p /nix/var/nix/profiles/system --set {toplevel}")
         m.succeed(f"{toplevel}/bin/switch-to-configuration boot")
         m.shutdown()
         m.start()

@@ -50,9 +50,7 @@ common.upgradeTest {
       machine.succeed("fwupdmgr get-history --json | grep -q 1.2.4")
 
       with subtest("firmware is machine state: kept when the generation goes away"):
-          machine.succeed(f"{base}/bin/switch-to-configuration boot")
-          machine.shutdown()
-          machine.start()
+          boot_into(machine, base)
           machine.wait_for_unit("bootstate-post-activation.service")
           mig = migration(status(machine), "webcam-fw")
           assert mig["state"] != "undone", mig

@@ -43,9 +43,7 @@ common.upgradeTest {
           machine.succeed("${psql} -d shop -c \"INSERT INTO items VALUES (501, 'written on 16')\"")
 
       with subtest("rollback: the 16 cluster is dumped and restored into a fresh 15 cluster"):
-          machine.succeed(f"{base}/bin/switch-to-configuration boot")
-          machine.shutdown()
-          machine.start()
+          boot_into(machine, base)
           machine.wait_for_unit("postgresql.service")
           assert booted(machine) == base
           assert machine.succeed("${psql} -c 'SHOW server_version_num'").strip().startswith("15")

@@ -86,6 +86,8 @@ let
         source = "${f.source}";
       }) cfg.boot.initrd.systemd.contents;
       storePaths = map (p: "${p.source}") cfg.boot.initrd.systemd.storePaths;
+      # make-initrd-ng copies what the .note.dlopen notes of these name (docs/NIXOS.md).
+      storePathsDlopen = map (p: p.dlopen or null) cfg.boot.initrd.systemd.storePaths;
       availableKernelModules = cfg.boot.initrd.availableKernelModules;
       initrdMounts = map unit cfg.boot.initrd.systemd.mounts;
       initrdServices = lib.mapAttrs (n: unit) cfg.boot.initrd.systemd.services;
@@ -211,13 +213,12 @@ in
     };
     minimal = summary (eval { modules = [ minimal ]; });
     # A Nix path as command (copied into the store) in an initrd phase, a package with
-    # meta.mainProgram as check, args appended, the ESP given explicitly, failureAction none.
+    # meta.mainProgram as check, args appended, the ESP given explicitly.
     path-command = summary (eval {
       modules = [
         minimal
         {
           boot.state.espDevice = "/dev/vda1";
-          boot.state.failureAction = "none";
           boot.state.extraArgs = [ "--verbose" ];
           boot.state.migrations.m.steps = [
             {
@@ -251,6 +252,8 @@ in
   };
 
   bad = {
+    # FailureAction= is gone (DESIGN "A live switch"); a configuration still setting it is told.
+    failure-action-removed = bad "no longer has any effect" [ { boot.state.failureAction = "none"; } ];
     systemd-initrd-disabled = bad "needs the systemd initrd" [
       { boot.initrd.systemd.enable = lib.mkForce false; }
     ];

@@ -46,9 +46,17 @@ echo "$initrd" >"$tmp/preview.json"
 if check switch; then ko "switch with pending initrd work refused"; else grep -q "nixos-rebuild boot" "$tmp/out" && grep -q "initrd-pre-mount: run grow/g" "$tmp/out" && ! grep -q "db/u" "$tmp/out" && ok "switch with pending initrd work refused, naming it" || { ko "refusal message"; cat "$tmp/out"; }; fi
 if check boot; then ok "boot is allowed with pending initrd work"; else ko "boot allowed"; cat "$tmp/out"; fi
 if check dry-activate; then ok "dry-activate is never refused"; else ko "dry-activate"; fi
+# Older switch-to-configuration-ng passed no action ($2 empty): read as a live switch, and said.
+if check ""; then ko "an empty action with pending initrd work is refused"; else grep -q "did not say which action" "$tmp/out" && grep -q "nixos-rebuild boot" "$tmp/out" && grep -q "initrd-pre-mount: run grow/g" "$tmp/out" && ok "an empty action with pending initrd work is refused, saying why" || { ko "empty-action refusal message"; cat "$tmp/out"; }; fi
+# The module's fragment runs under nounset (pre-switch-check.nix wraps the fragments in
+# writeShellApplication): with no $2 at all it must still reach the check, not die unbound.
+# shellcheck disable=SC2016 # expanded by the inner bash, as in the module's fragment
+fragment='"$NIXOS/pre-switch-check.sh" "$1" "${2-}" "$STUB" --esp /boot'
+if NIXOS=$nixos STUB=$tmp/bootstate bash -euo pipefail -c "$fragment" fragment "$new" >"$tmp/out" 2>&1; then ko "the fragment without \$2 refuses"; else grep -q "did not say which action" "$tmp/out" && ok "the module's fragment without \$2 (nounset) reaches the check and refuses" || { ko "fragment without \$2"; cat "$tmp/out"; }; fi
 echo "$live" >"$tmp/preview.json"
 if check switch; then ok "switch allowed when only post-activation work is left"; else ko "switch with stage-2 work"; cat "$tmp/out"; fi
 if check test; then ok "test allowed when only post-activation work is left"; else ko "test"; cat "$tmp/out"; fi
+if check ""; then ok "an empty action is allowed when only post-activation work is left"; else ko "empty action, stage-2 work"; cat "$tmp/out"; fi
 echo 1 >"$tmp/preview-rc"
 echo '{"blocked":true,"initrd_work":false,"actions":[]}' >"$tmp/preview.json"
 if check boot; then ko "a blocker refuses boot"; else grep -q blocked "$tmp/out" && ok "a blocker refuses boot" || ko "blocker message"; fi

@@ -14,11 +14,14 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 GUEST = HERE / "guest"
 REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO / "tests" / "nixos"))
+import dlopen_notes  # noqa: E402  (the .note.dlopen reader make-initrd-ng's reading is checked with)
 
 SECTOR = 512
 MIB = 1024 * 1024
@@ -39,10 +42,11 @@ ROOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "libfdisk1", "libblk
                  "libsystemd0"]
 INITRD_MODULES = "bash systemd systemd-initrd kernel-modules udev-rules base dracut-systemd fs-lib rootfs-block"
 INITRD_DRIVERS = ("virtio_pci virtio_blk ext4 vfat nls_cp437 nls_ascii nls_utf8 efivarfs")
-INITRD_BINARIES = ["/lib/x86_64-linux-gnu/libfdisk.so.1", "/lib/x86_64-linux-gnu/libblkid.so.1",
-                   "/lib/x86_64-linux-gnu/libsystemd.so.0", "/usr/bin/sync", "/usr/bin/sleep",
-                   "/usr/bin/mkdir", "/usr/bin/rm", "/usr/bin/mv", "/usr/bin/tail",
-                   "/usr/bin/base64"]
+# Tools the guest's step scripts (guest/vm-step) call. The libraries bootstate loads on first
+# use are not listed: initrd_libraries() takes them from the binary's .note.dlopen notes, as
+# NixOS' make-initrd-ng does, so a dlopen without its note fails the VM tier.
+INITRD_TOOLS = ["/usr/bin/sync", "/usr/bin/sleep", "/usr/bin/mkdir", "/usr/bin/rm", "/usr/bin/mv",
+                "/usr/bin/tail", "/usr/bin/base64"]
 UNNEEDED_UNITS = [
     # Units that cost boot time under emulation and that no test needs.
     "serial-getty@ttyS0.service", "getty@tty1.service", "apt-daily.timer",
@@ -162,13 +166,32 @@ def unit_text(name, binary_path="/usr/bin/bootstate"):
     return template.replace("@BOOTSTATE_BIN@", binary_path)
 
 
+def initrd_libraries(bootstate):
+    """The libraries the binary's .note.dlopen notes name, resolved as the host's loader does
+    (this host is the Debian release the VM boots). Raises when the binary declares none or a
+    soname does not resolve: the initrd would then lack what storage steps load."""
+    sonames = dlopen_notes.sonames(bootstate)
+    if not sonames:
+        raise RuntimeError(f"{bootstate} declares no .note.dlopen libraries; the initrd would "
+                           "lack libfdisk, libblkid and libsystemd")
+    paths = []
+    for soname in sonames:
+        path = dlopen_notes.resolve(soname)
+        if path is None:
+            raise RuntimeError(f"{bootstate} declares {soname} (.note.dlopen), which does not "
+                               "resolve on this host (ldconfig -p)")
+        paths.append(path)
+    return paths
+
+
 def initrd(cache, bootstate, kernel_dir, kver):
     """One dracut systemd initrd for every generation: bootstate, the two initrd units enabled
     in initrd.target, vm-step. Each generation's plan comes in a second, tiny initrd (below)."""
     units = [REPO / "units" / f"bootstate-{u}.service.in"
              for u in ("initrd-pre-mount", "pre-switch-root")]
+    binaries = initrd_libraries(bootstate) + INITRD_TOOLS
     key = digest(bootstate, *units, GUEST / "vm-step", INITRD_MODULES, INITRD_DRIVERS,
-                 INITRD_BINARIES, kver, package_version("dracut-core"), "padded to 4")
+                 binaries, kver, package_version("dracut-core"), "padded to 4")
 
     def build(out):
         with tempfile.TemporaryDirectory() as tmp:
@@ -186,7 +209,7 @@ def initrd(cache, bootstate, kernel_dir, kver):
             run(["dracut", "--quiet", "--no-hostonly", "--force", "--kver", kver,
                  "--kmoddir", str(kernel_dir / "lib/modules" / kver),
                  "-m", INITRD_MODULES, "--add-drivers", INITRD_DRIVERS,
-                 "--include", str(tree), "/", "--install", " ".join(INITRD_BINARIES),
+                 "--include", str(tree), "/", "--install", " ".join(binaries),
                  str(out)])
         # The kernel unpacks an uncompressed cpio that follows a compressed one only when it
         # starts at a multiple of 4 bytes (init/initramfs.c), and systemd-boot 252 appends
