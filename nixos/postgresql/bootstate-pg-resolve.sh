@@ -81,7 +81,11 @@ if [ "$action" = undo-done ]; then
 fi
 
 # --- the running environment -------------------------------------------------------------------
-owner=$(stat -c %U "$(dirname "$data_dir")")
+# The cluster owner: whoever owns the data (or, mid-resolution, the recorded source).
+owner_of=$data_dir
+if [ ! -e "$owner_of" ] && [ -f "$in_progress" ]; then owner_of=$(sed -n 2p "$in_progress"); fi
+[ -e "$owner_of" ] || owner_of=$(dirname "$data_dir")
+owner=$(stat -c %U "$owner_of")
 if [ "$action" != restore-backup ] && [ "$(id -u)" -eq 0 ]; then
   die "$action runs as the cluster owner, not root (the step's user; here: $owner)"
 fi
@@ -320,6 +324,9 @@ undo_interrupted() { # a forward resolution never finished: put its source back
 preflight() { # action target-major
   [ ! -e "$in_progress" ] || return 0 # resuming: the record decides
   local from
+  # The old directory is kept aside by a rename in its parent.
+  [ -w "$(dirname "$data_dir")" ] ||
+    die "$(dirname "$data_dir") is not writable by $(id -un): the old data directory cannot be kept aside there"
   from=$(version_of_dir "$data_dir")
   [ -n "$from" ] || die "$data_dir is not a PostgreSQL data directory (no PG_VERSION)"
   [ "$from" != "$2" ] || return 0 # begin reports it as done

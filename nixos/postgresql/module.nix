@@ -76,7 +76,7 @@ let
     inherit (checkCfg) id dataDir link backupDataDir timeout;
     serverBindir = "${checkCfg.package}/bin";
     otherBindirs = map (p: "${p}/bin") checkCfg.otherPackages;
-    user = pg.superUser or "postgres";
+    user = "postgres"; # the unit's User= in nixpkgs' postgresql module
   };
 
   oldVersion = cfg.oldPackage.version or "old";

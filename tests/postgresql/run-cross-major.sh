@@ -253,6 +253,10 @@ resolve root restore-backup "$pg14" "$one" >"$tmp/r3.log" 2>&1 && fail "restore-
 "$resolve_sh" dump-restore --data-dir "$one" --server-bindir "$pg14" --bindir "$pg15" >"$tmp/r4.log" 2>&1 && fail "dump-restore as root refused" ||
   { grep -q "not root" "$tmp/r4.log" && pass "dump-restore as root refused" || fail "r4: $(cat "$tmp/r4.log")"; }
 [ "$(ls "$lib" | sort)" = "$before" ] && [ "$(cat "$one/PG_VERSION")" = 15 ] && pass "after the refusals the data directory is untouched" || fail "refusals changed $lib"
+mkdir -p "$tmp/rootparent/db" && echo 15 >"$tmp/rootparent/db/PG_VERSION" && chown -R postgres: "$tmp/rootparent/db"
+resolve postgres dump-restore "$pg14" "$tmp/rootparent/db" >"$tmp/r5.log" 2>&1 && fail "a parent postgres cannot write refused" ||
+  { grep -q "cannot be kept aside" "$tmp/r5.log" && [ "$(ls -A "$tmp/rootparent")" = db ] &&
+    pass "a data directory whose parent postgres cannot write is refused, nothing created" || fail "r5: $(cat "$tmp/r5.log")"; }
 set +e
 "$resolve_sh" frobnicate --data-dir /x --server-bindir /y >/dev/null 2>&1; rc1=$?
 "$resolve_sh" "done" --data-dir relative --server-bindir "$pg15" >/dev/null 2>&1; rc2=$?
@@ -277,7 +281,8 @@ mapfile -d '' argv < <(jq -j '.command[] | (., "\u0000")' "$(render "$pg15" "$on
 t0=$(date +%s%N)
 for _ in $(seq 100); do "${argv[@]}" >/dev/null; done
 t1=$(date +%s%N)
-echo "# time check-quiet: $(((t1 - t0) / 100000)) us per run (sh + head + postgres --version + sed; load $(cut -d' ' -f1 /proc/loadavg))"
+awk -v ns="$((t1 - t0))" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
+  'BEGIN { printf "# time check-quiet: %.1f ms per run (sh + head + postgres --version + sed; load %s)\n", ns / 100 / 1e6, load }'
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
