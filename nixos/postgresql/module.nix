@@ -5,8 +5,14 @@
 # data directory stays as it was); undo = `downgrade`, which dumps the newer cluster with the
 # newer tools and restores into a fresh older cluster (what was written after the upgrade
 # survives a rollback); the old directories are moved aside, never deleted.
+#
+# boot.state.postgresql.versionCheck: the check of docs/CHECKS.md "PostgreSQL" (data directory
+# vs. the configured server's major version) with its resolutions pg-upgrade, dump-restore and
+# restore-backup, rendered by ./check.nix into `boot.state.checks`. Off by default until the
+# engine accepts `checks` in the plan (docs/DESIGN.md "Checks and resolutions").
 {
   config,
+  options,
   lib,
   pkgs,
   ...
@@ -35,6 +41,44 @@ let
     PG_USER = cfg.user;
   } // lib.optionalAttrs (cfg.initdbArgs != [ ]) { PG_INITDB_ARGS = lib.concatStringsSep " " cfg.initdbArgs; };
   exe = "${bootstatePg}/bin/bootstate-pg";
+  # --- the version check ---------------------------------------------------------------------
+  checkCfg = config.boot.state.postgresql.versionCheck;
+  engineHasChecks = options.boot.state ? checks;
+  checkExe = pkgs.writeShellApplication {
+    name = "bootstate-pg-check";
+    runtimeInputs = [
+      pkgs.coreutils
+      pkgs.gnused
+    ];
+    text = builtins.readFile ./bootstate-pg-check.sh;
+  };
+  resolveExe = pkgs.writeShellApplication {
+    name = "bootstate-pg-resolve";
+    runtimeInputs = [
+      pkgs.coreutils
+      pkgs.gnused
+      pkgs.gawk
+      pkgs.gnugrep
+    ];
+    text = builtins.readFile ./bootstate-pg-resolve.sh;
+  };
+  serverMajor = lib.toInt (lib.versions.major checkCfg.package.version);
+  # nixpkgs' postgresql_N, or null where that major is not (or no longer: a throwing alias) there.
+  postgresqlOfMajor =
+    n:
+    let
+      found = builtins.tryEval (pkgs."postgresql_${toString n}" or null);
+    in
+    if found.success then found.value else null;
+  checkDeclaration = import ./check.nix {
+    checkExe = "${checkExe}/bin/bootstate-pg-check";
+    resolveExe = "${resolveExe}/bin/bootstate-pg-resolve";
+    inherit (checkCfg) id dataDir link backupDataDir timeout;
+    serverBindir = "${checkCfg.package}/bin";
+    otherBindirs = map (p: "${p}/bin") checkCfg.otherPackages;
+    user = "postgres"; # the unit's User= in nixpkgs' postgresql module
+  };
+
   oldVersion = cfg.oldPackage.version or "old";
   newVersion = cfg.newPackage.version or "new";
 in
@@ -48,6 +92,80 @@ in
         (or, after a rollback, its undo) is finished before the server opens the data
         directory. Keep it on in every generation that may be rolled back to.
       '';
+    };
+
+    versionCheck = {
+      enable = mkEnableOption ''
+        the bootstate check that compares the PostgreSQL data directory's major version
+        (PG_VERSION) with the configured server's and offers pg-upgrade and dump-restore (data
+        older) or dump-restore and restore-backup (data newer) as resolutions
+        (docs/CHECKS.md). Needs a bootstate whose plan accepts `checks`: until then, enabling
+        it fails an assertion'';
+      id = mkOption {
+        type = types.strMatching "[a-z0-9][a-z0-9._-]{0,63}";
+        default = "postgresql-version";
+        description = "Check id; a chosen resolution runs as migration `<id>.<resolution>`.";
+      };
+      package = mkOption {
+        type = types.package;
+        default = pg.finalPackage or pg.package;
+        defaultText = literalExpression "config.services.postgresql.finalPackage";
+        description = ''
+          The server the data must fit, with its extensions (what pg_upgrade and the restore
+          run with). Its major version is read from `postgres --version` when the check runs.
+        '';
+      };
+      dataDir = mkOption {
+        type = types.str;
+        default = pg.dataDir;
+        defaultText = literalExpression "config.services.postgresql.dataDir";
+        description = "The data directory checked and resolved.";
+      };
+      otherPackages = mkOption {
+        type = types.listOf types.package;
+        default = builtins.filter (p: p != null) (
+          map postgresqlOfMajor [
+            (serverMajor - 1)
+            (serverMajor + 1)
+          ]
+        );
+        defaultText = literalExpression "the nixpkgs postgresql_N one major below and above package";
+        description = ''
+          PostgreSQL packages of other majors, part of the system closure: a resolution needs
+          the data's own server (to dump it, or as pg_upgrade's old side) and the newer
+          version's client tools. Data of a major not listed here can be detected, not
+          resolved (the step says which major is missing).
+        '';
+      };
+      link = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          pg-upgrade with `--link`: seconds instead of a copy of the data, but the kept-aside
+          old directory is unusable once the new server has started.
+        '';
+      };
+      backupDataDir = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          pg-upgrade and dump-restore declare `backup = [ dataDir ]`, so bootstate keeps a
+          copy of the data as it was (costs its size on disk); restore-backup puts such a copy
+          back on a later downgrade.
+        '';
+      };
+      timeout = mkOption {
+        type = types.ints.positive;
+        default = 6 * 3600;
+        description = "Seconds each resolution step (and its undo) may take.";
+      };
+      declaration = mkOption {
+        type = types.attrs;
+        readOnly = true;
+        default = checkDeclaration;
+        defaultText = literalExpression "import ./check.nix { ... }";
+        description = "The check in plan syntax, as it goes into `boot.state.checks` (for tests and the engine's module).";
+      };
     };
 
     upgrade = {
@@ -114,6 +232,23 @@ in
   };
 
   config = lib.mkMerge [
+    (mkIf checkCfg.enable {
+      assertions = [
+        {
+          assertion = engineHasChecks;
+          message = "boot.state.postgresql.versionCheck: this bootstate's module has no boot.state.checks yet (the engine does not accept checks in the plan); keep versionCheck.enable off.";
+        }
+        {
+          assertion = !(lib.hasInfix "\n" checkCfg.dataDir) && lib.hasPrefix "/" checkCfg.dataDir;
+          message = "boot.state.postgresql.versionCheck.dataDir must be an absolute path without a newline.";
+        }
+      ];
+    })
+    # Defined only where the option exists: a definition of an undeclared option is an error
+    # even under a false mkIf.
+    (lib.optionalAttrs engineHasChecks {
+      boot.state.checks = mkIf checkCfg.enable [ checkDeclaration ];
+    })
     (mkIf (config.boot.state.enable && pg.enable && config.boot.state.postgresql.orderAfterBootstate) {
       systemd.services.postgresql = {
         after = [ "bootstate-post-activation.service" ];
