@@ -137,7 +137,7 @@ std::string heading(const LoggedStep& logged) {
                                  logged.undo ? " (undo)" : "", logged.attempt,
                                  logged.phase ? to_string(*logged.phase) : "phase unknown",
                                  to_string(logged.record.state));
-  if (!logged.record.message.empty() && logged.record.state != StepState::Pending) {
+  if (!logged.record.message.empty() && logged.record.state == StepState::Failed) {
     line += " (" + logged.record.message + ")";
   }
   return line + "\n";
