@@ -285,15 +285,20 @@ int log_command(const Machine& machine) {
         if (!step_id.empty() && step.id != step_id) continue;
         LoggedStep logged = finder.find(*record, step, undo, options.attempt);
         if (step_id.empty() && logged.log_path.empty() && step.started_usec == 0) continue;
+        if (options.attempt != 0 && logged.log_path.empty() && record->attempt != options.attempt) {
+          continue;  // it did not run in the attempt asked for
+        }
         chosen.push_back(std::move(logged));
       }
     }
     if (chosen.empty()) {
       return report_error(Error{
           ErrorCode::InvalidInput,
-          step_id.empty() ? fmt::format("log: no step of migration \"{}\" has run", migration_id)
-                          : fmt::format("log: migration \"{}\" has no step \"{}\" that ran",
-                                        migration_id, step_id)});
+          step_id.empty()
+              ? fmt::format("log: no step of migration \"{}\" has run", migration_id)
+              : fmt::format(
+                    "log: migration \"{}\" has no step \"{}\" that ran{}", migration_id, step_id,
+                    options.attempt != 0 ? fmt::format(" in attempt {}", options.attempt) : "")});
     }
     if (options.follow && chosen.size() > 1) {
       std::erase_if(chosen,
