@@ -150,9 +150,11 @@ Expected<Options> parse_options(const std::vector<std::string>& arguments) {
   }
   if (help) {
     options.command = Command::Help;
-    options.argument = command != nullptr && command->command != Command::Help
-                           ? std::string(command->name)
-                           : (positional.empty() || command == nullptr ? "" : positional[0]);
+    if (command != nullptr) {
+      // `help log --help` is log's help; `help --help` is help's own.
+      bool topic_given = command->command == Command::Help && !positional.empty();
+      options.argument = topic_given ? positional[0] : std::string(command->name);
+    }
     if (!options.argument.empty() && find_command(options.argument) == nullptr) {
       return usage_error(fmt::format("help: unknown command \"{}\"", options.argument));
     }
