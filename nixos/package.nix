@@ -6,6 +6,7 @@
   cmake,
   ninja,
   pkg-config,
+  scdoc,
   systemd,
   util-linux,
   cereal,
@@ -22,7 +23,7 @@ stdenv.mkDerivation {
   version = "0.1.0";
   inherit src;
 
-  nativeBuildInputs = [ cmake ninja pkg-config ];
+  nativeBuildInputs = [ cmake ninja pkg-config scdoc ]; # scdoc renders bootstate(8)
   buildInputs = [
     systemd # libsystemd
     util-linux # libfdisk, libblkid
