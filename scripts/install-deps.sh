@@ -19,6 +19,7 @@ test_packages=(
   util-linux python3 strace clang-format
   python3-jsonschema                # tests/cli: status/preview --json against docs/schema
   zsh fish                          # tests/cli: the zsh and fish completions
+  python3-prometheus-client         # tests/cli: `bootstate metrics` through its parser
   # tests/vm: qemu + OVMF + systemd-boot, a dracut initrd (dracut-core does not replace the
   # host's initramfs-tools), a debootstrap stage 2, mtools for the ESP image
   qemu-system-x86 ovmf systemd-boot-efi dracut-core debootstrap mtools cpio kmod binutils
