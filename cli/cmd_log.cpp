@@ -91,7 +91,7 @@ class LogFinder {
       logged.attempt = files.rbegin()->first;
       logged.log_path = files.rbegin()->second;
     } else {
-      logged.attempt = wanted != 0 ? wanted : (record.attempt != 0 ? record.attempt : current_);
+      logged.attempt = wanted != 0 ? wanted : attempt_at(step.started_usec);
     }
     return logged;
   }
@@ -104,8 +104,7 @@ class LogFinder {
       for (bool undo : {false, true}) {
         for (const StepRecord& step : undo ? record.undo_steps : record.steps) {
           LoggedStep logged = find(record, step, undo, number);
-          bool ran_here =
-              !logged.log_path.empty() || (record.attempt == number && step.started_usec != 0);
+          bool ran_here = !logged.log_path.empty() || started_in(step, number);
           if (ran_here) steps.push_back(std::move(logged));
         }
       }
@@ -121,6 +120,38 @@ class LogFinder {
   }
 
   std::uint64_t current() const { return current_; }
+
+  // The attempt whose time covers `usec` (a step's last start), 0 when none does. A step's
+  // record carries no attempt number, and MigrationRecord::attempt moves on when a later
+  // attempt undoes the migration: the attempts' start and end times are what tell.
+  std::uint64_t attempt_at(std::int64_t usec) const {
+    if (usec == 0) return 0;
+    std::uint64_t found = 0;
+    auto consider = [&](const Attempt& attempt) {
+      bool inside = usec >= attempt.started_usec &&
+                    (attempt.finished_usec == 0 || usec <= attempt.finished_usec);
+      if (inside && attempt.number > found) found = attempt.number;
+    };
+    for (const Attempt& attempt : state_.history) consider(attempt);
+    if (state_.attempt) consider(*state_.attempt);
+    return found;
+  }
+
+  bool started_in(const StepRecord& step, std::uint64_t number) const {
+    return number != 0 && attempt_at(step.started_usec) == number;
+  }
+
+  // The newest attempt before the current one that failed or was abandoned, 0 when none.
+  std::uint64_t last_failed_attempt() const {
+    std::uint64_t found = 0;
+    for (const Attempt& attempt : state_.history) {
+      if (attempt.number != current_ &&
+          (attempt.state == AttemptState::Failed || attempt.state == AttemptState::Abandoned)) {
+        found = std::max(found, attempt.number);
+      }
+    }
+    return found;
+  }
 
  private:
   const State& state_;
@@ -200,6 +231,7 @@ void print_step(const Machine& machine, const LoggedStep& logged) {
     out("(" + text.error().message + ")\n");
     return;
   }
+  if (text->empty()) out("(the step printed nothing)\n");
   out(*text);
   if (!text->empty() && text->back() != '\n') out("\n");
 }
@@ -266,6 +298,11 @@ int log_command(const Machine& machine) {
     } else if (chosen.empty()) {
       out(number == 0 ? "No attempt yet: no step has run.\n"
                       : fmt::format("No step has run in attempt {}.\n", number));
+      if (std::uint64_t failed = finder.last_failed_attempt();
+          failed != 0 && options.attempt == 0) {
+        out(fmt::format("Attempt {} failed: `bootstate log --attempt {}` shows its steps.\n",
+                        failed, failed));
+      }
       return kExitOk;
     }
   } else {
@@ -285,7 +322,8 @@ int log_command(const Machine& machine) {
         if (!step_id.empty() && step.id != step_id) continue;
         LoggedStep logged = finder.find(*record, step, undo, options.attempt);
         if (step_id.empty() && logged.log_path.empty() && step.started_usec == 0) continue;
-        if (options.attempt != 0 && logged.log_path.empty() && record->attempt != options.attempt) {
+        if (options.attempt != 0 && logged.log_path.empty() &&
+            !finder.started_in(step, options.attempt)) {
           continue;  // it did not run in the attempt asked for
         }
         chosen.push_back(std::move(logged));

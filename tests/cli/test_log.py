@@ -80,6 +80,27 @@ class LogTest(unittest.TestCase):
         self.assertEqual(none.returncode, 2)
         self.assertIn('has no step "s" that ran in attempt 2', none.stderr)
 
+    def test_after_a_fallback_the_failure_is_in_its_own_attempt(self):
+        # Attempt 2 (g2) fails; booting g1 again (attempt 3) undoes it. The failed step's record
+        # is older than attempt 3: it must not be listed as a step of attempt 3.
+        self.assertEqual(self.boot_plan("g1", []), 0)
+        broken = {"id": "broken", "policy": "required",
+                  "steps": [script_step("boom", "echo it broke; exit 4")],
+                  "undo": [script_step("unboom", "echo undoing")]}
+        self.assertEqual(self.boot_plan("g2", [broken]), 1)
+        self.machine.boot_into("g1")
+        self.machine.reboot()
+        self.assertEqual(self.machine.boot(), 0)
+        current = self.log()
+        self.assertEqual(current.returncode, 0, current.stderr)
+        self.assertIn("broken/unboom (undo) · attempt 3", current.stdout)
+        self.assertIn("undoing", current.stdout)
+        self.assertNotIn("broken/boom ", current.stdout)
+        failed = self.log("--attempt", "2")
+        self.assertIn("broken/boom · attempt 2 · post-activation · failed (exit status 4)",
+                      failed.stdout)
+        self.assertIn("it broke", failed.stdout)
+
     def test_initrd_pre_mount_step_points_to_the_journal(self):
         # Its log is on tmpfs (/run/bootstate), gone after the boot: the journal has it.
         self.boot_plan("g1", [{"id": "disk", "policy": "required", "steps": [
