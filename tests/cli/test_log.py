@@ -1,6 +1,7 @@
 """`bootstate log`: a step's output from its bounded log, through the real binary."""
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -105,7 +106,7 @@ class LogTest(unittest.TestCase):
         # Its log is on tmpfs (/run/bootstate), gone after the boot: the journal has it.
         self.boot_plan("g1", [{"id": "disk", "policy": "required", "steps": [
             script_step("grow", "echo growing", phase="initrd-pre-mount")]}])
-        os.system("rm -rf %s/run/bootstate" % self.machine.root)
+        shutil.rmtree(self.machine.path("/run/bootstate"))
         result = self.log("disk/grow")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("journalctl --no-pager --output=cat --identifier=bootstate-disk-grow --boot=",
