@@ -187,12 +187,13 @@ void print_from_journal(const Machine& machine, const LoggedStep& logged) {
   std::string hint;
   for (std::size_t i = 0; i < argv.size(); ++i) hint += (i ? " " : "") + argv[i];
   if (machine.options().root.empty()) {
+    std::vector<char*> raw;  // built before fork: the child only execs
+    raw.reserve(argv.size() + 1);
+    for (std::string& word : argv) raw.push_back(word.data());
+    raw.push_back(nullptr);
     std::fflush(stdout);
     pid_t child = ::fork();
     if (child == 0) {
-      std::vector<char*> raw;
-      for (std::string& word : argv) raw.push_back(word.data());
-      raw.push_back(nullptr);
       ::execvp(raw[0], raw.data());
       ::_exit(127);
     }

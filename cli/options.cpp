@@ -5,7 +5,7 @@
 namespace bootstate::cli {
 namespace {
 
-Error usage_error(std::string message) {
+Error usage_error(const std::string& message) {
   return Error{ErrorCode::InvalidInput, message + " (see `bootstate --help`)"};
 }
 
