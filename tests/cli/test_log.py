@@ -112,6 +112,30 @@ class LogTest(unittest.TestCase):
         self.assertIn("journalctl --no-pager --output=cat --identifier=bootstate-disk-grow --boot=",
                       result.stdout)
 
+    @unittest.skipIf(os.path.exists("/var/lib/bootstate/logs") or os.path.exists("/run/bootstate"),
+                     "this host has bootstate logs of its own")
+    def test_without_root_the_journal_is_read_with_journalctl(self):
+        # Not under --root (the journal is the host's): `log` runs journalctl itself. The
+        # state comes from the tree's ESP (--esp), the logs from this host's /var/lib/bootstate,
+        # which has none; a stand-in journalctl on PATH shows the arguments it got.
+        self.boot_plan("g1", [{"id": "disk", "policy": "required", "steps": [
+            script_step("grow", "echo growing", phase="initrd-pre-mount")]}])
+        bin_directory = self.machine.path("/fake-bin")
+        os.makedirs(bin_directory)
+        with open(bin_directory + "/journalctl", "w") as file:
+            file.write('#!/bin/sh\necho "journalctl $*"\necho growing\n')
+        os.chmod(bin_directory + "/journalctl", 0o755)
+        environment = dict(os.environ, PATH=bin_directory + ":" + os.environ["PATH"])
+        result = subprocess.run([BOOTSTATE, "--esp", self.machine.path("/boot"), "log", "disk/grow"],
+                                capture_output=True, text=True, env=environment, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        step = self.machine.migration("disk")["steps"][0]
+        self.assertRegex(result.stdout, r"journalctl --no-pager --output=cat "
+                                        r"--identifier=bootstate-disk-grow --boot=[0-9a-f-]{36}\n"
+                                        r"growing\n")
+        self.assertNotIn("no log file", result.stdout)
+        self.assertEqual(step["state"], "done")
+
     def test_unknown_names_exit_2(self):
         self.boot_plan("g1", [{"id": "app", "policy": "required", "steps": [
             script_step("one", "echo first")]}])
