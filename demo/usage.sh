@@ -14,7 +14,7 @@ ninja -C "$BUILD_DIR" bootstate bootsim >/dev/null
 BOOTSTATE="$(find "$BUILD_DIR" -type f -name bootstate -perm -u+x | head -n 1)"
 BOOTSIM="$(find "$BUILD_DIR" -type f -name bootsim -perm -u+x | head -n 1)"
 ROOT="$(mktemp -d /tmp/bootstate-usage-XXXXXX)"
-trap 'rm -rf "$ROOT"' EXIT
+trap 'rm -rf "$ROOT" "$ROOT.boot"' EXIT
 
 sim() { "$BOOTSIM" "$@" --root "$ROOT"; }
 boot() { sim boot --bootstate "$BOOTSTATE" >/dev/null || true; }
@@ -107,7 +107,8 @@ plan["migrations"].append({
         {"id": "render", "phase": "post-activation", "kind": "command", "timeout": 60,
          "idempotent": True, "preview": "render 5 batches of thumbnails",
          "command": ["/bin/sh", "-c",
-                     "for i in 1 2 3 4 5; do echo \"rendered batch $i/5\"; sleep 0.6; done"]},
+                     "for i in 1 2 3 4 5; do echo \"rendered batch $i/5\"; "
+                     "echo \"$((i * 20)) batch $i of 5\" > \"$BOOTSTATE_PROGRESS\"; sleep 0.6; done"]},
         {"id": "publish", "phase": "post-activation", "kind": "command", "timeout": 30,
          "idempotent": True, "preview": "copy them to /var/lib/app/public",
          "command": ["/bin/sh", "-c",
@@ -116,7 +117,8 @@ plan["migrations"].append({
 json.dump(plan, open(sys.argv[2], "w"), indent=1)
 PY
 install_generation 3 3c3c3c3c3c3c3c3c "$ROOT/gen3.json"
-sim boot --bootstate "$BOOTSTATE" >/dev/null 2>&1 &
+# The demo shortens the 10 s heartbeat of a running step to 1 s (a test hook).
+BOOTSTATE_TEST_HEARTBEAT_MS=1000 sim boot --bootstate "$BOOTSTATE" --verbose >"$ROOT.boot" 2>&1 &
 booting=$!
 for _ in $(seq 200); do
   "$BOOTSTATE" --root "$ROOT" --esp /boot --json status 2>/dev/null | grep -q '"state": "running"' && break
@@ -124,6 +126,20 @@ for _ in $(seq 200); do
 done
 admin log --follow thumbnails/render
 wait "$booting" || true
+
+text <<'MD'
+Meanwhile bootstate reports the step's progress: its start, a heartbeat every 10 seconds with
+the elapsed time and the percentage the step writes to `$BOOTSTATE_PROGRESS` (here
+`echo "40 batch 2 of 5" > "$BOOTSTATE_PROGRESS"`), and its end. These lines are the unit's status
+(sd_notify `STATUS=`: the `Status:` line of `systemctl status bootstate-post-activation.service`),
+go to the boot splash's message line when Plymouth runs, and to stderr when bootstate runs on a
+terminal or, as here, with `--root`. What the post-activation phase printed in this boot (the
+demo shortens the heartbeat to one second):
+MD
+printf '```console\n'
+sed -n '/\[post-activation\]/,$p' "$ROOT.boot" | grep 'step "render"' | sed 's/^ *//'
+printf '```\n\n'
+rm -f "$ROOT.boot"
 
 text <<'MD'
 ## 3. Reading a failed step's log, and retrying
