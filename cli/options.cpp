@@ -20,6 +20,13 @@ std::string commands_taking(std::string_view option) {
   return names;
 }
 
+bool is_global(const OptionSpec& option) {
+  for (const OptionSpec& global : global_options()) {
+    if (&global == &option) return true;
+  }
+  return false;
+}
+
 // What one option says, stored into `options`; errors name the option.
 Expected<void> apply_option(Options& options, std::string_view name, const std::string& value) {
   if (name == "--root") options.root = value;
@@ -141,9 +148,7 @@ Expected<Options> parse_options(const std::vector<std::string>& arguments) {
     }
     if (option->name == "--help") help = true;
     if (option->name == "--version") version = true;
-    bool global = option >= global_options().data() &&
-                  option < global_options().data() + global_options().size();
-    if (!global) own_options.push_back(option->name);
+    if (!is_global(*option)) own_options.push_back(option->name);
     if (auto applied = apply_option(options, option->name, value); !applied) {
       fail(applied.error());
     }
