@@ -1,5 +1,8 @@
 // The commands that only read: status, preview, history.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/commands.hpp"
 #include "cli/executors.hpp"
@@ -10,6 +13,14 @@
 
 namespace bootstate::cli {
 namespace {
+
+// Colours only for a person at a terminal, and never when NO_COLOR is set to a non-empty value
+// (no-color.org).
+bool colour_wanted() {
+  const char* no_colour = std::getenv("NO_COLOR");
+  return ::isatty(STDOUT_FILENO) == 1 && (no_colour == nullptr || *no_colour == '\0') &&
+         std::getenv("TERM") != nullptr && std::string_view(std::getenv("TERM")) != "dumb";
+}
 
 void print(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -104,7 +115,8 @@ void write_attempt(JsonWriter& json, const Attempt& attempt) {
 int status_command(const Machine& machine) {
   auto model = gather_status(machine);
   if (!model) return report_error(model.error());
-  print(machine.options().json ? render_status_json(*model) : render_status_text(*model));
+  print(machine.options().json ? render_status_json(*model)
+                               : render_status_text(*model, colour_wanted()));
   return kExitOk;
 }
 

@@ -16,6 +16,7 @@
 #include "cli/crash_hook.hpp"
 #include "cli/executors.hpp"
 #include "cli/journal.hpp"
+#include "cli/progress.hpp"
 #include "core/directory.hpp"
 #include "core/phase_runner.hpp"
 #include "core/slot_files.hpp"
@@ -166,6 +167,8 @@ int run_command(const Machine& machine) {
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");
   JournalSink events(isatty(STDERR_FILENO) || !options.root.empty());
+  ProgressReporter progress(events, machine.rooted("/run/plymouth/pid"),
+                            isatty(STDERR_FILENO) || !options.root.empty());
 
   PhaseEffects effects;
   effects.store = &store;
@@ -173,9 +176,11 @@ int run_command(const Machine& machine) {
   effects.backups = root_mounted(phase) ? &backups : nullptr;
   effects.executors = executors.by_kind();
   effects.paths = [&](const Migration& migration, const Step& step, std::uint64_t attempt) {
-    return make_step_paths(data_dir, migration, step, attempt);
+    auto paths = make_step_paths(data_dir, migration, step, attempt);
+    if (paths) progress.step_paths(migration.id, step.id, paths->work_dir);
+    return paths;
   };
-  effects.events = &events;
+  effects.events = &progress;
   effects.root = machine.root();
 
   auto result = run_phase(phase, *plan, *facts, effects);

@@ -16,6 +16,8 @@ int run_command(const Machine& machine);
 int status_command(const Machine& machine);
 int preview_command(const Machine& machine);
 int history_command(const Machine& machine);
+int log_command(const Machine& machine);       // cmd_log.cpp
+int metrics_command(const Machine& machine);   // cmd_metrics.cpp
 int decision_command(const Machine& machine);  // accept, decline, retry
 
 // Prints "bootstate: MESSAGE" to stderr and returns kExitInvalid: every error that reaches a

@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
         return preview_command(machine);
       case Command::History:
         return history_command(machine);
+      case Command::Log:
+        return log_command(machine);
+      case Command::Metrics:
+        return metrics_command(machine);
       case Command::Accept:
       case Command::Decline:
       case Command::Retry:
@@ -39,9 +43,15 @@ int main(int argc, char** argv) {
       case Command::Version:
         std::printf("bootstate %s\n", BOOTSTATE_VERSION);
         return kExitOk;
-      case Command::Help:
-        std::fputs(usage().c_str(), stdout);
+      case Command::Help: {
+        const Options& given = machine.options();
+        const CommandSpec* topic = find_command(given.argument);
+        std::string text = given.json         ? command_table_json()
+                           : topic != nullptr ? command_help(topic->command)
+                                              : usage();
+        std::fputs(text.c_str(), stdout);
         return kExitOk;
+      }
     }
   } catch (const std::exception& exception) {
     // Library exceptions (allocation, a std::string too long) end here as an error, never a crash.

@@ -1,135 +1,189 @@
 #include "cli/options.hpp"
 
+#include <charconv>
+
 namespace bootstate::cli {
 namespace {
 
-std::optional<Command> parse_command(std::string_view word) {
-  if (word == "run") return Command::Run;
-  if (word == "status") return Command::Status;
-  if (word == "preview") return Command::Preview;
-  if (word == "history") return Command::History;
-  if (word == "accept") return Command::Accept;
-  if (word == "decline") return Command::Decline;
-  if (word == "retry") return Command::Retry;
-  if (word == "help") return Command::Help;
-  if (word == "version") return Command::Version;
-  return std::nullopt;
+Error usage_error(const std::string& message) {
+  return Error{ErrorCode::InvalidInput, message + " (see `bootstate --help`)"};
 }
 
-Error usage_error(std::string message) {
-  return Error{ErrorCode::InvalidInput, message + " (see `bootstate --help`)"};
+// The commands that take `option`, for "--attempt is only for log".
+std::string commands_taking(std::string_view option) {
+  std::string names;
+  for (const CommandSpec& command : commands()) {
+    if (!command_takes(command, option)) continue;
+    if (!names.empty()) names += ", ";
+    names += command.name;
+  }
+  return names;
+}
+
+bool is_global(const OptionSpec& option) {
+  for (const OptionSpec& global : global_options()) {
+    if (&global == &option) return true;
+  }
+  return false;
+}
+
+// What one option says, stored into `options`; errors name the option.
+Expected<void> apply_option(Options& options, std::string_view name, const std::string& value) {
+  if (name == "--root") options.root = value;
+  if (name == "--esp") options.esp = value;
+  if (name == "--plan") options.plan = value;
+  if (name == "--json") options.json = true;
+  if (name == "--no-reboot") options.no_reboot = true;
+  if (name == "--no-pager") options.no_pager = true;
+  if (name == "--follow") options.follow = true;
+  if (name == "--output") options.output = value;
+  if (name == "--phase") {
+    auto phase = parse_phase(value);
+    if (!phase) {
+      return usage_error(fmt::format(
+          "--phase: unknown phase \"{}\" (initrd-pre-mount, pre-switch-root or post-activation)",
+          value));
+    }
+    options.phase = *phase;
+  }
+  if (name == "--attempt") {
+    std::uint64_t number = 0;
+    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (error != std::errc{} || end != value.data() + value.size() || number == 0) {
+      return usage_error(
+          fmt::format("--attempt: \"{}\" is not an attempt number (1, 2, …)", value));
+    }
+    options.attempt = number;
+  }
+  return {};
+}
+
+Expected<void> check_arguments(Options& options, const std::vector<std::string>& positional) {
+  switch (options.command) {
+    case Command::Run:
+      if (!options.phase) return usage_error("run needs --phase PHASE");
+      break;
+    case Command::Preview:
+    case Command::Log:
+    case Command::Help:
+      if (positional.size() > 1) {
+        return usage_error(fmt::format("{} takes at most one {}", spec_of(options.command).name,
+                                       spec_of(options.command).arguments));
+      }
+      if (!positional.empty()) options.argument = positional[0];
+      if (options.command == Command::Help && !options.argument.empty() &&
+          find_command(options.argument) == nullptr) {
+        return usage_error(fmt::format("help: unknown command \"{}\"", options.argument));
+      }
+      return {};
+    case Command::Accept:
+    case Command::Decline:
+    case Command::Retry:
+      if (positional.size() != 1) {
+        return usage_error(fmt::format("{} needs one migration ID", spec_of(options.command).name));
+      }
+      options.argument = positional[0];
+      return {};
+    default:
+      break;
+  }
+  if (!positional.empty()) {
+    return usage_error(
+        fmt::format("{} takes no argument \"{}\"", spec_of(options.command).name, positional[0]));
+  }
+  return {};
 }
 
 }  // namespace
 
-std::string usage() {
-  return "Usage: bootstate [--root DIR] [--esp PATH] [--plan PATH] [--json] [--no-reboot] "
-         "COMMAND\n"
-         "\n"
-         "Commands:\n"
-         "  run --phase PHASE   advance the state machine (initrd-pre-mount, pre-switch-root,\n"
-         "                      post-activation); used by the bootstate-*.service units\n"
-         "  status              what is booted, the attempt, every migration and step, what next\n"
-         "  preview [PLAN|TOPLEVEL]\n"
-         "                      what booting that generation will do; exit 1 if something blocks\n"
-         "  history             past attempts\n"
-         "  accept ID           let an optional migration run\n"
-         "  decline ID          do not run a recommended/optional migration (or keep the effect\n"
-         "                      of a stale one that cannot be undone)\n"
-         "  retry ID            run a failed migration again\n"
-         "\n"
-         "Options:\n"
-         "  --root DIR   every absolute path bootstate uses is taken below DIR (implies\n"
-         "               --no-reboot): run against a directory tree\n"
-         "  --esp PATH   the mounted ESP holding bootstate's state (default: discovered)\n"
-         "  --plan PATH  the plan to use instead of the booted generation's\n"
-         "  --json       machine-readable output (status, preview, history)\n"
-         "  --no-reboot  exit 4 instead of rebooting when a reboot is needed\n"
-         "\n"
-         "Exit status: 0 ok, 1 phase failed (fallback arranged) or preview blocked,\n"
-         "2 usage or invalid input (nothing changed), 4 reboot required.\n";
-}
-
 Expected<Options> parse_options(const std::vector<std::string>& arguments) {
   Options options;
-  bool have_command = false;
+  const CommandSpec* command = nullptr;
   std::vector<std::string> positional;
+  std::vector<std::string_view> own_options;  // command options given, checked once the
+                                              // command is known (it may come after them)
+  bool help = false;
+  bool version = false;
+  std::optional<Error> first_error;
+  auto fail = [&](Error error) {
+    if (!first_error) first_error = std::move(error);
+  };
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     const std::string& argument = arguments[i];
-    auto value = [&](std::string_view name) -> Expected<std::string> {
-      if (i + 1 >= arguments.size() || arguments[i + 1].empty()) {
-        return usage_error(fmt::format("{} needs a value", name));
+    if (argument.size() < 2 || argument[0] != '-') {
+      if (command != nullptr) {
+        positional.push_back(argument);
+      } else if ((command = find_command(argument)) == nullptr) {
+        return usage_error(fmt::format("unknown command \"{}\"", argument));
       }
-      return arguments[++i];
-    };
-    if (argument == "--root" || argument == "--esp" || argument == "--plan" ||
-        argument == "--phase") {
-      auto given = value(argument);
-      if (!given) return given.error();
-      if (argument == "--root") options.root = *given;
-      if (argument == "--esp") options.esp = *given;
-      if (argument == "--plan") options.plan = *given;
-      if (argument == "--phase") {
-        auto phase = parse_phase(*given);
-        if (!phase) {
-          return usage_error(
-              fmt::format("--phase: unknown phase \"{}\" (initrd-pre-mount, "
-                          "pre-switch-root or post-activation)",
-                          *given));
-        }
-        options.phase = *phase;
+      continue;
+    }
+    // --name=value is the same as --name value.
+    std::string_view name = argument;
+    std::optional<std::string> inline_value;
+    if (auto equals = argument.find('=');
+        argument.starts_with("--") && equals != std::string::npos) {
+      name = std::string_view(argument).substr(0, equals);
+      inline_value = argument.substr(equals + 1);
+    }
+    const OptionSpec* option = find_option(name);
+    if (option == nullptr) {
+      fail(usage_error(fmt::format("unknown option \"{}\"", name)));
+      continue;
+    }
+    std::string value;
+    if (!option->value.empty()) {
+      if (inline_value) {
+        value = *inline_value;
+      } else if (i + 1 < arguments.size()) {
+        value = arguments[++i];
       }
-    } else if (argument == "--json") {
-      options.json = true;
-    } else if (argument == "--no-reboot") {
-      options.no_reboot = true;
-    } else if (argument == "--help" || argument == "-h") {
-      options.command = Command::Help;
-      return options;
-    } else if (argument == "--version") {
-      options.command = Command::Version;
-      return options;
-    } else if (!argument.empty() && argument[0] == '-') {
-      return usage_error(fmt::format("unknown option \"{}\"", argument));
-    } else if (!have_command) {
-      auto command = parse_command(argument);
-      if (!command) return usage_error(fmt::format("unknown command \"{}\"", argument));
-      options.command = *command;
-      have_command = true;
-    } else {
-      positional.push_back(argument);
+      if (value.empty()) {
+        fail(usage_error(fmt::format("{} needs a value ({})", option->name, option->value)));
+        continue;
+      }
+    } else if (inline_value) {
+      fail(usage_error(fmt::format("{} takes no value", option->name)));
+      continue;
+    }
+    if (option->name == "--help") help = true;
+    if (option->name == "--version") version = true;
+    if (!is_global(*option)) own_options.push_back(option->name);
+    if (auto applied = apply_option(options, option->name, value); !applied) {
+      fail(applied.error());
     }
   }
-  if (!have_command) return usage_error("no command given");
+  if (help) {
+    options.command = Command::Help;
+    if (command != nullptr) {
+      // `help log --help` is log's help; `help --help` is help's own.
+      bool topic_given = command->command == Command::Help && !positional.empty();
+      options.argument = topic_given ? positional[0] : std::string(command->name);
+    }
+    if (!options.argument.empty() && find_command(options.argument) == nullptr) {
+      return usage_error(fmt::format("help: unknown command \"{}\"", options.argument));
+    }
+    return options;
+  }
+  if (first_error) return *first_error;
+  if (version && command == nullptr) {
+    options.command = Command::Version;
+    return options;
+  }
+  if (command == nullptr) return usage_error("no command given");
+  options.command = command->command;
+  for (std::string_view name : own_options) {
+    if (!command_takes(*command, name)) {
+      return usage_error(fmt::format("{} is only for {}", name, commands_taking(name)));
+    }
+  }
   if (!options.root.empty()) {
     if (options.root[0] != '/') return usage_error("--root must be an absolute path");
     while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
     if (options.root == "/") options.root.clear();
     options.no_reboot = true;
   }
-  switch (options.command) {
-    case Command::Run:
-      if (!options.phase) return usage_error("run needs --phase PHASE");
-      if (!positional.empty()) return usage_error("run takes no arguments");
-      break;
-    case Command::Preview:
-      if (positional.size() > 1) return usage_error("preview takes at most one PLAN or TOPLEVEL");
-      if (!positional.empty()) options.argument = positional[0];
-      break;
-    case Command::Accept:
-    case Command::Decline:
-    case Command::Retry:
-      if (positional.size() != 1) return usage_error("this command needs one migration ID");
-      options.argument = positional[0];
-      break;
-    default:
-      if (!positional.empty()) {
-        return usage_error(fmt::format("unexpected argument \"{}\"", positional[0]));
-      }
-  }
-  if (options.phase && options.command != Command::Run) {
-    return usage_error("--phase is only for run");
-  }
+  if (auto checked = check_arguments(options, positional); !checked) return checked.error();
   return options;
 }
 

@@ -1,5 +1,6 @@
 #include "cli/status_model.hpp"
 
+#include "bootloader/entry_name.hpp"
 #include "bootloader/systemd_boot.hpp"
 #include "cli/executors.hpp"
 #include "cli/state_view.hpp"
@@ -137,6 +138,13 @@ Expected<StatusModel> gather_status(const Machine& machine) {
     model.counting_why = entry->why;
   } else {
     model.counting_why = entry.error().message;
+  }
+  if (model.counting == BootCounting::Off) {
+    auto variables = loader.loader_status();
+    if (variables && variables->entry_selected) {
+      auto name = parse_entry_name(*variables->entry_selected);
+      model.entry_without_counter = name && !name->counter;
+    }
   }
 
   if (plan) {

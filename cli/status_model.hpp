@@ -45,6 +45,9 @@ struct StatusModel {
   int tries_left = -1;
   int tries_done = -1;
   std::string counting_why;
+  // systemd-boot booted an entry whose name has no counter (LoaderEntrySelected): with
+  // counting Off that is a blessed entry, worded like one blessed in this boot.
+  bool entry_without_counter = false;
   std::string last_good;
   std::string last_good_entry;
   std::optional<Attempt> attempt;
@@ -55,7 +58,10 @@ struct StatusModel {
 };
 
 Expected<StatusModel> gather_status(const Machine& machine);
-std::string render_status_text(const StatusModel& model);
+// `colour`: ANSI colours for a terminal (status_command decides: isatty, NO_COLOR).
+std::string render_status_text(const StatusModel& model, bool colour = false);
+// One word for the booted entry's counting: blessed, on-trial, bad or not-counted.
+std::string_view entry_state(const StatusModel& model);
 std::string render_status_json(const StatusModel& model);
 
 }  // namespace bootstate::cli

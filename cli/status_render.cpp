@@ -11,17 +11,45 @@ std::string or_dash(const std::string& text) {
   return text.empty() ? "-" : text;
 }
 
-std::string counting_text(const StatusModel& model) {
-  switch (model.counting) {
-    case BootCounting::Active:
-      if (model.tries_left < 0) return "active; the booted entry is blessed (no counter left)";
-      return fmt::format("active, {} tries left, {} done", model.tries_left, model.tries_done);
-    case BootCounting::Off:
-      return "off (" + model.counting_why + ")";
-    case BootCounting::Impossible:
-      return "impossible (" + model.counting_why + ")";
+// ANSI colours, only when status_command found a terminal and no NO_COLOR.
+struct Paint {
+  bool on = false;
+  std::string operator()(std::string_view text, std::string_view code) const {
+    if (!on || text.empty() || code.empty()) return std::string(text);
+    return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
   }
-  return "?";
+};
+constexpr std::string_view kGreen = "32";
+constexpr std::string_view kRed = "31";
+constexpr std::string_view kYellow = "33";
+constexpr std::string_view kBold = "1";
+
+std::string_view colour_of(std::string_view word) {
+  if (word == "applied" || word == "done" || word == "undone" || word == "complete" ||
+      word == "blessed") {
+    return kGreen;
+  }
+  if (word == "failed" || word == "bad" || word == "abandoned") return kRed;
+  if (word == "running" || word == "in-progress" || word == "on-trial") return kYellow;
+  return "";
+}
+
+// The booted entry's counting in one vocabulary (entry_state()), whichever way systemd-boot
+// shows it: an entry blessed in this boot (LoaderBootCountPath names the counted file, which
+// is renamed now) and one blessed earlier (no counter, so no LoaderBootCountPath) both read
+// "blessed". Only the explanation after the word differs.
+std::string counting_text(const StatusModel& model, const Paint& paint) {
+  std::string_view state = entry_state(model);
+  std::string word = paint(state, colour_of(state));
+  if (state == "blessed") return word + ": marked good, no counter left";
+  if (state == "on-trial") {
+    return fmt::format("{}: {} tries left, {} done; blessed when this boot completes", word,
+                       model.tries_left, model.tries_done);
+  }
+  if (state == "bad") {
+    return word + ": no tries left; systemd-boot prefers any other entry on the next boot";
+  }
+  return word + (model.counting_why.empty() ? "" : ": " + model.counting_why);
 }
 
 const char* mark_of(const std::string& state) {
@@ -32,10 +60,16 @@ const char* mark_of(const std::string& state) {
   return "○";
 }
 
-void render_steps(std::string& out, const std::vector<StepRow>& steps, std::string_view label) {
+std::string marked(const std::string& state, const Paint& paint) {
+  return paint(mark_of(state), colour_of(state));
+}
+
+void render_steps(std::string& out, const std::vector<StepRow>& steps, std::string_view label,
+                  const Paint& paint) {
   for (const StepRow& step : steps) {
-    out += fmt::format("      {} {}{:<16} {:<17} {:<8}", mark_of(step.state), label, step.id,
-                       to_string(step.phase), step.state);
+    out += fmt::format("      {} {}{:<16} {:<17} {}", marked(step.state, paint), label, step.id,
+                       to_string(step.phase),
+                       paint(fmt::format("{:<8}", step.state), colour_of(step.state)));
     if (step.attempts > 0) out += fmt::format(" attempts {}", step.attempts);
     if (!step.message.empty() && step.state != "pending") out += "  " + step.message;
     if (step.awaiting_reboot) out += "  (awaiting reboot)";
@@ -70,17 +104,28 @@ void write_steps(JsonWriter& json, std::string_view key, const std::vector<StepR
 
 }  // namespace
 
-std::string render_status_text(const StatusModel& model) {
+std::string_view entry_state(const StatusModel& model) {
+  if (model.counting == BootCounting::Active) {
+    if (model.tries_left < 0) return "blessed";
+    return model.tries_left == 0 ? "bad" : "on-trial";
+  }
+  if (model.counting == BootCounting::Off && model.entry_without_counter) return "blessed";
+  return "not-counted";
+}
+
+std::string render_status_text(const StatusModel& model, bool colour) {
+  const Paint paint{colour};
   std::string out;
   out += fmt::format("     Booted: {}\n", or_dash(model.booted_generation));
   out += fmt::format("      Entry: {}\n", or_dash(model.booted_entry));
-  out += fmt::format("   Counting: {}\n", counting_text(model));
+  out += fmt::format("   Counting: {}\n", counting_text(model, paint));
   out += fmt::format("  Last good: {}\n", or_dash(model.last_good));
   out += fmt::format("        ESP: {}\n", or_dash(model.esp));
   if (model.attempt) {
     const Attempt& attempt = *model.attempt;
-    out += fmt::format("    Attempt: #{} {} for {}\n", attempt.number, to_string(attempt.state),
-                       attempt.generation);
+    std::string_view state = to_string(attempt.state);
+    out += fmt::format("    Attempt: #{} {} for {}\n", attempt.number,
+                       paint(state, colour_of(state)), attempt.generation);
     out += fmt::format("             {} boot(s), {} without progress, started {}\n",
                        attempt.boot_ids.size(), attempt.boots_without_progress,
                        format_time(attempt.started_usec));
@@ -88,11 +133,12 @@ std::string render_status_text(const StatusModel& model) {
   } else {
     out += "    Attempt: none yet\n";
   }
-  out += "\nMigrations:\n";
+  out += "\n" + paint("Migrations:", kBold) + "\n";
   if (model.migrations.empty()) out += "  (none)\n";
   for (const MigrationRow& row : model.migrations) {
-    out += fmt::format("  {} {} ({}{}): {}", mark_of(row.state), row.id, row.policy,
-                       row.in_plan ? "" : ", not in this plan", row.state);
+    out += fmt::format("  {} {} ({}{}): {}", marked(row.state, paint), paint(row.id, kBold),
+                       row.policy, row.in_plan ? "" : ", not in this plan",
+                       paint(row.state, colour_of(row.state)));
     if (row.kept) out += " — kept";
     if (!row.readiness.empty() && row.readiness != row.state && row.in_plan) {
       out += " — " + row.readiness;
@@ -103,12 +149,14 @@ std::string render_status_text(const StatusModel& model) {
     if (row.definition_changed) {
       out += "      its definition changed since it was applied: it is not run again\n";
     }
-    render_steps(out, row.steps, "");
-    render_steps(out, row.undo_steps, "undo ");
+    render_steps(out, row.steps, "", paint);
+    render_steps(out, row.undo_steps, "undo ", paint);
   }
-  out += "\nNext:\n";
+  out += "\n" + paint("Next:", kBold) + "\n";
   for (const std::string& line : model.next) out += "  " + line + "\n";
-  for (const std::string& warning : model.warnings) out += "Warning: " + warning + "\n";
+  for (const std::string& warning : model.warnings) {
+    out += paint("Warning:", kRed) + " " + warning + "\n";
+  }
   return out;
 }
 
@@ -123,6 +171,7 @@ std::string render_status_json(const StatusModel& model) {
   json.field("tries_left", static_cast<std::int64_t>(model.tries_left));
   json.field("tries_done", static_cast<std::int64_t>(model.tries_done));
   json.field("counting_detail", model.counting_why);
+  json.field("entry_state", entry_state(model));
   json.end_object();
   json.field_or_null("last_good", model.last_good);
   json.field_or_null("last_good_entry", model.last_good_entry);

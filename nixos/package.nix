@@ -8,6 +8,7 @@
   cmake,
   ninja,
   pkg-config,
+  scdoc,
   systemd,
   util-linux,
   rapidjson,
@@ -40,6 +41,8 @@ stdenv.mkDerivation (finalAttrs: {
       ../firmware
       ../cli
       ../units
+      ../man
+      ../completions
       ../tests
       ../bench
       (fs.fileFilter (file: !file.hasExt "nix") ../nixos)
@@ -50,6 +53,7 @@ stdenv.mkDerivation (finalAttrs: {
     cmake
     ninja
     pkg-config
+    scdoc # renders bootstate(8)
   ];
   buildInputs = [
     systemd # libsystemd (headers; loaded on first use)

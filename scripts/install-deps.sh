@@ -7,6 +7,7 @@ build_packages=(
   cmake ninja-build g++ pkg-config
   libsystemd-dev libfdisk-dev libblkid-dev rapidjson-dev libfmt-dev doctest-dev
   libfwupd-dev
+  scdoc                             # renders the bootstate(8) manual page
 )
 test_packages=(
   fwupd fwupd-tests dbus            # the real fwupd daemon and its fake devices
@@ -16,6 +17,9 @@ test_packages=(
   postgresql-15 jq                  # the PostgreSQL upgrade helper's tests
   nix-bin                           # nix-instantiate --parse of every .nix file
   util-linux python3 strace clang-format
+  python3-jsonschema                # tests/cli: status/preview --json against docs/schema
+  zsh fish                          # tests/cli: the zsh and fish completions
+  python3-prometheus-client         # tests/cli: `bootstate metrics` through its parser
   # tests/vm: qemu + OVMF + systemd-boot, a dracut initrd (dracut-core does not replace the
   # host's initramfs-tools), a debootstrap stage 2, mtools for the ESP image
   qemu-system-x86 ovmf systemd-boot-efi dracut-core debootstrap mtools cpio kmod binutils

@@ -69,6 +69,10 @@ std::vector<std::string> step_environment(const StepContext& context) {
   set_variable(variables, "BOOTSTATE_GENERATION", context.generation);
   set_variable(variables, "BOOTSTATE_ROOT", context.root);
   set_variable(variables, "BOOTSTATE_WORK_DIR", context.work_dir);
+  // Where the step may write its percentage ("45" or "45 copying tables"): bootstate shows it
+  // on the console while the step runs (cli/progress.hpp).
+  set_variable(variables, "BOOTSTATE_PROGRESS",
+               context.work_dir.empty() ? "" : context.work_dir + "/progress");
 
   std::vector<std::string> environment;
   environment.reserve(variables.size());

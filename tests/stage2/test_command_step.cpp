@@ -59,7 +59,8 @@ std::vector<std::string> expected_environment(const Fixture& f,
                                    "BOOTSTATE_ATTEMPT=7",
                                    "BOOTSTATE_GENERATION=/nix/store/abc-nixos-system",
                                    "BOOTSTATE_ROOT=/",
-                                   "BOOTSTATE_WORK_DIR=" + f.dir.path()};
+                                   "BOOTSTATE_WORK_DIR=" + f.dir.path(),
+                                   "BOOTSTATE_PROGRESS=" + f.dir.path() + "/progress"};
   environment.insert(environment.end(), tail.begin(), tail.end());
   return environment;
 }

@@ -1,0 +1,164 @@
+#include "cli/progress.hpp"
+
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+extern char** environ;
+
+namespace bootstate::cli {
+namespace {
+
+// How often a running step is reported. BOOTSTATE_TEST_HEARTBEAT_MS shortens it for the tests
+// (tests/cli/test_progress.py); unset, it is 10 s, often enough for a person at a console and
+// rare enough to stay out of the journal's way.
+std::chrono::milliseconds heartbeat_interval() {
+  if (const char* configured = std::getenv("BOOTSTATE_TEST_HEARTBEAT_MS")) {
+    int value = 0;
+    auto [end, error] = std::from_chars(configured, configured + std::strlen(configured), value);
+    if (error == std::errc{} && *end == '\0' && value > 0) return std::chrono::milliseconds(value);
+  }
+  return std::chrono::seconds(10);
+}
+
+// `plymouth display-message --text=TEXT`, run directly (no shell); best effort: a missing or
+// failing plymouth client changes nothing else.
+void plymouth_message(const std::string& text) {
+  std::string argument = "--text=" + text;
+  char program[] = "plymouth";
+  char verb[] = "display-message";
+  char* argv[] = {program, verb, argument.data(), nullptr};
+  pid_t child = 0;
+  if (::posix_spawnp(&child, program, nullptr, nullptr, argv, environ) != 0) return;
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// The step ids out of the phase runner's event text ("migration \"M\" step \"S\": …"), for
+// the start line before step_paths() names the step.
+std::string label_of(std::string_view text) {
+  auto colon = text.find("\": ");
+  return std::string(colon == std::string_view::npos ? text : text.substr(0, colon + 1));
+}
+
+}  // namespace
+
+std::string progress_file(const std::string& work_dir) {
+  return work_dir + "/progress";
+}
+
+std::string read_progress(const std::string& path) {
+  std::ifstream file(path);
+  std::string line;
+  if (!file || !std::getline(file, line)) return "";
+  int percent = -1;
+  auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), percent);
+  if (error != std::errc{} || percent < 0 || percent > 100) return "";
+  std::string_view rest(end, static_cast<std::size_t>(line.data() + line.size() - end));
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '%' || rest.front() == '\t')) {
+    rest.remove_prefix(1);
+  }
+  if (rest.size() > 80) rest = rest.substr(0, 80);  // a status line, not a log
+  return fmt::format("{} %{}{}", percent, rest.empty() ? "" : ", ", rest);
+}
+
+std::string elapsed_text(std::chrono::steady_clock::duration elapsed) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(elapsed).count();
+  if (seconds < 60) return fmt::format("{} s", seconds);
+  if (seconds < 3600) return fmt::format("{} min {} s", seconds / 60, seconds % 60);
+  return fmt::format("{} h {} min", seconds / 3600, seconds % 3600 / 60);
+}
+
+ProgressReporter::ProgressReporter(EventSink& inner, std::string plymouth_pid_file, bool to_stderr)
+    : inner_(inner),
+      plymouth_pid_file_(std::move(plymouth_pid_file)),
+      to_stderr_(to_stderr),
+      interval_(heartbeat_interval()) {}
+
+ProgressReporter::~ProgressReporter() {
+  stop_heartbeat();
+}
+
+void ProgressReporter::report(const std::string& text) {
+  inner_.status(text);
+  if (to_stderr_) std::fprintf(stderr, "bootstate: %s\n", text.c_str());
+  struct stat info {};
+  if (!plymouth_pid_file_.empty() && ::stat(plymouth_pid_file_.c_str(), &info) == 0) {
+    plymouth_message("bootstate: " + text);
+  }
+}
+
+void ProgressReporter::event(Event event, std::string_view text) {
+  inner_.event(event, text);
+  if (event == Event::StepStarted) {
+    stop_heartbeat();
+    {
+      std::lock_guard lock(mutex_);
+      running_ = true;
+      label_ = label_of(text);
+      progress_path_.clear();
+      started_ = std::chrono::steady_clock::now();
+    }
+    report(label_ + ": started");
+    heartbeat_ = std::thread([this] { heartbeat_loop(); });
+  } else if (event == Event::StepDone || event == Event::StepFailed) {
+    std::string label;
+    std::chrono::steady_clock::duration elapsed{};
+    {
+      std::lock_guard lock(mutex_);
+      if (!running_) return;  // a check found the step applied: it never started
+      label = label_;
+      elapsed = std::chrono::steady_clock::now() - started_;
+    }
+    stop_heartbeat();
+    report(fmt::format("{}: {} after {}", label, event == Event::StepDone ? "done" : "failed",
+                       elapsed_text(elapsed)));
+  }
+}
+
+void ProgressReporter::step_paths(std::string_view migration, std::string_view step,
+                                  const std::string& work_dir) {
+  std::lock_guard lock(mutex_);
+  if (!running_) return;  // paths for a check, not for a running step
+  (void)migration;
+  (void)step;
+  progress_path_ = progress_file(work_dir);
+  // A percentage left by an earlier run of the step is not this run's.
+  ::unlink(progress_path_.c_str());
+}
+
+void ProgressReporter::heartbeat_loop() {
+  std::unique_lock lock(mutex_);
+  while (running_) {
+    if (wake_.wait_for(lock, interval_, [this] { return !running_; })) break;
+    std::string line = fmt::format("{}: running for {}", label_,
+                                   elapsed_text(std::chrono::steady_clock::now() - started_));
+    std::string percent = progress_path_.empty() ? "" : read_progress(progress_path_);
+    if (!percent.empty()) line += ", " + percent;
+    lock.unlock();
+    report(line);
+    lock.lock();
+  }
+}
+
+void ProgressReporter::stop_heartbeat() {
+  {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+  }
+  wake_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+}  // namespace bootstate::cli

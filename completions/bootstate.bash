@@ -1,0 +1,100 @@
+# bash completion for bootstate(8): commands, options, phases, and the migration, step and item
+# ids of `bootstate --json status` (the --root/--esp/--plan given on the line are passed on, so
+# a tree's ids complete too). Installed as
+# $datadir/bash-completion/completions/bootstate; needs nothing from bash-completion itself.
+
+# Prints ids from `bootstate --json status`: KIND is migrations, steps (MIGRATION/STEP) or items.
+# The JSON is bootstate's own pretty output (two spaces per level), so awk can read it by depth.
+_bootstate_ids() {
+    local kind=$1
+    shift
+    bootstate "$@" --json status 2>/dev/null | awk -v kind="$kind" '
+        /^  "[a-z_]+": / { top = $1 }
+        function value(line) { sub(/^ *"id": "/, "", line); sub(/",?$/, "", line); return line }
+        top == "\"migrations\":" && /^      "id": "/ {
+            migration = value($0)
+            if (kind == "migrations" || kind == "steps") print migration
+        }
+        top == "\"migrations\":" && /^          "id": "/ { if (kind == "steps") print migration "/" value($0) }
+        top == "\"items\":" && /^      "id": "/ { if (kind == "items") print value($0) }'
+}
+
+_bootstate() {
+    local cur=${COMP_WORDS[COMP_CWORD]}
+    local prev=${COMP_WORDS[COMP_CWORD - 1]}
+    local commands="run status preview history log metrics accept decline retry help version"
+    local global_options="--root --esp --plan --json --no-reboot --no-pager --help -h --version"
+    local phases="initrd-pre-mount pre-switch-root post-activation"
+    local command="" i
+    local passed=()  # --root/--esp/--plan as given, for the status call
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+            --root | --esp | --plan)
+                passed+=("${COMP_WORDS[i]}" "${COMP_WORDS[i + 1]}")
+                ((i++))
+                ;;
+            --phase | --attempt | --output | -o) ((i++)) ;;
+            -*) ;;
+            *) [[ -z $command ]] && command=${COMP_WORDS[i]} ;;
+        esac
+    done
+
+    case $prev in
+        --phase)
+            mapfile -t COMPREPLY < <(compgen -W "$phases" -- "$cur")
+            return
+            ;;
+        --root)
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+            return
+            ;;
+        --esp | --plan | --output | -o)
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return
+            ;;
+        --attempt)
+            local numbers
+            numbers=$(bootstate "${passed[@]}" --json history \
+                2>/dev/null | awk '/^    "number": / { sub(/,$/, "", $2); print $2 }')
+            mapfile -t COMPREPLY < <(compgen -W "$numbers" -- "$cur")
+            return
+            ;;
+    esac
+
+    if [[ $cur == -* ]]; then
+        local options=$global_options
+        case $command in
+            run) options+=" --phase" ;;
+            log) options+=" --attempt --follow -f" ;;
+            metrics) options+=" --output -o" ;;
+        esac
+        mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
+        return
+    fi
+    case $command in
+        "")
+            mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+            ;;
+        help)
+            mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+            ;;
+        accept | decline | retry)
+            mapfile -t COMPREPLY < <(compgen -W "$(_bootstate_ids migrations "${passed[@]}")" -- "$cur")
+            ;;
+        log)
+            mapfile -t COMPREPLY < <(compgen -W "$(_bootstate_ids steps "${passed[@]}")" -- "$cur")
+            ;;
+        choose)
+            # `choose ITEM RESOLUTION` (docs/DESIGN.md, issue #15): the items of status --json.
+            mapfile -t COMPREPLY < <(compgen -W "$(_bootstate_ids items "${passed[@]}")" -- "$cur")
+            ;;
+        preview)
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            ;;
+        *)
+            COMPREPLY=()
+            ;;
+    esac
+}
+
+complete -F _bootstate bootstate

@@ -1,0 +1,152 @@
+"""The shell completions: the bash one is run in bash (COMP_WORDS/COMP_CWORD, then COMPREPLY);
+all three must offer every command and option of the binary's own table (`--json help`)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from harness import BOOTSTATE, Machine, command_step  # noqa: E402
+
+SOURCE = os.environ.get("BOOTSTATE_SOURCE",
+                        os.path.join(os.path.dirname(__file__), "..", ".."))
+COMPLETIONS = os.path.join(SOURCE, "completions")
+
+
+def command_table():
+    result = subprocess.run([BOOTSTATE, "--json", "help"], capture_output=True, text=True,
+                            check=True)
+    return json.loads(result.stdout)
+
+
+def complete(words, cword=None):
+    """COMPREPLY of _bootstate for the command line `words` (the last one being completed)."""
+    cword = len(words) - 1 if cword is None else cword
+    script = 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=%d; _bootstate; ' \
+             'printf "%%s\\n" "${COMPREPLY[@]}"' % cword
+    environment = dict(os.environ)
+    environment["PATH"] = os.path.dirname(os.path.abspath(BOOTSTATE)) + ":" + environment["PATH"]
+    result = subprocess.run(["bash", "-c", script, "bash",
+                             os.path.join(COMPLETIONS, "bootstate.bash")] + list(words),
+                            capture_output=True, text=True, env=environment, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
+
+
+class BashCompletionTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.table = command_table()
+
+    def test_commands(self):
+        names = [command["name"] for command in self.table["commands"]]
+        self.assertEqual(sorted(complete(["bootstate", ""])), sorted(names))
+        self.assertEqual(complete(["bootstate", "re"]), ["retry"])
+
+    def test_options_of_each_command(self):
+        global_names = {option["name"] for option in self.table["global_options"]}
+        for command in self.table["commands"]:
+            offered = set(complete(["bootstate", command["name"], "-"]))
+            self.assertLessEqual(global_names, offered, command["name"])
+            for option in command["options"]:
+                self.assertIn(option["name"], offered, command["name"])
+                if option["short"]:
+                    self.assertIn(option["short"], offered, command["name"])
+
+    def test_phases(self):
+        self.assertEqual(complete(["bootstate", "run", "--phase", ""]), self.table["phases"])
+        self.assertEqual(complete(["bootstate", "run", "--phase", "pre"]), ["pre-switch-root"])
+
+    def test_ids_from_a_root_trees_status(self):
+        machine = Machine()
+        self.addCleanup(machine.cleanup)
+        machine.write_plan("g1", [
+            {"id": "app-data", "policy": "optional",
+             "steps": [command_step("convert", ["/bin/true"])]},
+            {"id": "firmware.x", "policy": "recommended",
+             "steps": [command_step("flash", ["/bin/true"]), command_step("verify", ["/bin/true"])]}])
+        machine.boot_into("g1")
+        os.makedirs(machine.path("/boot/bootstate"), exist_ok=True)
+        self.assertEqual(sorted(complete(["bootstate", "--root", machine.root, "accept", ""])),
+                         ["app-data", "firmware.x"])
+        self.assertEqual(complete(["bootstate", "--root", machine.root, "retry", "fi"]),
+                         ["firmware.x"])
+        self.assertEqual(sorted(complete(["bootstate", "--root", machine.root, "log", "firmware.x/"])),
+                         ["firmware.x/flash", "firmware.x/verify"])
+        # After a boot, the attempt numbers of history complete --attempt.
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
+        self.assertEqual(complete(["bootstate", "--root", machine.root, "log", "--attempt", ""]),
+                         ["1"])
+
+    def test_files_for_paths(self):
+        offered = complete(["bootstate", "preview", os.path.join(COMPLETIONS, "bootstate.b")])
+        self.assertEqual(offered, [os.path.join(COMPLETIONS, "bootstate.bash")])
+
+
+@unittest.skipIf(shutil.which("fish") is None, "fish is not installed (scripts/install-deps.sh)")
+class FishCompletionTest(unittest.TestCase):
+    """fish computes completions for a command line itself (`complete -C`)."""
+
+    def complete(self, line):
+        environment = dict(os.environ)
+        environment["PATH"] = os.path.dirname(os.path.abspath(BOOTSTATE)) + ":" + environment["PATH"]
+        result = subprocess.run(["fish", "--no-config", "-c", 'source $argv[1]; complete -C $argv[2]',
+                                 os.path.join(COMPLETIONS, "bootstate.fish"), line],
+                                capture_output=True, text=True, env=environment, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return sorted(line.split("\t")[0] for line in result.stdout.splitlines())
+
+    def test_commands_phases_and_ids(self):
+        names = sorted(command["name"] for command in command_table()["commands"])
+        self.assertEqual(self.complete("bootstate "), names)
+        self.assertEqual(self.complete("bootstate run --phase "),
+                         sorted(command_table()["phases"]))
+        self.assertIn("--follow", self.complete("bootstate log --"))
+        machine = Machine()
+        self.addCleanup(machine.cleanup)
+        machine.write_plan("g1", [{"id": "app-data", "policy": "optional",
+                                   "steps": [command_step("convert", ["/bin/true"])]}])
+        machine.boot_into("g1")
+        os.makedirs(machine.path("/boot/bootstate"), exist_ok=True)
+        self.assertEqual(self.complete("bootstate --root %s accept " % machine.root), ["app-data"])
+        self.assertEqual(self.complete("bootstate --root %s log " % machine.root),
+                         ["app-data", "app-data/convert"])
+
+
+class EveryShellKnowsTheTableTest(unittest.TestCase):
+    """zsh's completion is not run here (it needs a terminal); every file must still name every
+    command, option and phase of the binary, and each is syntax-checked by its shell."""
+
+    def test_names(self):
+        table = command_table()
+        names = [c["name"] for c in table["commands"]]
+        names += [o["name"] for o in table["global_options"]] + table["phases"]
+        names += [o["name"] for c in table["commands"] for o in c["options"]]
+        for file_name in ("bootstate.bash", "_bootstate", "bootstate.fish"):
+            with open(os.path.join(COMPLETIONS, file_name)) as file:
+                text = file.read()
+            for name in names:
+                bare = name.lstrip("-")
+                self.assertTrue(re.search(r"(^|[^a-z-])-{0,2}%s([^a-z-]|$)" % re.escape(bare), text),
+                                "%s does not offer %s" % (file_name, name))
+
+    def test_syntax(self):
+        checks = [("bash", ["bash", "-n"], "bootstate.bash"),
+                  ("zsh", ["zsh", "-n"], "_bootstate"),
+                  ("fish", ["fish", "--no-execute"], "bootstate.fish")]
+        for shell, argv, file_name in checks:
+            with self.subTest(shell=shell):
+                if shutil.which(shell) is None:
+                    self.skipTest("%s is not installed (scripts/install-deps.sh)" % shell)
+                result = subprocess.run(argv + [os.path.join(COMPLETIONS, file_name)],
+                                        capture_output=True, text=True)
+                self.assertEqual(result.returncode, 0, file_name + ": " + result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
