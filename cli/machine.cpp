@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "bootloader/entry_name.hpp"
+#include "cli/command_table.hpp"
 #include "core/paths.hpp"
 #include "core/read_file.hpp"
 
@@ -34,27 +35,7 @@ std::string Machine::rooted(std::string_view path) const {
 }
 
 std::string_view command_name(Command command) {
-  switch (command) {
-    case Command::Run:
-      return "run";
-    case Command::Status:
-      return "status";
-    case Command::Preview:
-      return "preview";
-    case Command::History:
-      return "history";
-    case Command::Accept:
-      return "accept";
-    case Command::Decline:
-      return "decline";
-    case Command::Retry:
-      return "retry";
-    case Command::Help:
-      return "help";
-    case Command::Version:
-      return "version";
-  }
-  return "?";
+  return spec_of(command).name;
 }
 
 Expected<void> Machine::require_access(const std::vector<std::string>& paths, bool write) const {

@@ -14,6 +14,7 @@
 namespace bootstate::cli {
 
 // "run", "status", ...: for messages.
+// The command's name as typed ("run"), from the command table.
 std::string_view command_name(Command command);
 
 class Machine {
