@@ -172,7 +172,10 @@ int run_command(const Machine& machine) {
   StoreAccess store(durable);
   // A re-arm restores the counter the booted entry started with (LEFT + DONE); reading the
   // booted entry once, in the phase runner, is enough for that.
-  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted, facts->booted_generation);
+  auto boot_partition = machine.boot_partition(*esp);  // XBOOTLDR: entries not on the ESP
+  if (!boot_partition) return report_error(boot_partition.error());
+  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted, facts->booted_generation,
+                     *boot_partition);
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");

@@ -42,6 +42,8 @@ std::string usage() {
          "  --root DIR   every absolute path bootstate uses is taken below DIR (implies\n"
          "               --no-reboot): run against a directory tree\n"
          "  --esp PATH   the mounted ESP holding bootstate's state (default: discovered)\n"
+         "  --boot PATH  the mounted XBOOTLDR partition holding boot entries, when they are\n"
+         "               not on the ESP (default: /boot when it is such a separate mount)\n"
          "  --plan PATH  the plan to use instead of the booted generation's\n"
          "  --json       machine-readable output (status, preview, history)\n"
          "  --no-reboot  exit 4 instead of rebooting when a reboot is needed\n"
@@ -62,12 +64,13 @@ Expected<Options> parse_options(const std::vector<std::string>& arguments) {
       }
       return arguments[++i];
     };
-    if (argument == "--root" || argument == "--esp" || argument == "--plan" ||
-        argument == "--phase") {
+    if (argument == "--root" || argument == "--esp" || argument == "--boot" ||
+        argument == "--plan" || argument == "--phase") {
       auto given = value(argument);
       if (!given) return given.error();
       if (argument == "--root") options.root = *given;
       if (argument == "--esp") options.esp = *given;
+      if (argument == "--boot") options.boot = *given;
       if (argument == "--plan") options.plan = *given;
       if (argument == "--phase") {
         auto phase = parse_phase(*given);

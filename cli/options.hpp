@@ -16,6 +16,7 @@ enum class Command { Run, Status, Preview, History, Accept, Decline, Retry, Help
 struct Options {
   std::string root;        // --root DIR: empty = "/" (no re-rooting)
   std::string esp;         // --esp PATH (re-rooted under --root), empty = discover
+  std::string boot;        // --boot PATH: XBOOTLDR ($BOOT) mount, re-rooted; empty = discover
   std::string plan;        // --plan PATH (re-rooted under --root), empty = default for the phase
   bool json = false;       // --json
   bool no_reboot = false;  // --no-reboot (implied by --root)
