@@ -2,13 +2,16 @@
 // entry named bad (+0-1) and nixpkgs' builder never renames it back; after the operator fixes
 // the cause, `bootstate retry` must give the entry its tries back, or systemd-boot (bootsim's
 // model of it) keeps skipping that generation and the retry never runs.
+#include <filesystem>
+
 #include "tests/scenarios/scenario.hpp"
 
 using namespace scenarios;
 using bootsim::BootOutcome;
 
-TEST_CASE("retry re-arms the failed generation's entry, and the next boot completes it") {
-  Scenario s("retry-rearm");
+namespace {
+
+void fail_fix_retry_boot(Scenario& s) {
   INFO(s.transcript);
   const std::string gen1 = s.install("aaaa1111-gen1", 1, plan({}), "+3-0");
   REQUIRE(s.boot().outcome == BootOutcome::Complete);
@@ -49,4 +52,26 @@ TEST_CASE("retry re-arms the failed generation's entry, and the next boot comple
   REQUIRE(twice.has_value());
   CHECK(twice->exit == 2);
   CHECK(s.entry_file(gen1) == bootsim::default_entry_id(gen1) + ".conf");
+}
+
+}  // namespace
+
+TEST_CASE("retry re-arms the failed generation's entry, and the next boot completes it") {
+  Scenario s("retry-rearm");
+  fail_fix_retry_boot(s);
+}
+
+TEST_CASE("XBOOTLDR: entries on $BOOT are counted, marked bad and re-armed there") {
+  Scenario s("xbootldr");
+  // nixpkgs' xbootldrMountPoint layout: ESP at /efi (loader.conf, bootstate's state), entries
+  // and kernels on the XBOOTLDR partition at /boot; bootstate is given --boot /boot.
+  s.tree.esp = "/efi";
+  s.tree.boot = "/boot";
+  REQUIRE(bootsim::init_tree(s.tree));
+  std::filesystem::remove(s.path("boot/loader/loader.conf"));
+  s.sim.loader = bootsim::loader_options(s.tree);
+  fail_fix_retry_boot(s);
+  CHECK(s.exists("efi/bootstate"));
+  CHECK_FALSE(s.exists("boot/bootstate"));
+  CHECK_FALSE(s.exists("efi/loader/entries"));
 }
