@@ -34,19 +34,21 @@ constexpr std::size_t kTable = kLfanew + 4 + 20 + kOptionalHeader;
 
 // A minimal PE image: the headers, then each section's data at a 0x200-aligned offset with
 // VirtualSize = data size and SizeOfRawData rounded up, as linkers and objcopy write them.
-std::string make_pe(const std::vector<std::pair<std::string, std::string>>& sections) {
-  std::string bytes(kTable + 40 * sections.size(), '\0');
+std::string make_pe(const std::vector<std::pair<std::string, std::string>>& sections,
+                    std::size_t lfanew = kLfanew) {
+  const std::size_t table = lfanew + 4 + 20 + kOptionalHeader;
+  std::string bytes(table + 40 * sections.size(), '\0');
   bytes[0] = 'M';
   bytes[1] = 'Z';
-  put32(bytes, 0x3c, kLfanew);
-  bytes.replace(kLfanew, 4, std::string("PE\0\0", 4));
-  put16(bytes, kLfanew + 4, 0x8664);
-  put16(bytes, kLfanew + 6, static_cast<std::uint32_t>(sections.size()));
-  put16(bytes, kLfanew + 20, kOptionalHeader);
+  put32(bytes, 0x3c, static_cast<std::uint32_t>(lfanew));
+  bytes.replace(lfanew, 4, std::string("PE\0\0", 4));
+  put16(bytes, lfanew + 4, 0x8664);
+  put16(bytes, lfanew + 6, static_cast<std::uint32_t>(sections.size()));
+  put16(bytes, lfanew + 20, kOptionalHeader);
   for (std::size_t i = 0; i < sections.size(); ++i) {
     const auto& [name, data] = sections[i];
     bytes.resize((bytes.size() + 0x1ff) & ~std::size_t{0x1ff}, '\0');
-    const std::size_t header = kTable + 40 * i;
+    const std::size_t header = table + 40 * i;
     bytes.replace(header, std::min<std::size_t>(name.size(), 8), name.substr(0, 8));
     const auto raw_size = static_cast<std::uint32_t>((data.size() + 0x1ff) & ~std::size_t{0x1ff});
     put32(bytes, header + 8, static_cast<std::uint32_t>(data.size()));
@@ -186,6 +188,14 @@ TEST_CASE("read_uki_cmdline: a UKI built with objcopy on systemd's stub, and bad
   REQUIRE(::symlink((tree.root() + "/boot/EFI/Linux/nixos-gen1.efi").c_str(),
                     (tree.root() + "/boot/EFI/Linux/link.efi").c_str()) == 0);
   CHECK_FALSE(read_uki_cmdline(tree.root() + "/boot/EFI/Linux/link.efi"));
+}
+
+TEST_CASE("read_uki_cmdline: headers beyond the first 64 KiB are still found") {
+  Tree tree;
+  tree.write("far.efi", make_pe({{".cmdline", "init=/nix/store/far/init"}}, 70000));
+  auto cmdline = read_uki_cmdline(tree.root() + "/far.efi");
+  REQUIRE_MESSAGE(cmdline, cmdline.error().message);
+  CHECK(*cmdline == "init=/nix/store/far/init");
 }
 
 }  // namespace bootstate
