@@ -76,7 +76,7 @@ Expected<CommandResult> run_bootstate(const SimOptions& options,
                                       const std::vector<std::string>& args) {
   std::vector<std::string> argv = {options.bootstate, "--root", options.loader.root, "--esp",
                                    options.loader.esp};
-  if (!options.loader.boot.empty()) {
+  if (!options.loader.boot.empty() && options.pass_boot_option) {
     argv.push_back("--boot");
     argv.push_back(options.loader.boot);
   }

@@ -38,6 +38,8 @@ struct SimOptions {
   // Pass --plan explicitly to each phase (the booted generation's plan.json under the tree).
   bool explicit_plan = false;
   std::vector<std::string> extra_args;  // before the command, e.g. "--json"
+  // Give bootstate --boot when the loader has an XBOOTLDR mount; false: bootstate must find it.
+  bool pass_boot_option = true;
   std::vector<PowerCut> power_cuts;
   bool panic_every_boot = false;               // --panic-after-initrd
   std::vector<std::string> panic_generations;  // --panic-after-initrd=GEN: only these

@@ -2,6 +2,8 @@
 // entry named bad (+0-1) and nixpkgs' builder never renames it back; after the operator fixes
 // the cause, `bootstate retry` must give the entry its tries back, or systemd-boot (bootsim's
 // model of it) keeps skipping that generation and the retry never runs.
+#include <sys/mount.h>
+
 #include <filesystem>
 
 #include "tests/scenarios/scenario.hpp"
@@ -74,4 +76,27 @@ TEST_CASE("XBOOTLDR: entries on $BOOT are counted, marked bad and re-armed there
   CHECK(s.exists("efi/bootstate"));
   CHECK_FALSE(s.exists("boot/bootstate"));
   CHECK_FALSE(s.exists("efi/loader/entries"));
+}
+
+TEST_CASE("XBOOTLDR: without --boot, a separately mounted /boot is found as $BOOT") {
+  Scenario s("xbootldr-discovered");
+  s.tree.esp = "/efi";
+  s.tree.boot = "/boot";
+  std::filesystem::remove_all(s.path("boot"));
+  std::filesystem::create_directories(s.path("boot"));
+  // A file system of its own, as the XBOOTLDR partition is (needs root: skipped otherwise).
+  if (::mount("bootstate-xbootldr", s.path("boot").c_str(), "tmpfs", 0, "mode=0700") != 0) {
+    WARN_MESSAGE(false, "skipped: cannot mount a tmpfs on " << s.path("boot"));
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{s.path("boot")};
+  REQUIRE(bootsim::init_tree(s.tree));
+  s.sim.loader = bootsim::loader_options(s.tree);
+  s.sim.pass_boot_option = false;
+  fail_fix_retry_boot(s);
+  CHECK(s.exists("efi/bootstate"));
+  CHECK_FALSE(s.exists("boot/bootstate"));
 }
