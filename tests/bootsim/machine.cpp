@@ -74,9 +74,12 @@ std::string_view to_string(BootOutcome outcome) {
 
 Expected<CommandResult> run_bootstate(const SimOptions& options,
                                       const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {options.bootstate, "--root", options.loader.root, "--esp",
-                                   options.loader.esp};
-  if (!options.loader.boot.empty() && options.pass_boot_option) {
+  std::vector<std::string> argv = {options.bootstate, "--root", options.loader.root};
+  if (options.pass_partitions) {
+    argv.push_back("--esp");
+    argv.push_back(options.loader.esp);
+  }
+  if (!options.loader.boot.empty() && options.pass_partitions) {
     argv.push_back("--boot");
     argv.push_back(options.loader.boot);
   }

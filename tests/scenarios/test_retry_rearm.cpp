@@ -78,7 +78,9 @@ TEST_CASE("XBOOTLDR: entries on $BOOT are counted, marked bad and re-armed there
   CHECK_FALSE(s.exists("efi/loader/entries"));
 }
 
-TEST_CASE("XBOOTLDR: without --boot, a separately mounted /boot is found as $BOOT") {
+// Also the ESP: /boot holds loader/entries too, and taking it for the ESP would put the state
+// there (found: ESP discovery took the first candidate with loader/).
+TEST_CASE("XBOOTLDR: without --esp/--boot, /efi is the ESP and a separate /boot is $BOOT") {
   Scenario s("xbootldr-discovered");
   s.tree.esp = "/efi";
   s.tree.boot = "/boot";
@@ -95,7 +97,7 @@ TEST_CASE("XBOOTLDR: without --boot, a separately mounted /boot is found as $BOO
   } unmount{s.path("boot")};
   REQUIRE(bootsim::init_tree(s.tree));
   s.sim.loader = bootsim::loader_options(s.tree);
-  s.sim.pass_boot_option = false;
+  s.sim.pass_partitions = false;
   fail_fix_retry_boot(s);
   CHECK(s.exists("efi/bootstate"));
   CHECK_FALSE(s.exists("boot/bootstate"));
