@@ -25,18 +25,15 @@ bool not_supported(int error_number) {
          error_number == ENOTTY || error_number == EPERM;
 }
 
-// One no-replace rename; returns 0 or an errno value.
+// One no-replace rename; returns 0 or an errno value. Always a single rename(2), so a power
+// cut leaves the old name or the new one. (A link+unlink fallback was removed: cut between
+// the two, it left both names, i.e. two files of one entry that systemd-boot lists twice and
+// bootstate refuses to choose between.)
 int rename_noreplace_at(int dir_fd, const std::string& from, const std::string& to) {
   if (::renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
   if (!not_supported(errno) || errno == EPERM) return errno;
-  // No RENAME_NOREPLACE here: a hard link fails with EEXIST instead of replacing.
-  if (::linkat(dir_fd, from.c_str(), dir_fd, to.c_str(), 0) == 0) {
-    if (::unlinkat(dir_fd, from.c_str(), 0) < 0) return errno;
-    return 0;
-  }
-  if (!not_supported(errno)) return errno;
-  // FAT has neither: check, then rename. The window is acceptable because only bootstate and
-  // systemd-bless-boot rename entries, and they never run at the same time.
+  // No RENAME_NOREPLACE on this file system: check, then rename. The window is acceptable
+  // because only bootstate and systemd-bless-boot rename entries, and never at the same time.
   if (exists_at(dir_fd, to)) return EEXIST;
   if (::renameat(dir_fd, from.c_str(), dir_fd, to.c_str()) < 0) return errno;
   return 0;

@@ -37,8 +37,9 @@ Expected<EntryFile> choose_current_file(const std::vector<EntryFile>& variants,
 enum class RenameOutcome { Renamed, AlreadyDone };
 
 // Renames `from` to `to` inside `directory` without ever replacing an existing `to`
-// (renameat2 RENAME_NOREPLACE; on file systems without it, link+unlink; where links are not
-// supported either (FAT), a check then rename). `to` existing with `from` gone is AlreadyDone
+// (renameat2 RENAME_NOREPLACE; on file systems without it, a check then rename): one
+// rename(2), so after a power cut the entry has its old name or its new one, never both. `to`
+// existing with `from` gone is AlreadyDone
 // ("operation already executed", as systemd-bless-boot says). After a rename, fsyncs the
 // directory and syncfs()es its file system so the boot loader sees the new name after a power
 // cut.

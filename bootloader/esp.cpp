@@ -168,11 +168,15 @@ Expected<std::optional<std::string>> BlkidPartitionLookup::find_by_partuuid(
 }
 
 Expected<std::vector<std::string>> BlkidPartitionLookup::find_esp_typed() {
+  return find_typed(kEspTypeGuid);
+}
+
+Expected<std::vector<std::string>> BlkidPartitionLookup::find_typed(std::string_view type) {
   auto partitions = scan();
   if (!partitions) return partitions.error();
   std::vector<std::string> devices;
   for (const auto& partition : *partitions) {
-    if (partition.info.type == kEspTypeGuid) devices.push_back(partition.device);
+    if (partition.info.type == type) devices.push_back(partition.device);
   }
   return devices;
 }

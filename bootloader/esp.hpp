@@ -19,6 +19,9 @@ namespace bootstate {
 
 // GPT partition type GUID of an EFI System Partition (lowercase, as libblkid reports it).
 inline constexpr std::string_view kEspTypeGuid = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+// ... and of the Extended Boot Loader partition ($BOOT, XBOOTLDR) of the Boot Loader
+// Specification, where nixpkgs' xbootldrMountPoint puts the entries.
+inline constexpr std::string_view kXbootldrTypeGuid = "bc13c2ff-59e6-4262-a352-b275fd779f17";
 
 // One entry of a partition table, as libblkid reports it.
 struct PartitionInfo {
@@ -57,6 +60,8 @@ class BlkidPartitionLookup final : public PartitionLookup {
   explicit BlkidPartitionLookup(std::string root);
   Expected<std::optional<std::string>> find_by_partuuid(std::string_view partuuid) override;
   Expected<std::vector<std::string>> find_esp_typed() override;
+  // Device nodes of all partitions of GPT type `type` (lowercase), in disk then partition order.
+  Expected<std::vector<std::string>> find_typed(std::string_view type);
 
  private:
   struct DiskPartition {

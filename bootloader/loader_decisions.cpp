@@ -1,6 +1,7 @@
 // The pure decisions behind SystemdBoot: parsing LoaderBootCountPath, classifying the boot from
 // a snapshot of the loader's variables, naming LoaderFeatures bits. No I/O here.
 #include <algorithm>
+#include <climits>
 
 #include "bootloader/systemd_boot.hpp"
 
@@ -123,6 +124,27 @@ BootedEntry decide_booted_entry(const LoaderSnapshot& s) {
     entry.why = fmt::format("entry already marked good ({})", *s.current_file);
   }
   return entry;
+}
+
+int counter_total(int left, int done) {
+  const long long total = static_cast<long long>(left) + done;
+  return static_cast<int>(std::min<long long>(total, INT_MAX));
+}
+
+int tries_from_entries(const std::vector<EntryInfo>& entries) {
+  int counting = 0;
+  int bad_done = 0;
+  for (const EntryInfo& info : entries) {
+    if (!info.name.counter) continue;
+    const EntryCounter& counter = *info.name.counter;
+    if (counter.tries_left == 0) {
+      bad_done = std::max(bad_done, counter.done_or_zero());
+    } else {
+      counting = std::max(counting, counter_total(counter.tries_left, counter.done_or_zero()));
+    }
+  }
+  if (counting > 0) return counting;
+  return std::max(kNixpkgsDefaultTries, bad_done);
 }
 
 std::vector<std::string> loader_feature_names(std::uint64_t features) {

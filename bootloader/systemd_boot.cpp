@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "bootloader/entry_dir.hpp"
+#include "bootloader/pe_sections.hpp"
 #include "core/paths.hpp"
 #include "core/read_file.hpp"
 
@@ -28,22 +29,43 @@ std::string strip_trailing_slashes(std::string_view path) {
   return std::string(path);
 }
 
+// The generation an entry file boots: init= on a Type #1 entry's options lines, or on a UKI's
+// .cmdline. A UKI bootstate cannot parse (not PE, section out of bounds) boots no known
+// generation rather than failing every listing; an unreadable file is an error.
+Expected<std::optional<std::string>> file_generation(const std::string& path,
+                                                     std::string_view suffix) {
+  if (same_entry_id(suffix, ".efi")) {
+    auto cmdline = read_uki_cmdline(path);
+    if (!cmdline) {
+      if (cmdline.error().code == ErrorCode::InvalidInput) return std::optional<std::string>();
+      return cmdline.error();
+    }
+    if (!*cmdline) return std::optional<std::string>();
+    return cmdline_generation(**cmdline);
+  }
+  auto text = read_file(path);
+  if (!text) return text.error();
+  return entry_generation(*text);
+}
+
 }  // namespace
 
 // What locate_booted() found: the decision plus where the booted entry's files are.
 struct SystemdBoot::Booted {
   BootedEntry entry;
-  std::string directory;  // absolute
+  std::string directory;  // absolute: the partition holding the entry, then the relative path
   EntryName key;          // id and suffix of the booted entry
   std::optional<std::string> count_path_file;
   int count_path_done = 0;
+  int count_path_total = 0;  // LEFT + DONE of LoaderBootCountPath: the tries this boot began with
   std::vector<EntryFile> variants;
 };
 
 SystemdBoot::SystemdBoot(std::string root, std::string esp_path, int tries,
-                         std::string kernel_generation)
+                         std::string kernel_generation, std::string boot_path)
     : root_(std::move(root)),
       esp_(std::move(esp_path)),
+      boot_(std::move(boot_path)),
       tries_(tries),
       kernel_generation_(kernel_generation.empty()
                              ? std::nullopt
@@ -52,6 +74,13 @@ SystemdBoot::SystemdBoot(std::string root, std::string esp_path, int tries,
 
 std::string SystemdBoot::esp_dir(std::string_view relative) const {
   return path_join(esp_, relative);
+}
+
+std::vector<std::string> SystemdBoot::partitions() const {
+  if (boot_.empty() || strip_trailing_slashes(boot_) == strip_trailing_slashes(esp_)) {
+    return {esp_};
+  }
+  return {esp_, boot_};
 }
 
 Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
@@ -73,6 +102,8 @@ Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
       s.directory = parsed->directory;
       booted.count_path_file = parsed->file_name;
       booted.count_path_done = parsed->name.counter->done_or_zero();
+      booted.count_path_total =
+          counter_total(parsed->name.counter->tries_left, booted.count_path_done);
       key = parsed->name;
     }
   }
@@ -81,25 +112,53 @@ Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
     if (key) s.directory = directory_for_suffix(key->suffix);
   }
   if (key) {
-    booted.directory = esp_dir(s.directory);
     booted.key = *key;
-    auto files = list_entry_files(booted.directory);
-    if (!files) return files.error();
-    booted.variants = entry_variants(*files, key->id, key->suffix);
+    BOOTSTATE_TRY(find_variants(s.directory, booted));
     auto current =
         choose_current_file(booted.variants, booted.count_path_file, key->id, booted.directory);
     if (current) {
       s.current_file = current->file_name;
-      if (same_entry_id(key->suffix, ".conf")) {
-        auto text = read_file(booted.directory + "/" + current->file_name);
-        if (!text) return text.error();
-        s.entry_generation = entry_generation(*text);
-      }
+      auto generation = file_generation(booted.directory + "/" + current->file_name, key->suffix);
+      if (!generation) return generation.error();
+      s.entry_generation = std::move(*generation);
     }
   }
   s.cmdline_generation = kernel_generation_;
   booted.entry = decide_booted_entry(s);
   return booted;
+}
+
+// The booted entry's files in `relative` of the ESP or of $BOOT. systemd-boot's paths do not
+// say which partition; the entry's files are on one of them. Files on both (a copy left behind
+// when xbootldrMountPoint was turned on) are taken from the one holding the file systemd-boot
+// reported, and refused when that does not decide.
+Expected<void> SystemdBoot::find_variants(const std::string& relative, Booted& booted) const {
+  booted.directory = path_join(partitions().front(), relative);
+  bool found = false;
+  bool found_reported = false;
+  for (const std::string& partition : partitions()) {
+    const std::string directory = path_join(partition, relative);
+    auto files = list_entry_files(directory);
+    if (!files) return files.error();
+    auto variants = entry_variants(*files, booted.key.id, booted.key.suffix);
+    if (variants.empty()) continue;
+    bool has_reported = false;
+    for (const auto& file : variants) {
+      has_reported = has_reported || (booted.count_path_file == file.file_name);
+    }
+    if (found && (found_reported || !has_reported)) {
+      if (found_reported) continue;
+      return make_error(ErrorCode::Failed,
+                        "entry \"{}\" has files in {} and in {}; refusing to guess which one "
+                        "the boot loader uses",
+                        booted.key.id, booted.directory, directory);
+    }
+    found = true;
+    found_reported = has_reported;
+    booted.directory = directory;
+    booted.variants = std::move(variants);
+  }
+  return {};
 }
 
 Expected<BootedEntry> SystemdBoot::booted_entry() {
@@ -126,8 +185,12 @@ Expected<void> SystemdBoot::rename_booted(std::string_view verb, bool requires_a
   if (!current) return current.error().with_context(fmt::format("{} {}", verb, entry.id));
   const int done =
       current->name.counter ? current->name.counter->done_or_zero() : booted->count_path_done;
-  const int tries =
-      tries_ != kTriesAsBooted ? tries_ : std::max(1, entry.tries_left + entry.tries_done);
+  // systemd-boot's rename keeps LEFT + DONE, so LoaderBootCountPath's counter says what the
+  // boot started with even after bootstate renamed the file (marked bad, say).
+  const int as_booted = booted->count_path_total > 0
+                            ? booted->count_path_total
+                            : counter_total(entry.tries_left, entry.tries_done);
+  const int tries = tries_ != kTriesAsBooted ? tries_ : std::max(1, as_booted);
   const std::string to = compose_entry_name(target(current->name, done, tries));
   for (const auto& other : booted->variants) {
     if (other.file_name == to && other.file_name != current->file_name) {
@@ -138,6 +201,26 @@ Expected<void> SystemdBoot::rename_booted(std::string_view verb, bool requires_a
   auto renamed = rename_entry_file(booted->directory, current->file_name, to);
   if (!renamed) return renamed.error().with_context(fmt::format("{} {}", verb, entry.id));
   return {};
+}
+
+Expected<std::vector<std::string>> SystemdBoot::rearm_generation(std::string_view generation) {
+  const std::string wanted = strip_trailing_slashes(generation);
+  auto all = entries();
+  if (!all) return all.error();
+  const int tries = tries_ != kTriesAsBooted ? tries_ : tries_from_entries(*all);
+  std::vector<std::string> rearmed;
+  for (const EntryInfo& info : *all) {
+    if (!info.generation || strip_trailing_slashes(*info.generation) != wanted) continue;
+    if (!info.name.counter || info.name.counter->tries_left != 0) continue;
+    const std::string directory = path_join(info.partition, info.directory);
+    const std::string to = compose_entry_name(rearmed_entry_name(info.name, tries));
+    auto renamed = rename_entry_file(directory, info.file_name, to);
+    if (!renamed) {
+      return renamed.error().with_context(fmt::format("re-arming the entry of {}", wanted));
+    }
+    rearmed.push_back(to);
+  }
+  return rearmed;
 }
 
 Expected<void> SystemdBoot::mark_bad() {
@@ -217,14 +300,16 @@ Expected<void> SystemdBoot::set_one_shot(std::string_view entry_id) {
     if (!same_entry_id(info.name.id, id)) continue;
     if (!suffix.empty() && !same_entry_id(info.name.suffix, suffix)) continue;
     variants.push_back({info.file_name, info.name});
-    directory = info.directory;
+    directory = path_join(info.partition, info.directory);
   }
   if (variants.empty()) {
+    std::string where;
+    for (const auto& partition : partitions()) where += (where.empty() ? "" : " or ") + partition;
     return make_error(ErrorCode::NotFound,
-                      "cannot set LoaderEntryOneShot: no entry \"{}\" in $ESP/{} or $ESP/{}",
-                      entry_id, kEntriesDir, kUkiDir);
+                      "cannot set LoaderEntryOneShot: no entry \"{}\" in {}/ or {}/ of {}",
+                      entry_id, kEntriesDir, kUkiDir, where);
   }
-  auto current = choose_current_file(variants, std::nullopt, id, esp_dir(directory));
+  auto current = choose_current_file(variants, std::nullopt, id, directory);
   if (!current) return current.error().with_context("setting LoaderEntryOneShot");
   auto keep_counter = loader_ids_keep_counter();
   if (!keep_counter) return keep_counter.error();
@@ -263,20 +348,19 @@ Expected<LoaderStatus> SystemdBoot::loader_status() const {
 
 Expected<std::vector<EntryInfo>> SystemdBoot::entries() const {
   std::vector<EntryInfo> result;
-  for (const std::string_view relative : {kEntriesDir, kUkiDir}) {
-    const std::string directory = esp_dir(relative);
-    auto files = list_entry_files(directory);
-    if (!files) return files.error();
-    for (auto& file : *files) {
-      EntryInfo info{std::string(relative), file.file_name, file.name, std::nullopt};
-      const std::string_view wanted_suffix = relative == kEntriesDir ? ".conf" : ".efi";
-      if (!same_entry_id(file.name.suffix, wanted_suffix)) continue;
-      if (relative == kEntriesDir) {
-        auto text = read_file(directory + "/" + file.file_name);
-        if (!text) return text.error();
-        info.generation = entry_generation(*text);
+  for (const std::string& partition : partitions()) {
+    for (const std::string_view relative : {kEntriesDir, kUkiDir}) {
+      const std::string directory = path_join(partition, relative);
+      auto files = list_entry_files(directory);
+      if (!files) return files.error();
+      for (auto& file : *files) {
+        const std::string_view wanted_suffix = relative == kEntriesDir ? ".conf" : ".efi";
+        if (!same_entry_id(file.name.suffix, wanted_suffix)) continue;
+        auto generation = file_generation(directory + "/" + file.file_name, file.name.suffix);
+        if (!generation) return generation.error();
+        result.push_back(EntryInfo{std::string(relative), file.file_name, file.name,
+                                   std::move(*generation), partition});
       }
-      result.push_back(std::move(info));
     }
   }
   return result;

@@ -1,5 +1,12 @@
-// BootLoader for systemd-boot: boot counting through entry file names on the ESP and the Boot
-// Loader Interface's EFI variables.
+// BootLoader for systemd-boot: boot counting through entry file names and the Boot Loader
+// Interface's EFI variables.
+//
+// Where entries are (Boot Loader Specification): Type #1 entries in loader/entries/*.conf and
+// Type #2 entries (unified kernel images) in EFI/Linux/*.efi, each on the ESP and, when there is
+// one, on the XBOOTLDR partition ($BOOT; nixpkgs' `boot.loader.systemd-boot.xbootldrMountPoint`
+// puts NixOS' entries there). systemd-boot reports paths relative to the partition it read the
+// entry from, without saying which one, so both are searched. bootstate's own state stays on
+// the ESP.
 //
 // What systemd-boot tells the OS (and how versions differ):
 //  - LoaderEntrySelected: the id of the booted entry. systemd-boot ≤ 257 uses the file name as
@@ -67,13 +74,26 @@ struct LoaderStatus {
   LoaderConf loader_conf;                       // $ESP/loader/loader.conf, empty when absent
 };
 
-// One entry file on the ESP, for `status`.
+// One entry file on the ESP or $BOOT.
 struct EntryInfo {
-  std::string directory;  // relative to the ESP: "loader/entries" or "EFI/Linux"
+  std::string directory;  // relative to its partition: "loader/entries" or "EFI/Linux"
   std::string file_name;  // "nixos-abc+2-1.conf"
   EntryName name;
-  std::optional<std::string> generation;  // Type #1 entries only; UKIs are not opened
+  // init= of the `options` lines (Type #1) or of the UKI's .cmdline section (Type #2); nullopt
+  // when there is none, or the UKI is not a PE image bootstate can read.
+  std::optional<std::string> generation;
+  std::string partition;  // absolute path of the partition holding it (the ESP or $BOOT)
 };
+
+// Pure: the tries a re-armed entry gets when bootstate was not told
+// (boot.loader.systemd-boot.bootCounting.tries is not on the machine). The builder writes new
+// entries as NAME+TRIES and systemd-boot keeps LEFT+DONE == TRIES, so the largest LEFT+DONE of
+// an entry still counting is the configured value. Without one: nixpkgs' default (3), or the
+// DONE of a bad entry (+0-DONE) when larger (systemd-boot exhausted more tries than that).
+inline constexpr int kNixpkgsDefaultTries = 3;
+// LEFT + DONE of a counter, saturated at INT_MAX (names may carry values up to INT_MAX each).
+int counter_total(int left, int done);
+int tries_from_entries(const std::vector<EntryInfo>& entries);
 
 class SystemdBoot final : public BootLoader {
  public:
@@ -84,8 +104,11 @@ class SystemdBoot final : public BootLoader {
   // `kernel_generation`: the toplevel of init= on the running kernel's command line, as in
   // BootFacts::booted_generation (the caller has read /proc/cmdline already), empty when there
   // is none; a booted entry whose init= names another one means kexec (Impossible).
+  // `boot_path`: the mounted XBOOTLDR partition ($BOOT), absolute and including `root`; empty
+  // (or the ESP) when entries are on the ESP only.
   static constexpr int kTriesAsBooted = 0;
-  SystemdBoot(std::string root, std::string esp_path, int tries, std::string kernel_generation);
+  SystemdBoot(std::string root, std::string esp_path, int tries, std::string kernel_generation,
+              std::string boot_path = "");
 
   // From LoaderEntrySelected/LoaderBootCountPath and the entry files now; see
   // decide_booted_entry(). Error only when a variable or directory cannot be read.
@@ -105,21 +128,29 @@ class SystemdBoot final : public BootLoader {
   // LoaderEntryOneShot for entry `entry_id` ("nixos-abc", or "nixos-abc.conf"); NotFound when
   // no such entry file exists. The value written depends on the loader; see the .cpp.
   Expected<void> set_one_shot(std::string_view entry_id) override;
+  // Every entry of `generation` named bad (+0-DONE) → NAME+TRIES-0, TRIES as the constructor's
+  // `tries`, or tries_from_entries() with kTriesAsBooted. Returns the new file names.
+  Expected<std::vector<std::string>> rearm_generation(std::string_view generation) override;
 
   Expected<LoaderStatus> loader_status() const;
-  // Every entry in $ESP/loader/entries and $ESP/EFI/Linux, in file-name order.
+  // Every entry in loader/entries and EFI/Linux of the ESP, then of $BOOT, each directory in
+  // file-name order.
   Expected<std::vector<EntryInfo>> entries() const;
 
  private:
   struct Booted;
   Expected<Booted> locate_booted() const;
+  Expected<void> find_variants(const std::string& relative, Booted& booted) const;
   Expected<void> rename_booted(std::string_view verb, bool requires_active,
                                EntryName (*target)(const EntryName&, int done, int tries));
   Expected<bool> loader_ids_keep_counter() const;
   std::string esp_dir(std::string_view relative) const;
+  // The ESP, then $BOOT when it is another directory.
+  std::vector<std::string> partitions() const;
 
   std::string root_;
   std::string esp_;
+  std::string boot_;
   int tries_;
   std::optional<std::string> kernel_generation_;
   EfiVariables efivars_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
 #include "core/operator.hpp"
 #include "core/slot_files.hpp"
@@ -18,6 +19,33 @@ namespace {
 // Long enough for any phase a person would wait for; after it, nothing changed (exit 2) and
 // the message names the holder. Ctrl-C before then changes nothing either.
 constexpr std::chrono::minutes kDecisionLockWait{15};
+
+// A failed generation's entry stays +0-DONE (the builder never renames existing entries), and
+// systemd-boot would keep skipping it: give it its tries back so the retry is booted. The
+// retry is committed already; a rename that fails says what to do and exits 1.
+int rearm_after_retry(const Machine& machine, const std::string& esp, const BootFacts& facts,
+                      const Plan& plan) {
+  const std::string generation = plan.generation.empty() || plan.generation == "/run/booted-system"
+                                     ? facts.booted_generation
+                                     : plan.generation;
+  if (generation.empty()) return kExitOk;
+  auto boot_partition = machine.boot_partition(esp);
+  if (!boot_partition) return report_error(boot_partition.error());
+  SystemdBoot loader(machine.root(), esp, SystemdBoot::kTriesAsBooted, facts.booted_generation,
+                     *boot_partition);
+  auto rearmed = loader.rearm_generation(generation);
+  if (!rearmed) {
+    std::fprintf(stderr,
+                 "bootstate: the retry is recorded, but the boot entry of %s could not be "
+                 "re-armed, so systemd-boot may skip it: %s\n",
+                 generation.c_str(), rearmed.error().message.c_str());
+    return kExitFailed;
+  }
+  for (const std::string& file : *rearmed) {
+    std::printf("boot entry of %s re-armed: %s\n", generation.c_str(), file.c_str());
+  }
+  return kExitOk;
+}
 
 }  // namespace
 
@@ -76,6 +104,7 @@ int decision_command(const Machine& machine) {
       "migration \"%s\" %s; it takes effect at the next `bootstate run` (post-activation "
       "now, or the next boot)\n",
       options.argument.c_str(), verb);
+  if (options.command == Command::Retry) return rearm_after_retry(machine, *esp, *facts, *plan);
   return kExitOk;
 }
 

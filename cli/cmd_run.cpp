@@ -97,6 +97,35 @@ Expected<std::string> esp_for_phase(const Machine& machine, Phase phase,
   return mounted->path();
 }
 
+// With XBOOTLDR the entries are on $BOOT, which nothing has mounted in the initrd either: mount
+// the first partition typed XBOOTLDR for this phase. Not fatal: without it the phase still runs
+// and only the boot-counting renames fail (each says why).
+Expected<std::string> boot_for_phase(const Machine& machine, Phase phase, const std::string& esp,
+                                     std::optional<EspMount>& mounted) {
+  auto boot = machine.boot_partition(esp);
+  const Options& options = machine.options();
+  if (!boot || !boot->empty() || phase == Phase::PostActivation || !options.root.empty() ||
+      !options.boot.empty()) {
+    return boot;
+  }
+  BlkidPartitionLookup lookup("/");
+  auto typed = lookup.find_typed(kXbootldrTypeGuid);
+  if (!typed) {
+    std::fprintf(stderr, "bootstate: looking for an XBOOTLDR partition: %s\n",
+                 typed.error().message.c_str());
+    return std::string();
+  }
+  if (typed->empty()) return std::string();
+  auto mount = EspMount::mount(typed->front(), "/run/bootstate/boot");
+  if (!mount) {
+    std::fprintf(stderr, "bootstate: mounting the XBOOTLDR partition: %s\n",
+                 mount.error().message.c_str());
+    return std::string();
+  }
+  mounted.emplace(std::move(*mount));
+  return mounted->path();
+}
+
 int exit_status_of(const PhaseResult& result, const Options& options) {
   switch (result.exit) {
     case PhaseExit::Ok:
@@ -162,7 +191,11 @@ int run_command(const Machine& machine) {
   StoreAccess store(durable);
   // A re-arm restores the counter the booted entry started with (LEFT + DONE); reading the
   // booted entry once, in the phase runner, is enough for that.
-  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted, facts->booted_generation);
+  std::optional<EspMount> mounted_boot;
+  auto boot_partition = boot_for_phase(machine, phase, *esp, mounted_boot);  // XBOOTLDR
+  if (!boot_partition) return report_error(boot_partition.error());
+  SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted, facts->booted_generation,
+                     *boot_partition);
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");

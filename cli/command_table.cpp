@@ -6,6 +6,8 @@ namespace {
 constexpr OptionSpec kGlobalOptions[] = {
     {"--root", "", "DIR", "use every absolute path below DIR (implies --no-reboot)"},
     {"--esp", "", "PATH", "the mounted ESP with bootstate's state (default: /boot, /efi)"},
+    {"--boot", "", "PATH",
+     "the mounted XBOOTLDR partition with the boot entries (default: /boot when separate)"},
     {"--plan", "", "PATH", "the plan to use instead of the booted generation's"},
     {"--json", "", "", "machine-readable output (status, preview, history, help)"},
     {"--no-reboot", "", "", "exit 4 instead of rebooting when a reboot is needed"},

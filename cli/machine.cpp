@@ -20,6 +20,17 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
+bool is_regular(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+// The file system (st_dev) of `path`; 0 when it cannot be stat()ed.
+dev_t device_of(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 ? info.st_dev : 0;
+}
+
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
@@ -89,6 +100,14 @@ Expected<std::string> Machine::esp() const {
     }
     return path;
   }
+  // With XBOOTLDR, /boot holds loader/entries too, but never bootstate's state or the
+  // loader.conf the builder keeps on the ESP: such a candidate is an ESP for certain.
+  for (const char* candidate : {"/boot", "/efi", "/bootstate"}) {
+    std::string path = rooted(candidate);
+    if (is_directory(path + "/bootstate") || is_regular(path + "/loader/loader.conf")) {
+      return path;
+    }
+  }
   for (const char* candidate : {"/boot", "/efi", "/bootstate"}) {
     std::string path = rooted(candidate);
     if (is_directory(path + "/loader") || is_directory(path + "/bootstate")) return path;
@@ -96,6 +115,27 @@ Expected<std::string> Machine::esp() const {
   return make_error(ErrorCode::InvalidInput,
                     "no ESP found at {} or {} (no loader/ or bootstate/ directory): give --esp",
                     rooted("/boot"), rooted("/efi"));
+}
+
+Expected<std::string> Machine::boot_partition(const std::string& esp) const {
+  if (!options_.boot.empty()) {
+    std::string path = rooted(options_.boot);
+    if (!is_directory(path)) {
+      return make_error(ErrorCode::InvalidInput, "--boot {}: not a directory", path);
+    }
+    return path;
+  }
+  const std::string boot = rooted("/boot");
+  if (boot == esp || is_directory(boot + "/bootstate") ||
+      !(is_directory(boot + "/loader/entries") || is_directory(boot + "/EFI/Linux"))) {
+    return std::string();
+  }
+  // Only a separate file system can be the XBOOTLDR partition systemd-boot reads.
+  const dev_t device = device_of(boot);
+  if (device == 0 || device == device_of(esp) || device == device_of(rooted("/"))) {
+    return std::string();
+  }
+  return boot;
 }
 
 Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel) const {

@@ -37,6 +37,10 @@ class Machine {
   // The mounted ESP: --esp (re-rooted), else the first of /boot, /efi that holds loader/ or
   // bootstate/ (the initrd unit mounts the ESP itself before running bootstate).
   Expected<std::string> esp() const;
+  // The mounted XBOOTLDR partition ($BOOT) holding boot entries besides the ESP `esp`: --boot
+  // (re-rooted), else /boot when it is neither the ESP nor on the ESP's or the root's file
+  // system and holds loader/entries or EFI/Linux; "" when entries are on the ESP only.
+  Expected<std::string> boot_partition(const std::string& esp) const;
   // The plan of the booted generation for `phase` (--plan wins): the initrd's copy in the
   // initrd phases, $toplevel/bootstate/plan.json in stage 2.
   Expected<Plan> booted_plan(std::optional<Phase> phase, const BootFacts& facts) const;

@@ -31,6 +31,7 @@ bool is_global(const OptionSpec& option) {
 Expected<void> apply_option(Options& options, std::string_view name, const std::string& value) {
   if (name == "--root") options.root = value;
   if (name == "--esp") options.esp = value;
+  if (name == "--boot") options.boot = value;
   if (name == "--plan") options.plan = value;
   if (name == "--json") options.json = true;
   if (name == "--no-reboot") options.no_reboot = true;

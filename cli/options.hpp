@@ -1,5 +1,5 @@
 // The command line of docs/DESIGN.md "Command line":
-//   bootstate [--root DIR] [--esp PATH] [--plan PATH] [--json] [--no-reboot] COMMAND [ARGS]
+//   bootstate [--root DIR] [--esp PATH] [--boot PATH] [--plan PATH] [--json] [--no-reboot] COMMAND [ARGS]
 // Which commands and options exist is cli/command_table.cpp; this is what one invocation said.
 #pragma once
 
@@ -17,6 +17,7 @@ namespace bootstate::cli {
 struct Options {
   std::string root;        // --root DIR: empty = "/" (no re-rooting)
   std::string esp;         // --esp PATH (re-rooted under --root), empty = discover
+  std::string boot;        // --boot PATH: XBOOTLDR ($BOOT) mount, re-rooted; empty = discover
   std::string plan;        // --plan PATH (re-rooted under --root), empty = default for the phase
   bool json = false;       // --json
   bool no_reboot = false;  // --no-reboot (implied by --root)

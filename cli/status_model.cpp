@@ -129,7 +129,10 @@ Expected<StatusModel> gather_status(const Machine& machine) {
   } else {
     model.warnings.push_back(facts.error().message);
   }
-  SystemdBoot loader(machine.root(), snapshot->esp, 3, model.booted_generation);
+  auto boot_partition = machine.boot_partition(snapshot->esp);
+  if (!boot_partition) model.warnings.push_back(boot_partition.error().message);
+  SystemdBoot loader(machine.root(), snapshot->esp, 3, model.booted_generation,
+                     boot_partition ? *boot_partition : std::string());
   if (auto entry = loader.booted_entry(); entry) {
     model.booted_entry = entry->id;
     model.counting = entry->counting;

@@ -23,13 +23,13 @@ _bootstate() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     local prev=${COMP_WORDS[COMP_CWORD - 1]}
     local commands="run status preview history log metrics accept decline retry help version"
-    local global_options="--root --esp --plan --json --no-reboot --no-pager --help -h --version"
+    local global_options="--root --esp --boot --plan --json --no-reboot --no-pager --help -h --version"
     local phases="initrd-pre-mount pre-switch-root post-activation"
     local command="" i
     local passed=()  # --root/--esp/--plan as given, for the status call
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-            --root | --esp | --plan)
+            --root | --esp | --boot | --plan)
                 passed+=("${COMP_WORDS[i]}" "${COMP_WORDS[i + 1]}")
                 ((i++))
                 ;;
@@ -48,7 +48,7 @@ _bootstate() {
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return
             ;;
-        --esp | --plan | --output | -o)
+        --esp | --boot | --plan | --output | -o)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;

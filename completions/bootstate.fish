@@ -41,6 +41,7 @@ complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands"
 # Global options.
 complete -c bootstate -l root -r -a '(__fish_complete_directories)' -d 'use every absolute path below DIR'
 complete -c bootstate -l esp -r -F -d 'the mounted ESP with the state'
+complete -c bootstate -l boot -r -F -d 'the mounted XBOOTLDR partition'
 complete -c bootstate -l plan -r -F -d 'the plan to use'
 complete -c bootstate -l json -d 'machine-readable output'
 complete -c bootstate -l no-reboot -d 'exit 4 instead of rebooting'

@@ -49,6 +49,13 @@ class BootLoader {
   virtual Expected<void> mark_good() = 0;
   // LoaderEntryOneShot = entry_id: the next boot (only) starts that entry.
   virtual Expected<void> set_one_shot(std::string_view entry_id) = 0;
+  // Entries of `generation` named bad (NAME+0-DONE) → NAME+TRIES-0, so the boot loader tries
+  // that generation again (operator `retry`); returns the new file names, empty when none was
+  // bad. Loaders that cannot (preview's simulation) say so.
+  virtual Expected<std::vector<std::string>> rearm_generation(std::string_view generation) {
+    return make_error(ErrorCode::Unsupported, "this boot loader cannot re-arm the entry of {}",
+                      generation);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------

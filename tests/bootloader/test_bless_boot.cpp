@@ -112,3 +112,33 @@ TEST_CASE("bootstate's bad name is bless-boot's bad name, in both directions") {
 }
 
 }  // namespace bootstate
+
+namespace bootstate {
+
+TEST_CASE("UKI: bootstate's renames of an EFI/Linux image agree with bless-boot's") {
+  Tree tree;
+  std::string why;
+  if (!tree.add_uki("boot/EFI/Linux/nixos-new+2-1.efi", "init=/nix/store/new/init\n", why)) {
+    WARN_MESSAGE(false, "skipped: " << why);
+    return;
+  }
+  tree.set_loader_var("LoaderEntrySelected", "nixos-new+3-0.efi");
+  tree.set_loader_var("LoaderBootCountPath", "\\EFI\\Linux\\nixos-new+2-1.efi");
+  const BlessRun probe = run_bless_boot(tree, "status");
+  if (probe.status != 0 || probe.output.find("indeterminate") == std::string::npos) {
+    WARN_MESSAGE(false, "skipped: systemd-bless-boot sandbox unavailable (exit "
+                            << probe.status << "): " << probe.output);
+    return;
+  }
+  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted, "/nix/store/new");
+  REQUIRE(boot.mark_bad());
+  CHECK(tree.files_in("boot/EFI/Linux") == Files{"nixos-new+0-1.efi"});
+  CHECK(run_bless_boot(tree, "status").output.find("bad") != std::string::npos);
+  // bless-boot blesses the bad image (as after a manual boot of it), bootstate agrees.
+  REQUIRE(run_bless_boot(tree, "good").status == 0);
+  CHECK(tree.files_in("boot/EFI/Linux") == Files{"nixos-new.efi"});
+  CHECK(boot.mark_good());
+  CHECK(run_bless_boot(tree, "status").output.find("good") != std::string::npos);
+}
+
+}  // namespace bootstate

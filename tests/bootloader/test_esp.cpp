@@ -52,7 +52,8 @@ void make_disk_image(const std::string& path) {
   run("printf 'label: gpt\\nstart=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, "
       "uuid=" +
       std::string(kEspUuid) +
-      ", name=\"EFI system\"\\nstart=10240, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\\n' | "
+      ", name=\"EFI system\"\\nstart=10240, size=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\\n"
+      "start=14336, type=BC13C2FF-59E6-4262-A352-B275FD779F17, name=\"XBOOTLDR\"\\n' | "
       "sfdisk --quiet " +
       path);
   run("mkfs.vfat --offset 2048 " + path + " 4096 >/dev/null 2>&1");
@@ -92,7 +93,8 @@ TEST_CASE("libblkid reads the GPT and the vfat file system of a disk image file"
 
   auto table = probe_partition_table(image);
   REQUIRE_MESSAGE(table, table.error().message);
-  REQUIRE(table->size() == 2);
+  REQUIRE(table->size() == 3);
+  CHECK((*table)[2].type == kXbootldrTypeGuid);
   const PartitionInfo& esp = (*table)[0];
   CHECK(esp.number == 1);
   CHECK(esp.type == kEspTypeGuid);
@@ -126,6 +128,7 @@ TEST_CASE("BlkidPartitionLookup finds the ESP through a --root tree's sysfs and 
   tree.write("sys/class/block/vda/dev", "253:0\n");
   tree.write("sys/class/block/vda/vda1/partition", "1\n");
   tree.write("sys/class/block/vda/vda2/partition", "2\n");
+  tree.write("sys/class/block/vda/vda3/partition", "3\n");
   tree.write("sys/class/block/vda1/partition", "1\n");
   tree.write("sys/class/block/vda2/partition", "2\n");
   tree.write("sys/class/block/ram0/dev", "1:0\n");  // no device node: skipped, not an error
@@ -134,6 +137,9 @@ TEST_CASE("BlkidPartitionLookup finds the ESP through a --root tree's sysfs and 
   auto typed = lookup.find_esp_typed();
   REQUIRE_MESSAGE(typed, typed.error().message);
   CHECK(*typed == std::vector<std::string>{tree.root() + "/dev/vda1"});
+  auto xbootldr = lookup.find_typed(kXbootldrTypeGuid);
+  REQUIRE(xbootldr);
+  CHECK(*xbootldr == std::vector<std::string>{tree.root() + "/dev/vda3"});
   auto by_uuid = lookup.find_by_partuuid("5A0B1C2D-3E4F-4A5B-8C6D-7E8F9A0B1C2D");
   REQUIRE(by_uuid);
   CHECK(*by_uuid == tree.root() + "/dev/vda1");

@@ -291,3 +291,20 @@ TEST_CASE("LoaderBootCountPath must be absolute, normalized and name a counter")
 }
 
 }  // namespace bootstate
+
+namespace bootstate {
+
+TEST_CASE("kTriesAsBooted: a re-arm after a mark_bad in the same boot still gives all tries") {
+  Tree tree;
+  tree.add_entry("nixos-new+2-1.conf", "/nix/store/new-nixos-system");
+  tree.set_loader_var("LoaderEntrySelected", "nixos-new+3-0.conf");
+  tree.set_loader_var("LoaderBootCountPath", "\\loader\\entries\\nixos-new+2-1.conf");
+  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted, "");
+  REQUIRE(boot.mark_bad());
+  CHECK(tree.entry_files() == Files{"nixos-new+0-1.conf"});
+  // The file now says 0 + 1; LoaderBootCountPath still says what the boot began with (2 + 1).
+  REQUIRE(boot.rearm());
+  CHECK(tree.entry_files() == Files{"nixos-new+3-0.conf"});
+}
+
+}  // namespace bootstate

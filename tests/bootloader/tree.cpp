@@ -1,6 +1,8 @@
 #include "tests/bootloader/tree.hpp"
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -73,6 +75,61 @@ std::vector<std::string> Tree::entry_files() const {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::vector<std::string> Tree::files_in(std::string_view relative) const {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(fs::path(root_) / relative, error)) {
+    names.push_back(entry.path().filename());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+namespace {
+
+constexpr const char* kEfiStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+// Runs argv (no shell); true when it exited 0.
+bool run(const std::vector<std::string>& argv) {
+  std::vector<char*> raw;
+  for (const auto& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
+  raw.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    ::execvp(raw[0], raw.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) < 0) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+bool Tree::add_uki(std::string_view relative, std::string_view cmdline, std::string& why) const {
+  if (!fs::exists(kEfiStub)) {
+    why = std::string("no ") + kEfiStub + " (package systemd-boot-efi)";
+    return false;
+  }
+  write(".uki/osrel", "ID=nixos\nPRETTY_NAME=\"NixOS\"\n");
+  write(".uki/cmdline", cmdline);
+  write(".uki/linux", std::string(4096, 'K'));
+  const fs::path target = fs::path(root_) / relative;
+  fs::create_directories(target.parent_path());
+  // Section VMAs past the stub's own sections (its last ends below 0x1a000), as ukify places
+  // them; objcopy keeps the file offsets consistent.
+  const std::string dir = root_ + "/.uki/";
+  if (!run({"objcopy", "--add-section", ".osrel=" + dir + "osrel", "--change-section-vma",
+            ".osrel=0x20000", "--add-section", ".cmdline=" + dir + "cmdline",
+            "--change-section-vma", ".cmdline=0x30000", "--add-section", ".linux=" + dir + "linux",
+            "--change-section-vma", ".linux=0x2000000", kEfiStub, target.string()})) {
+    why = "objcopy failed";
+    return false;
+  }
+  return true;
 }
 
 std::string efivar_bytes(std::string_view ascii) {

@@ -37,6 +37,12 @@ class Tree {
   void add_entry(std::string_view file_name, std::string_view generation) const;
   // File names in $ESP/loader/entries, sorted.
   std::vector<std::string> entry_files() const;
+  // File names in <root>/<relative>, sorted (empty when it does not exist).
+  std::vector<std::string> files_in(std::string_view relative) const;
+  // A unified kernel image at <root>/<relative> built like ukify does it: objcopy adds .osrel,
+  // .cmdline (`cmdline`) and a dummy .linux onto systemd's EFI stub. False (with `why`) when
+  // the stub or objcopy is missing.
+  bool add_uki(std::string_view relative, std::string_view cmdline, std::string& why) const;
 
  private:
   std::string root_;

@@ -60,7 +60,7 @@ std::string random_uuid() {
 fs::path on_esp(const LoaderOptions& options, std::string path) {
   std::replace(path.begin(), path.end(), '\\', '/');
   while (path.starts_with('/')) path.erase(0, 1);
-  return fs::path(esp_dir(options)) / path;
+  return fs::path(boot_dir(options)) / path;
 }
 
 // A reboot empties the tmpfs at /run.
@@ -78,8 +78,11 @@ Expected<void> clear_run(const std::string& root) {
 std::string esp_dir(const LoaderOptions& options) {
   return options.root + options.esp;
 }
+std::string boot_dir(const LoaderOptions& options) {
+  return options.boot.empty() ? esp_dir(options) : options.root + options.boot;
+}
 std::string entries_dir(const LoaderOptions& options) {
-  return esp_dir(options) + "/loader/entries";
+  return boot_dir(options) + "/loader/entries";
 }
 
 std::string init_generation(const std::string& options) {

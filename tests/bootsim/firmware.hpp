@@ -17,12 +17,18 @@ using bootstate::Expected;
 struct LoaderOptions {
   std::string root;           // the tree
   std::string esp = "/boot";  // the ESP's mount point inside the tree
+  // The XBOOTLDR partition's mount point inside the tree, empty when entries are on the ESP.
+  // With it, entries, kernels and LoaderBootCountPath are on (relative to) $BOOT; loader.conf
+  // stays on the ESP, as nixpkgs' xbootldrMountPoint lays them out.
+  std::string boot;
   LoaderVersion version = LoaderVersion::V252;
   std::string part_uuid = "6b1c5f4e-2a7d-4e1b-9c3e-5d8f0a1b2c3d";  // LoaderDevicePartUUID
 };
 
 // <root><esp>, <root><esp>/loader/entries
 std::string esp_dir(const LoaderOptions& options);
+// <root><boot>, or the ESP without XBOOTLDR: where entries and their kernels are.
+std::string boot_dir(const LoaderOptions& options);
 std::string entries_dir(const LoaderOptions& options);
 
 // Every entry systemd-boot would show, in its menu order (sorted, unusable files skipped:

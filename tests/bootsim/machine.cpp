@@ -74,8 +74,15 @@ std::string_view to_string(BootOutcome outcome) {
 
 Expected<CommandResult> run_bootstate(const SimOptions& options,
                                       const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {options.bootstate, "--root", options.loader.root, "--esp",
-                                   options.loader.esp};
+  std::vector<std::string> argv = {options.bootstate, "--root", options.loader.root};
+  if (options.pass_partitions) {
+    argv.push_back("--esp");
+    argv.push_back(options.loader.esp);
+  }
+  if (!options.loader.boot.empty() && options.pass_partitions) {
+    argv.push_back("--boot");
+    argv.push_back(options.loader.boot);
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> raw;
   for (auto& arg : argv) raw.push_back(arg.data());
@@ -118,12 +125,13 @@ Expected<CommandResult> run_bootstate(const SimOptions& options,
 }
 
 Expected<BlessOutcome> bless_good(const LoaderOptions& loader, const std::string& boot_count_path) {
-  // LoaderBootCountPath is "\loader\entries\NAME+L-D.conf" relative to the ESP.
+  // LoaderBootCountPath is "\loader\entries\NAME+L-D.conf" relative to the partition the
+  // entry was read from ($BOOT with XBOOTLDR, else the ESP).
   std::string path = boot_count_path;
   std::replace(path.begin(), path.end(), '\\', '/');
   const auto slash = path.rfind('/');
   const std::string file = slash == std::string::npos ? path : path.substr(slash + 1);
-  const fs::path dir = fs::path(esp_dir(loader)) / path.substr(1, slash == 0 ? 0 : slash - 1);
+  const fs::path dir = fs::path(boot_dir(loader)) / path.substr(1, slash == 0 ? 0 : slash - 1);
   const auto plan = plan_bless(file);
   if (!plan) return BlessOutcome::NoCounter;
   std::error_code ec;

@@ -38,6 +38,9 @@ struct SimOptions {
   // Pass --plan explicitly to each phase (the booted generation's plan.json under the tree).
   bool explicit_plan = false;
   std::vector<std::string> extra_args;  // before the command, e.g. "--json"
+  // Give bootstate --esp (and --boot when the loader has an XBOOTLDR mount); false: bootstate
+  // must find both itself under --root.
+  bool pass_partitions = true;
   std::vector<PowerCut> power_cuts;
   bool panic_every_boot = false;               // --panic-after-initrd
   std::vector<std::string> panic_generations;  // --panic-after-initrd=GEN: only these
@@ -71,7 +74,8 @@ Expected<BootRecord> simulate_boot(const SimOptions& options, int number);
 // systemd-bless-boot good against the tree (exposed for the unit tests).
 Expected<BlessOutcome> bless_good(const LoaderOptions& loader, const std::string& boot_count_path);
 
-// bootstate ARGS against the tree: argv[0] = options.bootstate, then --root/--esp, then `args`.
+// bootstate ARGS against the tree: argv[0] = options.bootstate, then --root, --esp and --boot
+// (unless !pass_partitions), then `args`.
 struct CommandResult {
   int exit = -1;
   std::string output;

@@ -33,12 +33,19 @@ std::string replace_all(std::string text, std::string_view from, const std::stri
   return text;
 }
 
+// Where entries and kernels go: $BOOT with XBOOTLDR, else the ESP.
+fs::path partition_for_entries(const TreeOptions& options) {
+  const std::string& mount = options.boot.empty() ? options.esp : options.boot;
+  return fs::path(options.root) / mount.substr(mount.starts_with('/') ? 1 : 0);
+}
+
 }  // namespace
 
 LoaderOptions loader_options(const TreeOptions& options) {
   LoaderOptions loader;
   loader.root = options.root;
   loader.esp = options.esp;
+  loader.boot = options.boot;
   return loader;
 }
 
@@ -59,10 +66,11 @@ std::string substitute(std::string text, const std::string& root, const std::str
 Expected<void> init_tree(const TreeOptions& options) {
   const fs::path root = options.root;
   const fs::path esp = root / options.esp.substr(options.esp.starts_with('/') ? 1 : 0);
+  const fs::path boot = partition_for_entries(options);
   std::error_code ec;
-  for (const fs::path& dir :
-       {esp / "loader/entries", esp / "EFI/nixos", root / "sys/firmware/efi/efivars",
-        root / "proc/sys/kernel/random", root / "run", root / "etc", root / "var/lib"}) {
+  for (const fs::path& dir : {esp / "loader", boot / "loader/entries", boot / "EFI/nixos",
+                              root / "sys/firmware/efi/efivars", root / "proc/sys/kernel/random",
+                              root / "run", root / "etc", root / "var/lib"}) {
     fs::create_directories(dir, ec);
     if (ec) return make_error(ErrorCode::Io, "create {}: {}", dir.string(), ec.message());
   }
@@ -77,7 +85,7 @@ Expected<std::string> add_generation(const TreeOptions& options, const Generatio
     return make_error(ErrorCode::InvalidInput, "toplevel {:?} is not absolute", spec.toplevel);
   }
   const fs::path root = options.root;
-  const fs::path esp = root / options.esp.substr(options.esp.starts_with('/') ? 1 : 0);
+  const fs::path esp = partition_for_entries(options);  // the ESP, or $BOOT with XBOOTLDR
   const std::string id = spec.entry_id.empty() ? default_entry_id(spec.toplevel) : spec.entry_id;
   std::error_code ec;
   for (const auto& item : fs::directory_iterator(esp / "loader/entries", ec)) {

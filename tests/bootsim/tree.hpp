@@ -16,6 +16,7 @@ namespace bootsim {
 struct TreeOptions {
   std::string root;
   std::string esp = "/boot";
+  std::string boot;  // XBOOTLDR mount point: entries and kernels there; empty = on the ESP
   // loader.conf `default`. nixpkgs' pattern "nixos-*" matches every generation, so systemd-boot
   // takes the first in sort order (the newest good one; bad entries sort last).
   std::optional<std::string> default_pattern = std::string("nixos-*");

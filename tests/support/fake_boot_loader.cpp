@@ -29,6 +29,10 @@ void FakeBootLoader::add_entry(std::string generation, std::string entry_id) {
   entries_[std::move(generation)] = std::move(entry_id);
 }
 
+void FakeBootLoader::set_entry_bad(std::string generation) {
+  bad_.insert(std::move(generation));
+}
+
 void FakeBootLoader::fail_next(std::string method, Error error) {
   failures_.insert_or_assign(std::move(method), std::move(error));
 }
@@ -109,6 +113,15 @@ Expected<void> FakeBootLoader::set_one_shot(std::string_view entry_id) {
   one_shot_ = std::string(entry_id);
   calls_.push_back("set_one_shot:" + std::string(entry_id));
   return {};
+}
+
+Expected<std::vector<std::string>> FakeBootLoader::rearm_generation(std::string_view generation) {
+  if (auto failure = take_failure("rearm_generation")) return *failure;
+  const std::string key(generation);
+  auto entry = entries_.find(key);
+  if (entry == entries_.end() || bad_.erase(key) == 0) return std::vector<std::string>();
+  calls_.push_back("rearm_generation:" + entry->second);
+  return std::vector<std::string>{fmt::format("{}+{}-0.conf", entry->second, tries_)};
 }
 
 }  // namespace bootstate

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,7 +16,8 @@ namespace bootstate {
 
 class FakeBootLoader final : public BootLoader {
  public:
-  // One recorded effect: "mark_bad", "rearm", "mark_good", "set_one_shot:<id>".
+  // One recorded effect: "mark_bad", "rearm", "mark_good", "set_one_shot:<id>",
+  // "rearm_generation:<entry id>".
   using Call = std::string;
 
   // Booted entry `id` with boot counting Active and LEFT/DONE as systemd-boot left them;
@@ -28,6 +30,10 @@ class FakeBootLoader final : public BootLoader {
 
   // generation (toplevel path) → entry id; entries known here are valid set_one_shot targets.
   void add_entry(std::string generation, std::string entry_id);
+  // The entry of `generation` (added with add_entry) is named bad (+0-DONE), as systemd-boot
+  // or an earlier mark_bad left it; rearm_generation() re-arms it.
+  void set_entry_bad(std::string generation);
+  bool entry_is_bad(const std::string& generation) const { return bad_.count(generation) != 0; }
   // The next call of `method` ("booted_entry", "mark_bad", …) fails once with `error`
   // (simulates an unreadable efivar or a failed rename).
   void fail_next(std::string method, Error error);
@@ -41,6 +47,8 @@ class FakeBootLoader final : public BootLoader {
   Expected<void> mark_good() override;
   // NotFound unless `entry_id` was added with add_entry() or is the booted entry.
   Expected<void> set_one_shot(std::string_view entry_id) override;
+  // The bad entry of `generation` → "<id>+TRIES-0" (returned); nothing when it is not bad.
+  Expected<std::vector<std::string>> rearm_generation(std::string_view generation) override;
 
   // Every successful effect, in order.
   const std::vector<Call>& calls() const { return calls_; }
@@ -62,6 +70,7 @@ class FakeBootLoader final : public BootLoader {
   bool good_ = false;
   int done_when_good_ = 0;  // tries done when it was blessed, for a later mark_bad
   std::map<std::string, std::string> entries_;  // generation → entry id
+  std::set<std::string> bad_;                   // generations whose entry is +0-DONE
   std::map<std::string, Error> failures_;
   std::vector<Call> calls_;
   std::optional<std::string> one_shot_;
