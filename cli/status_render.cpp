@@ -68,6 +68,22 @@ void write_steps(JsonWriter& json, std::string_view key, const std::vector<StepR
   json.end_array();
 }
 
+// What backup restores moved aside instead of destroying (DESIGN.md "Nothing lost").
+void render_displaced(std::string& out, const MigrationRow& row) {
+  if (row.displaced_total == 0) return;
+  out += fmt::format("      restoring its backup displaced {} item(s) written since; kept at:\n",
+                     row.displaced_total);
+  for (const std::string& path : row.displaced) out += "        " + path + "\n";
+  if (row.displaced_total > row.displaced.size()) {
+    out += fmt::format("        … and {} more\n", row.displaced_total - row.displaced.size());
+  }
+}
+
+void write_displaced(JsonWriter& json, const MigrationRow& row) {
+  json.field("displaced", row.displaced);
+  json.field("displaced_total", static_cast<std::int64_t>(row.displaced_total));
+}
+
 }  // namespace
 
 std::string render_status_text(const StatusModel& model) {
@@ -105,6 +121,7 @@ std::string render_status_text(const StatusModel& model) {
     }
     render_steps(out, row.steps, "");
     render_steps(out, row.undo_steps, "undo ");
+    render_displaced(out, row);
   }
   out += "\nNext:\n";
   for (const std::string& line : model.next) out += "  " + line + "\n";
@@ -158,6 +175,7 @@ std::string render_status_json(const StatusModel& model) {
     json.field("definition_changed", row.definition_changed);
     write_steps(json, "steps", row.steps);
     write_steps(json, "undo_steps", row.undo_steps);
+    write_displaced(json, row);
     json.end_object();
   }
   json.end_array();
