@@ -157,7 +157,7 @@ Expected<void> FileBackupStore::restore_entries(const std::string& directory,
     BOOTSTATE_TRY(remove_tree(via_fd(at, aside)));
 
     // Nothing lost: what differs from the snapshot goes to the displaced directory first.
-    stage2::Displacer displacer(displaced + entry.path);
+    stage2::Displacer displacer(displaced + entry.path, shown);
     BOOTSTATE_TRY(displacer.displace(at, name, entry.present ? data : std::string()));
     if (!displacer.moved().empty()) {
       BOOTSTATE_TRY(stage2::sync_file_system(displaced));

@@ -84,19 +84,12 @@ Expected<std::vector<std::string>> names_in(int directory, const std::string& sh
 
 Expected<void> Displacer::displace(int parent, const std::string& name,
                                    const std::string& snapshot) {
-  return walk(parent, name, snapshot, "", true);
-}
-
-Expected<bool> Displacer::differs(int parent, const std::string& name,
-                                  const std::string& snapshot) {
-  Displacer probe("");
-  BOOTSTATE_TRY(probe.walk(parent, name, snapshot, "", false));
-  return probe.found_;
+  return walk(parent, name, snapshot, "");
 }
 
 Expected<void> Displacer::walk(int parent, const std::string& name, const std::string& snapshot,
-                               const std::string& relative, bool move) {
-  const std::string shown = via_fd(parent, name);
+                               const std::string& relative) {
+  const std::string shown = relative.empty() ? shown_ : shown_ + "/" + relative;
   struct stat now {};
   if (::fstatat(parent, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return {};
@@ -114,8 +107,7 @@ Expected<void> Displacer::walk(int parent, const std::string& name, const std::s
     if (!names) return names.error();
     for (const auto& child : *names) {
       BOOTSTATE_TRY(walk(directory.get(), child, snapshot + "/" + child,
-                         relative.empty() ? child : relative + "/" + child, move));
-      if (found_ && !move) return {};
+                         relative.empty() ? child : relative + "/" + child));
     }
     return {};
   }
@@ -138,10 +130,6 @@ Expected<void> Displacer::walk(int parent, const std::string& name, const std::s
     same = now.st_rdev == then.st_rdev;  // device nodes; fifos and sockets have none
   }
   if (same) return {};
-  if (!move) {
-    found_ = true;
-    return {};
-  }
   return move_out(parent, name, relative);
 }
 
@@ -159,7 +147,10 @@ Expected<void> Displacer::move_out(int parent, const std::string& name,
       target = fmt::format("{}.{}", base, suffix);
       continue;
     }
-    if (errno != EXDEV) return io_error("move " + via_fd(parent, name) + " to", target, errno);
+    if (errno != EXDEV) {
+      return io_error("move " + (relative.empty() ? shown_ : shown_ + "/" + relative) + " to",
+                      target, errno);
+    }
     // Another file system: an exact copy under a temporary name, then the original goes.
     const std::string partial = target + ".partial";
     BOOTSTATE_TRY(remove_tree(partial));

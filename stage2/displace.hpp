@@ -24,7 +24,9 @@ class Displacer {
  public:
   // `destination`: the directory that receives this path's displaced items (created when the
   // first is moved), e.g. <data>/displaced/ATTEMPT/MIGRATION/var/lib/app.
-  explicit Displacer(std::string destination) : destination_(std::move(destination)) {}
+  // `shown`: the path being restored, for messages.
+  Displacer(std::string destination, std::string shown)
+      : destination_(std::move(destination)), shown_(std::move(shown)) {}
 
   // Compares `name` in the directory `parent` (a descriptor) with `snapshot` (a path in the
   // snapshot; empty when the snapshot has nothing there) and moves out what differs.
@@ -33,17 +35,14 @@ class Displacer {
   // What was moved (paths below the displaced directory), in order.
   const std::vector<std::string>& moved() const { return moved_; }
 
-  // Whether `name` in `parent` differs from `snapshot` anywhere (for preview; moves nothing).
-  static Expected<bool> differs(int parent, const std::string& name, const std::string& snapshot);
-
  private:
   Expected<void> walk(int parent, const std::string& name, const std::string& snapshot,
-                      const std::string& relative, bool move);
+                      const std::string& relative);
   Expected<void> move_out(int parent, const std::string& name, const std::string& relative);
 
   std::string destination_;
+  std::string shown_;
   std::vector<std::string> moved_;
-  bool found_ = false;  // for differs()
 };
 
 }  // namespace bootstate::stage2
