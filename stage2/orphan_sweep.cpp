@@ -22,16 +22,24 @@ using Clock = std::chrono::steady_clock;
 
 std::atomic<int> active_steps{0};
 
-// The parent pid from /proc/PID/stat: the field after the state, after the last ')' (the
-// command name may hold spaces and parentheses).
-pid_t parent_of(const std::string& stat) {
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 1));
-  std::string state;
+struct StatFields {
   pid_t parent = 0;
-  fields >> state >> parent;
-  return parent;
+  unsigned long long started = 0;
+};
+
+// Fields 4 (parent pid) and 22 (start time) of /proc/PID/stat, counted after the last ')':
+// the command name may hold spaces and parentheses.
+StatFields fields_of(const std::string& stat) {
+  StatFields result;
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return result;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string skipped;
+  fields >> skipped >> result.parent;  // 3 state, 4 ppid
+  for (int field = 5; field < 22 && fields >> skipped; ++field) {
+  }
+  fields >> result.started;
+  return result;
 }
 
 // Reaps `pid` if it has ended; true when it is gone (reaped, or not our child any more).
@@ -48,8 +56,8 @@ bool become_subreaper() {
   return done;
 }
 
-std::vector<pid_t> children_of_self() {
-  std::vector<pid_t> children;
+std::vector<ChildId> children_of_self() {
+  std::vector<ChildId> children;
   const pid_t self = ::getpid();
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return children;
@@ -60,7 +68,9 @@ std::vector<pid_t> children_of_self() {
     std::ifstream file(std::string("/proc/") + item->d_name + "/stat");
     std::string stat;
     std::getline(file, stat);
-    if (!stat.empty() && parent_of(stat) == self) children.push_back(static_cast<pid_t>(pid));
+    if (stat.empty()) continue;
+    const StatFields fields = fields_of(stat);
+    if (fields.parent == self) children.push_back(ChildId{static_cast<pid_t>(pid), fields.started});
   }
   ::closedir(proc);
   return children;
@@ -76,15 +86,17 @@ bool ActiveStep::alone() const {
   return active_steps.load() == 1;
 }
 
-std::vector<pid_t> sweep_leftovers(std::chrono::milliseconds grace,
+std::vector<pid_t> sweep_leftovers(const std::vector<ChildId>& before,
+                                   std::chrono::milliseconds grace,
                                    std::chrono::milliseconds limit) {
+  const std::set<ChildId> earlier(before.begin(), before.end());
   std::set<pid_t> terminated;  // got SIGTERM, when
   auto kill_after = Clock::now() + grace;
   auto give_up = kill_after + limit;
   while (true) {
     std::vector<pid_t> left;
-    for (pid_t pid : children_of_self()) {
-      if (!reap(pid)) left.push_back(pid);
+    for (const ChildId& child : children_of_self()) {
+      if (earlier.count(child) == 0 && !reap(child.pid)) left.push_back(child.pid);
     }
     if (left.empty()) return {};
     const auto now = Clock::now();

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -317,4 +318,27 @@ TEST_CASE("a log path that is a FIFO is refused at once instead of hanging") {
   ProcessResult result = runner.run(spec);
   CHECK_FALSE(result.started);
   CHECK(result.message.find("cannot open log " + spec.log_path) == 0);
+}
+
+TEST_CASE("a child the program had before the step started is not swept with the step's") {
+  // The firmware tests run fwupd and dbus-daemon as children of the test program, then steps:
+  // only what appeared during the step is the step's.
+  pid_t own = ::fork();
+  REQUIRE(own >= 0);
+  if (own == 0) {
+    ::sleep(100);
+    ::_exit(0);
+  }
+  auto runner = fast_runner();
+  ProcessSpec spec = shell("setsid sleep 100 </dev/null >/dev/null 2>&1 & echo $!");
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  CHECK_FALSE(process_gone(own));
+  auto pids = pids_in(result.stdout_text);
+  REQUIRE(pids.size() == 1);
+  CHECK(process_gone(pids[0]));
+  ::kill(own, SIGKILL);
+  int ignored = 0;
+  ::waitpid(own, &ignored, 0);
 }
