@@ -22,6 +22,7 @@
 #include "core/slot_files.hpp"
 #include "core/store_lock.hpp"
 #include "stage2/backup.hpp"
+#include "stage2/safe_dirs.hpp"
 
 namespace bootstate::cli {
 namespace {
@@ -42,8 +43,12 @@ Expected<StepPaths> make_step_paths(const std::string& data_dir, const Migration
   paths.work_dir = fmt::format("{}/work/{}/{}", data_dir, migration.id, step.id);
   std::string logs = data_dir + "/logs";
   paths.log_path = fmt::format("{}/{}-{}-{}.log", logs, attempt, migration.id, step.id);
-  BOOTSTATE_TRY(make_directories(paths.work_dir));
-  BOOTSTATE_TRY(make_directories(logs));
+  // The data directory is root's; below it nothing is followed: a planted symlink would
+  // redirect root's writes (issue 13, item 12).
+  BOOTSTATE_TRY(make_directories(data_dir));
+  BOOTSTATE_TRY(
+      stage2::make_directories_below(data_dir, fmt::format("work/{}/{}", migration.id, step.id)));
+  BOOTSTATE_TRY(stage2::make_directories_below(data_dir, "logs"));
   return paths;
 }
 

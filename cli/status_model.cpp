@@ -1,5 +1,11 @@
 #include "cli/status_model.hpp"
 
+#include <dirent.h>
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
 #include "bootloader/entry_name.hpp"
 #include "bootloader/systemd_boot.hpp"
 #include "cli/executors.hpp"
@@ -103,6 +109,53 @@ void add_next(StatusModel& model, const State& state, const Plan* plan) {
   if (report.actions.empty() && report.blockers.empty()) model.next.push_back("nothing pending");
 }
 
+// What restores displaced, found on disk (read only): every non-directory (and empty
+// directory) below <data>/displaced/ATTEMPT/ID, for the migration ID's row. Symlinks are
+// listed, not followed.
+std::vector<std::string>* displaced_list;
+std::size_t* displaced_count;
+int list_displaced(const char* path, const struct stat* status, int type, struct FTW*) {
+  if (type == FTW_D) {
+    // Only an empty directory is an item by itself; others show through their contents.
+    DIR* directory = ::opendir(path);
+    bool empty = true;
+    if (directory != nullptr) {
+      while (dirent* item = ::readdir(directory)) {
+        std::string_view name = item->d_name;
+        if (name != "." && name != "..") empty = false;
+      }
+      ::closedir(directory);
+    }
+    if (!empty) return 0;
+  }
+  (void)status;
+  if (++*displaced_count <= kMaxDisplacedListed) displaced_list->push_back(path);
+  return 0;
+}
+
+void add_displaced(StatusModel& model, const std::string& data_dir) {
+  const std::string base = data_dir + "/displaced";
+  DIR* attempts = ::opendir(base.c_str());
+  if (attempts == nullptr) return;
+  std::vector<std::string> numbers;
+  while (dirent* item = ::readdir(attempts)) {
+    std::string_view name = item->d_name;
+    if (name != "." && name != "..") numbers.emplace_back(name);
+  }
+  ::closedir(attempts);
+  std::sort(numbers.begin(), numbers.end());
+  for (MigrationRow& row : model.migrations) {
+    for (const std::string& attempt : numbers) {
+      const std::string root = fmt::format("{}/{}/{}", base, attempt, row.id);
+      struct stat status {};
+      if (::lstat(root.c_str(), &status) != 0) continue;
+      displaced_list = &row.displaced;
+      displaced_count = &row.displaced_total;
+      ::nftw(root.c_str(), list_displaced, 16, FTW_PHYS);
+    }
+  }
+}
+
 }  // namespace
 
 Expected<StatusModel> gather_status(const Machine& machine) {
@@ -178,6 +231,7 @@ Expected<StatusModel> gather_status(const Machine& machine) {
     row.readiness = row.kept ? "kept" : "stale";
     model.migrations.push_back(std::move(row));
   }
+  add_displaced(model, machine.data_dir(Phase::PostActivation));
   add_next(model, state, plan ? &*plan : nullptr);
   return model;
 }

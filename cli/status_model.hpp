@@ -36,7 +36,13 @@ struct MigrationRow {
   bool definition_changed = false;  // applied with another definition than the plan's
   std::vector<StepRow> steps;
   std::vector<StepRow> undo_steps;
+  // Files a backup restore moved aside instead of destroying (DESIGN.md "Nothing lost"):
+  // paths under <data>/displaced/ATTEMPT/ID/, at most kMaxDisplacedListed of them.
+  std::vector<std::string> displaced;
+  std::size_t displaced_total = 0;
 };
+
+inline constexpr std::size_t kMaxDisplacedListed = 100;
 
 struct StatusModel {
   std::string booted_generation;

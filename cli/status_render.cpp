@@ -102,6 +102,22 @@ void write_steps(JsonWriter& json, std::string_view key, const std::vector<StepR
   json.end_array();
 }
 
+// What backup restores moved aside instead of destroying (DESIGN.md "Nothing lost").
+void render_displaced(std::string& out, const MigrationRow& row) {
+  if (row.displaced_total == 0) return;
+  out += fmt::format("      restoring its backup displaced {} item(s) written since; kept at:\n",
+                     row.displaced_total);
+  for (const std::string& path : row.displaced) out += "        " + path + "\n";
+  if (row.displaced_total > row.displaced.size()) {
+    out += fmt::format("        … and {} more\n", row.displaced_total - row.displaced.size());
+  }
+}
+
+void write_displaced(JsonWriter& json, const MigrationRow& row) {
+  json.field("displaced", row.displaced);
+  json.field("displaced_total", static_cast<std::int64_t>(row.displaced_total));
+}
+
 }  // namespace
 
 std::string_view entry_state(const StatusModel& model) {
@@ -147,10 +163,11 @@ std::string render_status_text(const StatusModel& model, bool colour) {
     if (!row.description.empty()) out += "      " + row.description + "\n";
     if (!row.detail.empty()) out += "      " + row.detail + "\n";
     if (row.definition_changed) {
-      out += "      its definition changed since it was applied: it is not run again\n";
+      out += "      its definition changed since it ran: this generation is blocked until the new definition gets a new id\n";
     }
     render_steps(out, row.steps, "", paint);
     render_steps(out, row.undo_steps, "undo ", paint);
+    render_displaced(out, row);
   }
   out += "\n" + paint("Next:", kBold) + "\n";
   for (const std::string& line : model.next) out += "  " + line + "\n";
@@ -207,6 +224,7 @@ std::string render_status_json(const StatusModel& model) {
     json.field("definition_changed", row.definition_changed);
     write_steps(json, "steps", row.steps);
     write_steps(json, "undo_steps", row.undo_steps);
+    write_displaced(json, row);
     json.end_object();
   }
   json.end_array();

@@ -161,7 +161,11 @@ class BackupStore {
   virtual Expected<void> snapshot(std::string_view migration_id,
                                   const std::vector<std::string>& paths) = 0;
   // Puts every snapshotted path back as it was (paths absent at snapshot time are removed).
-  virtual Expected<void> restore(std::string_view migration_id) = 0;
+  // What is there now and differs from the snapshot is kept, not destroyed: it is moved under
+  // the displaced directory of `attempt` (DESIGN.md "Nothing lost"). Returns where each
+  // displaced item went, for the journal.
+  virtual Expected<std::vector<std::string>> restore(std::string_view migration_id,
+                                                     std::uint64_t attempt) = 0;
   // Deletes the snapshot. Missing is success.
   virtual Expected<void> discard(std::string_view migration_id) = 0;
 };

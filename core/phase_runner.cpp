@@ -215,17 +215,23 @@ class Runner {
 
   Expected<void> restore_backup(const Decision& decision) {
     const Migration& migration = *decision.migration;
-    Expected<void> restored =
-        effects_.backups != nullptr
-            ? effects_.backups->restore(migration.id)
-            : Expected<void>(make_error(ErrorCode::Unsupported, "no backup store in this phase"));
+    const std::uint64_t attempt = state_.attempt ? state_.attempt->number : 0;
+    Expected<std::vector<std::string>> restored =
+        effects_.backups != nullptr ? effects_.backups->restore(migration.id, attempt)
+                                    : Expected<std::vector<std::string>>(make_error(
+                                          ErrorCode::Unsupported, "no backup store in this phase"));
     if (!restored) {
       emit(Event::StepFailed, fmt::format("stale migration \"{}\": restoring the backup failed: {}",
                                           migration.id, restored.error().message));
       return commit(restore_failed(state_, decision, restored.error().message, input_.facts));
     }
-    emit(Event::BackupRestored,
-         fmt::format("stale migration \"{}\": backup restored", migration.id));
+    std::string text = fmt::format("stale migration \"{}\": backup restored", migration.id);
+    // Nothing lost: what the restore moved aside is named in the journal.
+    if (!restored->empty()) {
+      text += fmt::format("; {} item(s) written since the backup displaced, kept at: {}",
+                          restored->size(), fmt::join(*restored, ", "));
+    }
+    emit(Event::BackupRestored, text);
     return commit(backup_restored(state_, decision, input_.facts));
   }
 

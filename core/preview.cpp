@@ -104,9 +104,12 @@ class SimulatedBackups final : public BackupStore {
     add(id, "backup", fmt::format("snapshot {} path(s) before the first step", paths.size()));
     return {};
   }
-  Expected<void> restore(std::string_view id) override {
-    add(id, "restore-backup", "restore the snapshot taken before it ran");
-    return {};
+  Expected<std::vector<std::string>> restore(std::string_view id, std::uint64_t) override {
+    add(id, "restore-backup",
+        "restore the snapshot taken before it ran; files written since then are displaced, kept "
+        "under /var/lib/bootstate/displaced/ATTEMPT/" +
+            std::string(id) + "/");
+    return std::vector<std::string>{};
   }
   Expected<void> discard(std::string_view) override { return {}; }
 

@@ -53,18 +53,6 @@ Expected<void> replace_path(const std::string& fresh, const std::string& target,
   return remove_tree(aside);
 }
 
-// Splits "/x/y/name" into "/x/y" and "name" (paths are checked: absolute, no trailing '/').
-std::pair<std::string, std::string> split_parent(const std::string& path) {
-  auto slash = path.rfind('/');
-  std::string parent = slash == 0 ? "/" : path.substr(0, slash);
-  return {parent, path.substr(slash + 1)};
-}
-
-// Sibling names for restore, of fixed length so that a long file name cannot overflow NAME_MAX.
-std::string sibling(const std::string& parent, std::string_view kind, const std::string& name) {
-  return fmt::format("{}/.bootstate-{}-{}", parent == "/" ? "" : parent, kind, text_digest(name));
-}
-
 }  // namespace
 
 // A backed-up tree that holds the store would copy the snapshot being built into itself, and
@@ -133,58 +121,6 @@ Expected<void> FileBackupStore::snapshot(std::string_view migration_id,
   if (!placed) return with_context(placed.error());
   if (auto synced = stage2::sync_directory(backups_dir_); !synced) {
     return with_context(synced.error());
-  }
-  return {};
-}
-
-Expected<void> FileBackupStore::restore(std::string_view migration_id) {
-  BOOTSTATE_TRY(check_migration_id(migration_id));
-  auto restored = restore_entries(snapshot_dir(migration_id), migration_id);
-  if (!restored)
-    return restored.error().with_context(fmt::format("restore of migration {}", migration_id));
-  return {};
-}
-
-Expected<void> FileBackupStore::restore_entries(const std::string& directory,
-                                                std::string_view /*migration_id*/) {
-  auto entries = stage2::read_manifest(directory);
-  if (!entries) return entries.error();
-  stage2::TreeCopier copier(entries->size());
-  for (std::size_t i = 0; i < entries->size(); ++i) {
-    const ManifestEntry& entry = (*entries)[i];
-    const std::string target = stage2::under_root(root_, entry.path);
-    const auto [parent, name] = split_parent(target);
-    const std::string fresh = sibling(parent, "restore", name);
-    const std::string aside = sibling(parent, "old", name);
-
-    auto parent_exists = stage2::exists(parent);
-    if (!parent_exists) return parent_exists.error();
-    if (*parent_exists) {
-      // Left over by an interrupted restore: either an incomplete copy or the replaced object.
-      BOOTSTATE_TRY(remove_tree(fresh));
-      BOOTSTATE_TRY(remove_tree(aside));
-    }
-    auto target_exists = stage2::exists(target);
-    if (!target_exists) return target_exists.error();
-
-    if (!entry.present) {
-      if (!*target_exists) continue;
-      // Renamed away first so the path is gone at once, even if removing the tree is cut short.
-      BOOTSTATE_TRY(rename_path(target, aside));
-      BOOTSTATE_TRY(stage2::sync_directory(parent));
-      BOOTSTATE_TRY(remove_tree(aside));
-      continue;
-    }
-    if (!*parent_exists) BOOTSTATE_TRY(make_directories(parent));
-    BOOTSTATE_TRY(copier.copy(i, fmt::format("{}/data/{}", directory, i), fresh));
-    BOOTSTATE_TRY(stage2::sync_file_system(parent));
-    if (*target_exists) {
-      BOOTSTATE_TRY(replace_path(fresh, target, aside));
-    } else {
-      BOOTSTATE_TRY(rename_path(fresh, target));
-    }
-    copier.moved(i, target);
-    BOOTSTATE_TRY(stage2::sync_directory(parent));
   }
   return {};
 }

@@ -17,7 +17,8 @@ class FileBackupStore : public BackupStore {
  public:
   // `root`: the prefix under which the backed-up absolute paths live ("/" normally, "/sysroot"
   // in the initrd, or a --root tree). `backups_dir`: where snapshots are kept (for example
-  // <root>/var/lib/bootstate/backups); created when missing.
+  // <root>/var/lib/bootstate/backups); created when missing. Displaced items go to the
+  // sibling directory "displaced" of `backups_dir`.
   FileBackupStore(std::string root, std::string backups_dir)
       : root_(std::move(root)), backups_dir_(std::move(backups_dir)) {}
 
@@ -34,8 +35,17 @@ class FileBackupStore : public BackupStore {
   // name and renamed over (exchanged with) the current one, so after a crash each path is
   // either as it was or as restored; a path that did not exist is removed. Re-running after
   // an interruption completes the restore; running it twice gives the same result.
+  // Before that, everything there now that the snapshot does not hold the same is moved under
+  // <data>/displaced/ATTEMPT/MIGRATION/PATH (stage2/displace.hpp); returns what was moved.
+  // The directories above each path are walked from `root` without following a symlink (one
+  // owned by root in a directory only root can write is followed: the system's own layout);
+  // links inside the restored trees are restored as links, never followed.
   // NotFound when there is no complete snapshot of `migration_id`.
-  Expected<void> restore(std::string_view migration_id) override;
+  Expected<std::vector<std::string>> restore(std::string_view migration_id,
+                                             std::uint64_t attempt) override;
+
+  // Where restores of `attempt` put displaced items of `migration_id`.
+  std::string displaced_dir(std::uint64_t attempt, std::string_view migration_id) const;
 
   // Deletes the snapshot and any incomplete one. Missing is success.
   Expected<void> discard(std::string_view migration_id) override;
@@ -45,7 +55,8 @@ class FileBackupStore : public BackupStore {
 
  private:
   Expected<void> check_outside_store(const std::string& covered, const std::string& path) const;
-  Expected<void> restore_entries(const std::string& directory, std::string_view migration_id);
+  Expected<void> restore_entries(const std::string& directory, const std::string& displaced,
+                                 std::vector<std::string>& moved);
 
   std::string root_;
   std::string backups_dir_;

@@ -1,6 +1,7 @@
 #include "stage2/process_output.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,11 +38,20 @@ Expected<OutputSink> OutputSink::open(const ProcessSpec& spec) {
   sink.journal_identifier_ = spec.journal_identifier;
   sink.log_path_ = spec.log_path;
   if (!spec.log_path.empty()) {
-    sink.log_.reset(
-        ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640));
+    // Not followed when a symlink; O_NONBLOCK so that a FIFO planted there cannot hang the
+    // open, and then refused: a log is a regular file.
+    sink.log_.reset(::open(
+        spec.log_path.c_str(),
+        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0640));
     if (!sink.log_.valid()) {
-      return make_error(ErrorCode::Io, "cannot open log {}: {}", spec.log_path, errno_text(errno));
+      return make_error(ErrorCode::Io, "cannot open log {}: {}", spec.log_path,
+                        errno == ELOOP ? "it is a symlink" : errno_text(errno));
     }
+    struct stat status {};
+    if (::fstat(sink.log_.get(), &status) != 0 || !S_ISREG(status.st_mode)) {
+      return make_error(ErrorCode::Io, "cannot open log {}: not a regular file", spec.log_path);
+    }
+    ::fcntl(sink.log_.get(), F_SETFL, O_APPEND);
   }
   return sink;
 }

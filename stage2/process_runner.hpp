@@ -33,7 +33,9 @@ class PosixProcessRunner : public ProcessRunner {
   // - message "exit status N", "killed by signal N" or "timed out after N s"; a note is added
   //   when members of the group survived SIGKILL or the log could not be written.
   // When the child exits, members of its process group still running get SIGTERM (then
-  // SIGKILL after kill_grace): nothing a step started outlives it in its group.
+  // SIGKILL after kill_grace): nothing a step started outlives it in its group. Helpers that
+  // left the group (setsid) are adopted by bootstate, the child subreaper, and killed when the
+  // step ends, unless another step is running then (stage2/orphan_sweep.hpp).
   // Thread-safe in the sense that several runs may proceed concurrently; the child does only
   // async-signal-safe calls between fork and execve.
   ProcessResult run(const ProcessSpec& spec) override;

@@ -2,6 +2,8 @@
 the middle of each state write (BOOTSTATE_TEST_CRASH_AT), then reboot and go on. Every run must
 end complete with each non-idempotent step applied exactly once (they have a `check`)."""
 
+import glob
+import os
 import unittest
 
 from harness import Machine, PHASES, STEP_TOOL, command_step
@@ -102,6 +104,89 @@ class PowerCuts(unittest.TestCase):
             self.assertEqual(machine.lines("/var/lib/log"), ["one", "two", "three"])
         finally:
             machine.cleanup()
+
+    def cut_each_commit(self, setup, phase, check, limit=40):
+        """Cuts the power at every commit of `phase` in the boot after `setup` (before, after,
+        torn), boots on to completion, and runs `check`. Points are counted up until the phase
+        makes no more commits (its run is not killed). Returns how many cases ran."""
+        cases = 0
+        for point in range(1, limit):
+            crashed_here = False
+            for mode in MODES:
+                with self.subTest(phase=phase, commit=point, mode=mode):
+                    machine = Machine()
+                    try:
+                        setup(machine)
+                        status = boot_with_crash(machine, phase, "%d:%s" % (point, mode))
+                        crashed_here = crashed_here or status == -9
+                        self.assertIn(status, (0, 4, -9))
+                        if status != 0:
+                            self.run_to_completion(machine)
+                        check(machine)
+                        cases += 1
+                    finally:
+                        machine.cleanup()
+            if not crashed_here:
+                return cases
+        self.fail("%s made more than %d commits" % (phase, limit))
+
+    def test_every_commit_of_the_initrd_phases(self):
+        def setup(machine):
+            log = machine.path("/var/lib/log")
+
+            def step(step_id, phase):
+                return command_step(step_id, [STEP_TOOL, "append", log, step_id], phase=phase,
+                                    check=[STEP_TOOL, "has", log, step_id])
+
+            machine.write_plan("gen2", [{"id": "early", "policy": "required", "steps": [
+                step("pre-mount", "initrd-pre-mount"), step("pre-switch", "pre-switch-root"),
+                step("post", "post-activation")]}])
+            machine.boot_into("gen2")
+
+        def check(machine):
+            self.assertEqual(machine.lines("/var/lib/log"), ["pre-mount", "pre-switch", "post"])
+            state = machine.status()
+            self.assertEqual(state["attempt"]["state"], "complete")
+            self.assertEqual(state["migrations"][0]["state"], "applied")
+
+        for phase in ("initrd-pre-mount", "pre-switch-root"):
+            # At least one commit each (the boot is recorded), plus the run past the last.
+            self.assertGreaterEqual(self.cut_each_commit(setup, phase, check), 2 * len(MODES))
+
+    def test_every_commit_of_an_undo_with_backup_restore(self):
+        """gen2 converted /var/lib/data (backup taken) and wrote more; the admin boots gen1: a
+        cut at any commit of that boot leaves the old or the new state, and it completes with
+        the backup restored and the newer data displaced, not lost."""
+        def setup(machine):
+            data = machine.path("/var/lib/data")
+            os.makedirs(data)
+            with open(data + "/db", "w") as file:
+                file.write("v1\n")
+            machine.write_plan("gen1", [])
+            machine.boot_into("gen1")
+            self.assertEqual(machine.boot(), 0)
+            machine.reboot()
+            machine.write_plan("gen2", [{"id": "conv", "policy": "required",
+                                         "backup": ["/var/lib/data"],
+                                         "steps": [command_step("to-v2", [
+                                             STEP_TOOL, "write", data + "/db", "v2\n"])]}])
+            machine.boot_into("gen2")
+            self.assertEqual(machine.boot(), 0)
+            with open(data + "/orders", "w") as file:
+                file.write("order 1\n")
+            machine.reboot()
+            machine.boot_into("gen1")
+
+        def check(machine):
+            with open(machine.path("/var/lib/data/db")) as file:
+                self.assertEqual(file.read(), "v1\n")
+            self.assertFalse(os.path.exists(machine.path("/var/lib/data/orders")))
+            kept = glob.glob(machine.path("/var/lib/bootstate/displaced/*/conv/var/lib/data/orders"))
+            self.assertEqual(len(kept), 1, kept)
+            self.assertEqual(machine.migration("conv")["state"], "undone")
+
+        for phase in PHASES:
+            self.assertGreaterEqual(self.cut_each_commit(setup, phase, check), len(MODES))
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ TEST_CASE("restore puts files, directories, modes, times, links and fifos back e
   CHECK(fs::exists(m.store.snapshot_dir("app-1") + "/manifest"));
 
   mess_up(m);
-  REQUIRE(m.store.restore("app-1"));
+  REQUIRE(m.store.restore("app-1", 1));
   CHECK(describe_tree(m.root / "etc/app") == app_before);
   CHECK(describe_tree(m.root / "etc/single") == single_before);
   CHECK_FALSE(fs::exists(fs::symlink_status(m.root / "etc/new")));  // absent at snapshot time
@@ -164,10 +164,10 @@ TEST_CASE("restore is idempotent") {
   auto before = below_etc();
   REQUIRE(m.store.snapshot("app-1", m.paths));
   mess_up(m);
-  REQUIRE(m.store.restore("app-1"));
+  REQUIRE(m.store.restore("app-1", 1));
   auto once = below_etc();
   CHECK(once == before);
-  REQUIRE(m.store.restore("app-1"));
+  REQUIRE(m.store.restore("app-1", 1));
   CHECK(below_etc() == once);
 }
 
@@ -189,7 +189,7 @@ TEST_CASE("owners are kept (chown 1234:5678, needs root)") {
   REQUIRE(::lchown((m.root / "etc/app/config").c_str(), 0, 0) == 0);
   REQUIRE(::lchown((m.root / "etc/app").c_str(), 0, 0) == 0);
   REQUIRE(::lchown((m.root / "etc/single").c_str(), 0, 0) == 0);
-  REQUIRE(m.store.restore("owners"));
+  REQUIRE(m.store.restore("owners", 1));
   CHECK(describe_tree(m.root / "etc/app") == before);
   CHECK(describe_tree(m.root / "etc/single") == single);
   struct stat status {};
@@ -214,7 +214,7 @@ TEST_CASE("user.* extended attributes are kept") {
   REQUIRE(::setxattr(config.c_str(), "user.note", "changed", 7, 0) == 0);
   REQUIRE(::setxattr(config.c_str(), "user.added", "x", 1, 0) == 0);
   REQUIRE(::removexattr((m.root / "etc/app").c_str(), "user.dir") == 0);
-  REQUIRE(m.store.restore("xattrs"));
+  REQUIRE(m.store.restore("xattrs", 1));
   CHECK(describe_tree(m.root / "etc/app") == before);
   CHECK(xattrs_of(config) == " user.note=kept");
 }
@@ -232,7 +232,7 @@ TEST_CASE("an incomplete earlier snapshot is replaced, a complete one is superse
   CHECK_FALSE(fs::exists(building));
   CHECK_FALSE(fs::exists(building + ".old"));
   write_text(m.root / "etc/single", "third version\n");
-  REQUIRE(m.store.restore("app-1"));
+  REQUIRE(m.store.restore("app-1", 1));
   CHECK(read_text(m.root / "etc/single") == "second version\n");
 }
 
@@ -247,7 +247,7 @@ TEST_CASE("an interrupted restore is completed by running it again") {
   fs::create_directories(fresh);
   write_text(fresh + "/partial", "half");
   write_text(aside, "old");
-  REQUIRE(m.store.restore("app-1"));
+  REQUIRE(m.store.restore("app-1", 1));
   CHECK(describe_tree(m.root / "etc/app") == before);
   CHECK_FALSE(fs::exists(fresh));
   CHECK_FALSE(fs::exists(aside));
@@ -257,13 +257,13 @@ TEST_CASE("a path whose parent is gone is restored with its parent recreated") {
   Machine m;
   REQUIRE(m.store.snapshot("app-1", {"/etc/app/sub/data"}));
   fs::remove_all(m.root / "etc/app");
-  REQUIRE(m.store.restore("app-1"));
+  REQUIRE(m.store.restore("app-1", 1));
   CHECK(read_text(m.root / "etc/app/sub/data") == "payload");
 }
 
 TEST_CASE("restore without a snapshot, discard, and invalid input") {
   Machine m;
-  auto missing = m.store.restore("never");
+  auto missing = m.store.restore("never", 1);
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == ErrorCode::NotFound);
   CHECK(missing.error().message.find("restore of migration never") != std::string::npos);

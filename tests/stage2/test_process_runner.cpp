@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -260,4 +262,83 @@ TEST_CASE("a log that cannot be opened keeps the child from starting") {
   ProcessResult result = runner.run(spec);
   CHECK_FALSE(result.started);
   CHECK(result.message == "cannot open log " + spec.log_path + ": No such file or directory");
+}
+
+TEST_CASE("a helper that left the step's session (setsid, double fork) is killed after the step") {
+  // issue 13 item 14: the process-group kill misses a daemon in a session of its own; as the
+  // child subreaper bootstate inherits it when the step ends and kills it.
+  auto runner = fast_runner();
+  ProcessSpec spec = shell("setsid sleep 100 </dev/null >/dev/null 2>&1 & echo $!");
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  auto pids = pids_in(result.stdout_text);
+  REQUIRE(pids.size() == 1);
+  CHECK_MESSAGE(process_gone(pids[0]), "pid " << pids[0] << " outlived its step");
+  if (!process_gone(pids[0])) ::kill(pids[0], SIGKILL);
+}
+
+TEST_CASE("a double-forked daemon whose middle process stays alive is killed too") {
+  auto runner = fast_runner();
+  // The middle shell starts its own session, starts a sleeper and waits: neither is in the
+  // step's process group, and neither is an orphan until the middle one dies.
+  ProcessSpec spec =
+      shell("setsid sh -c 'sleep 100 & echo $$ $!; wait' </dev/null 2>/dev/null & sleep 0.2");
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  auto pids = pids_in(result.stdout_text);
+  REQUIRE(pids.size() == 2);
+  for (pid_t pid : pids) {
+    CHECK_MESSAGE(process_gone(pid), "pid " << pid << " outlived its step");
+    if (!process_gone(pid)) ::kill(pid, SIGKILL);
+  }
+}
+
+TEST_CASE("a log path that is a symlink is not followed and the child does not start") {
+  // issue 13 item 12: root's log write went through a planted symlink.
+  auto runner = fast_runner();
+  TempDir dir;
+  bootstate::test::write_text(dir / "outside", "precious\n");
+  REQUIRE(::symlink((dir / "outside").c_str(), (dir / "step.log").c_str()) == 0);
+  ProcessSpec spec = shell("echo written");
+  spec.log_path = dir / "step.log";
+  ProcessResult result = runner.run(spec);
+  CHECK_FALSE(result.started);
+  CHECK(result.message == "cannot open log " + spec.log_path + ": it is a symlink");
+  CHECK(read_text(dir / "outside") == "precious\n");
+}
+
+TEST_CASE("a log path that is a FIFO is refused at once instead of hanging") {
+  auto runner = fast_runner();
+  TempDir dir;
+  REQUIRE(::mkfifo((dir / "step.log").c_str(), 0600) == 0);
+  ProcessSpec spec = shell("echo written");
+  spec.log_path = dir / "step.log";
+  ProcessResult result = runner.run(spec);
+  CHECK_FALSE(result.started);
+  CHECK(result.message.find("cannot open log " + spec.log_path) == 0);
+}
+
+TEST_CASE("a child the program had before the step started is not swept with the step's") {
+  // The firmware tests run fwupd and dbus-daemon as children of the test program, then steps:
+  // only what appeared during the step is the step's.
+  pid_t own = ::fork();
+  REQUIRE(own >= 0);
+  if (own == 0) {
+    ::sleep(100);
+    ::_exit(0);
+  }
+  auto runner = fast_runner();
+  ProcessSpec spec = shell("setsid sleep 100 </dev/null >/dev/null 2>&1 & echo $!");
+  spec.capture_stdout = true;
+  ProcessResult result = runner.run(spec);
+  CHECK(result.succeeded());
+  CHECK_FALSE(process_gone(own));
+  auto pids = pids_in(result.stdout_text);
+  REQUIRE(pids.size() == 1);
+  CHECK(process_gone(pids[0]));
+  ::kill(own, SIGKILL);
+  int ignored = 0;
+  ::waitpid(own, &ignored, 0);
 }

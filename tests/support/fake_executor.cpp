@@ -57,12 +57,13 @@ Expected<void> FakeBackupStore::snapshot(std::string_view migration_id,
   return {};
 }
 
-Expected<void> FakeBackupStore::restore(std::string_view migration_id) {
+Expected<std::vector<std::string>> FakeBackupStore::restore(std::string_view migration_id,
+                                                            std::uint64_t /*attempt*/) {
   calls_.push_back("restore:" + std::string(migration_id));
   if (!has(std::string(migration_id))) {
     return make_error(ErrorCode::NotFound, "no snapshot of {}", migration_id);
   }
-  return {};
+  return std::vector<std::string>{};
 }
 
 Expected<void> FakeBackupStore::discard(std::string_view migration_id) {

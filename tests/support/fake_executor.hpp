@@ -52,7 +52,8 @@ class FakeBackupStore final : public BackupStore {
  public:
   Expected<void> snapshot(std::string_view migration_id,
                           const std::vector<std::string>& paths) override;
-  Expected<void> restore(std::string_view migration_id) override;
+  Expected<std::vector<std::string>> restore(std::string_view migration_id,
+                                             std::uint64_t attempt) override;
   Expected<void> discard(std::string_view migration_id) override;
 
   void fail_snapshots(bool fail) { fail_snapshots_ = fail; }
