@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -26,7 +27,22 @@ namespace bootstate {
 std::string json_index_path(std::string_view path, std::size_t index);
 std::string json_member_path(std::string_view path, std::string_view key);
 
+// How deeply arrays and objects may nest in any JSON bootstate reads (a plan, a state payload).
+// rapidjson's parser and every walk of a document (json_to_text, the state reader) recurse once
+// per level: 130,000 nested `[` overflowed the stack (issue #13). A plan nests 11 levels deep and
+// a state payload 6; the rest is room for fields a newer bootstate adds.
+inline constexpr std::size_t kMaxJsonDepth = 128;
+
+// Fails (InvalidInput) when `text` nests arrays and objects deeper than kMaxJsonDepth, naming
+// `source` and the line:column where it does. Only brackets outside strings count; the text
+// need not be valid JSON (the parse that follows says what else is wrong with it).
+Expected<void> check_json_depth(std::string_view text, std::string_view source);
+
+// Line and column (from 1) of byte `offset` of `text`, for messages: "plan.json:3:14".
+std::pair<std::size_t, std::size_t> json_line_column(std::string_view text, std::size_t offset);
+
 // Parses `text` into `document`; the error names `source` and the line:column of the fault.
+// Nesting deeper than kMaxJsonDepth is refused before parsing.
 Expected<void> parse_json_document(std::string_view text, std::string_view source,
                                    rapidjson::Document& document);
 
@@ -35,6 +51,13 @@ Expected<void> parse_json_document(std::string_view text, std::string_view sourc
 // allocation and copy per string (a plan can be a megabyte).
 Expected<void> parse_json_document_in_place(std::string_view text, std::string_view source,
                                             rapidjson::Document& document, std::string& buffer);
+
+// Fails (InvalidInput) at the first string, value or key, anywhere in `value` that is not valid
+// UTF-8 or holds a NUL byte, naming its JSON path: "migrations[0].steps[1].command[2]: not valid
+// UTF-8 (byte 5)". A plan's strings end up in argv, environments, file names and the state, and
+// `status --json` prints them: none of them can carry a NUL, and JSON is UTF-8. `value` nests at
+// most kMaxJsonDepth deep (it was parsed by parse_json_document*), so the walk may recurse.
+Expected<void> check_json_strings(const rapidjson::Value& value, const std::string& path);
 
 // Writes `value` back as compact JSON (member order kept): the canonical text of a definition.
 std::string json_to_text(const rapidjson::Value& value);
