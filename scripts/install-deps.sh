@@ -16,6 +16,7 @@ test_packages=(
   postgresql-15 jq                  # the PostgreSQL upgrade helper's tests
   nix-bin                           # nix-instantiate --parse of every .nix file
   util-linux python3 strace clang-format
+  clang-14 libclang-rt-14-dev       # tests/fuzz: libFuzzer targets with ASan+UBSan
   # tests/vm: qemu + OVMF + systemd-boot, a dracut initrd (dracut-core does not replace the
   # host's initramfs-tools), a debootstrap stage 2, mtools for the ESP image
   qemu-system-x86 ovmf systemd-boot-efi dracut-core debootstrap mtools cpio kmod binutils
