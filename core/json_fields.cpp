@@ -69,10 +69,17 @@ std::pair<std::size_t, std::size_t> json_line_column(std::string_view text, std:
   return {line, column};
 }
 
-Expected<void> check_json_depth(std::string_view text, std::string_view source) {
-  // One pass, no recursion: inside a string only `\` (escapes the next byte) and `"` (ends it)
+Expected<void> check_json_limits(std::string_view text, std::string_view source) {
+  // One pass, no recursion: inside a string only `\\` (escapes the next byte) and `"` (ends it)
   // matter. Up to the first syntax error the text is a valid JSON prefix, so the parser nests
-  // exactly as deep as counted here; after it, the parser has stopped.
+  // exactly as deep, and reads the same numbers, as counted here; after it, the parser has stopped.
+  auto refuse = [&](std::size_t at, std::string_view what) -> Expected<void> {
+    const auto [line, column] = json_line_column(text, at);
+    return make_error(ErrorCode::InvalidInput, "{}:{}:{}: {}", source, line, column, what);
+  };
+  auto number_char = [](char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+  };
   std::size_t depth = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -87,13 +94,30 @@ Expected<void> check_json_depth(std::string_view text, std::string_view source) 
       in_string = true;
     } else if (c == '[' || c == '{') {
       if (++depth > kMaxJsonDepth) {
-        const auto [line, column] = json_line_column(text, i);
-        return make_error(ErrorCode::InvalidInput,
-                          "{}:{}:{}: arrays and objects nested deeper than {} levels", source, line,
-                          column, kMaxJsonDepth);
+        return refuse(
+            i, fmt::format("arrays and objects nested deeper than {} levels", kMaxJsonDepth));
       }
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      std::size_t end = i;
+      while (end < text.size() && number_char(text[end])) ++end;
+      const std::string_view number = text.substr(i, end - i);
+      if (number.size() > kMaxJsonNumberLength) {
+        return refuse(i, fmt::format("a number longer than {} characters", kMaxJsonNumberLength));
+      }
+      const std::size_t e = number.find_first_of("eE");
+      if (e != std::string_view::npos) {
+        std::string_view exponent = number.substr(e + 1);
+        if (!exponent.empty() && (exponent[0] == '-' || exponent[0] == '+')) {
+          exponent.remove_prefix(1);
+        }
+        if (exponent.size() > kMaxJsonExponentDigits) {
+          return refuse(i, fmt::format("a number with an exponent of more than {} digits",
+                                       kMaxJsonExponentDigits));
+        }
+      }
+      i = end - 1;
     }
   }
   return {};
@@ -115,7 +139,7 @@ Expected<void> parse_result(std::string_view text, std::string_view source,
 
 Expected<void> parse_json_document(std::string_view text, std::string_view source,
                                    rapidjson::Document& document) {
-  BOOTSTATE_TRY(check_json_depth(text, source));
+  BOOTSTATE_TRY(check_json_limits(text, source));
   document.Parse(text.data(), text.size());
   return parse_result(text, source, document);
 }
@@ -127,7 +151,7 @@ Expected<void> parse_json_document_in_place(std::string_view text, std::string_v
   if (text.find('\0') != std::string_view::npos) {
     return parse_json_document(text, source, document);
   }
-  BOOTSTATE_TRY(check_json_depth(text, source));
+  BOOTSTATE_TRY(check_json_limits(text, source));
   buffer.assign(text);
   document.ParseInsitu(buffer.data());
   return parse_result(text, source, document);  // line:column from the text as it was

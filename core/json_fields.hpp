@@ -33,16 +33,25 @@ std::string json_member_path(std::string_view path, std::string_view key);
 // a state payload 6; the rest is room for fields a newer bootstate adds.
 inline constexpr std::size_t kMaxJsonDepth = 128;
 
-// Fails (InvalidInput) when `text` nests arrays and objects deeper than kMaxJsonDepth, naming
-// `source` and the line:column where it does. Only brackets outside strings count; the text
-// need not be valid JSON (the parse that follows says what else is wrong with it).
-Expected<void> check_json_depth(std::string_view text, std::string_view source);
+// Numbers bootstate reads are small integers; rapidjson 1.1.0 (Debian 12) computes a number's
+// decimal exponent in an int that overflows for an exponent near 2^31 after leading zeros
+// ("0.000…1e-2147483600") and then indexes its power-of-ten table with it (out of bounds; the
+// full-precision parser had a similar fault on long fractions, issue #13). Limits well inside
+// what it handles: at most 4 exponent digits and 4,096 characters per number.
+inline constexpr std::size_t kMaxJsonExponentDigits = 4;
+inline constexpr std::size_t kMaxJsonNumberLength = 4096;
+
+// Fails (InvalidInput) when `text` nests arrays and objects deeper than kMaxJsonDepth, or has a
+// number beyond the limits above, naming `source` and the line:column where it does. Only what
+// is outside strings counts; the text need not be valid JSON (the parse that follows says what
+// else is wrong with it).
+Expected<void> check_json_limits(std::string_view text, std::string_view source);
 
 // Line and column (from 1) of byte `offset` of `text`, for messages: "plan.json:3:14".
 std::pair<std::size_t, std::size_t> json_line_column(std::string_view text, std::size_t offset);
 
 // Parses `text` into `document`; the error names `source` and the line:column of the fault.
-// Nesting deeper than kMaxJsonDepth is refused before parsing.
+// Text beyond check_json_limits is refused before parsing.
 Expected<void> parse_json_document(std::string_view text, std::string_view source,
                                    rapidjson::Document& document);
 

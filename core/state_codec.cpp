@@ -438,9 +438,10 @@ Expected<State> decode_state(std::string_view payload) {
 
 Expected<State> decode_state_in_place(std::string& text) {
   // Bounded before parsing: rapidjson's parser recurses once per level, and a checksum-valid
-  // slot with a field nested 300,000 deep overflowed the stack (issue #13).
-  if (auto depth = check_json_depth(text, "state payload"); !depth) {
-    return make_error(ErrorCode::Corrupt, "{}", depth.error().message);
+  // slot with a field nested 300,000 deep overflowed the stack (issue #13); and numbers whose
+  // exponent rapidjson would overflow (json_fields.hpp).
+  if (auto limits = check_json_limits(text, "state payload"); !limits) {
+    return make_error(ErrorCode::Corrupt, "{}", limits.error().message);
   }
   try {
     // In situ: strings are unescaped in place instead of being copied into the document one by

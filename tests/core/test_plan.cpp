@@ -386,6 +386,17 @@ TEST_CASE("numbers with very long fractions and tiny exponents parse safely") {
   // it, the state decoder did; both must read it as a number (here: in an unknown key).
   const std::string number = "530002.912" + std::string(50, '9') + "5e-400";
   check_rejected(plan_with_step(kCommandStep, R"(,"x":)" + number), "migrations[0].x: unknown key");
+  // rapidjson's exponent arithmetic overflows an int after leading zeros, and then indexes its
+  // power-of-ten table out of bounds (found by UBSan: index 2147483595 of double[309]).
+  check_rejected(
+      plan_with_step(kCommandStep, R"(,"x":0.)" + std::string(100, '0') + "1e-2147483600"),
+      "plan.json:1:110: a number with an exponent of more than 4 digits");
+  check_rejected(plan_with_step(kCommandStep, R"(,"x":)" + std::string(5000, '1')),
+                 "a number longer than 4096 characters");
+  check_rejected(R"({"schema":1e+00001})", "plan.json:1:11: a number with an exponent");
+  // Inside strings, and up to the limits, numbers are what they are.
+  check_rejected(R"({"schema":1e+0001,"x":"1e-2147483600"})", "plan.json: x: unknown key");
+  check_rejected(R"({"schema":-1.5E-9999})", "schema: expected an integer");
 }
 
 TEST_CASE("backup paths with . .. // or control characters are refused, naming the path") {

@@ -325,12 +325,17 @@ TEST_CASE("payload: deep nesting and long numbers in unknown fields are safe") {
   // binary): fifty 9s after the point and an exponent of -400, in a field this build ignores.
   for (const std::string& number :
        {"530002.912" + std::string(50, '9') + "5e-400", "1" + std::string(300, '0') + "e-800",
-        "0." + std::string(1000, '0') + "1e400", std::string("-1e-99999")}) {
+        "0." + std::string(1000, '0') + "1e400", std::string("-1e-9999")}) {
     auto decoded =
         decode_state(R"({"payload_version":1,"x":)" + number + ",\"next_attempt_number\":3}");
     REQUIRE_MESSAGE(decoded.has_value(), number << ": " << decoded.error().message);
     CHECK(decoded->next_attempt_number == 3);
   }
+  // The exponent that overflowed rapidjson's int (an out-of-bounds table read), refused first.
+  Error exponent =
+      decode_error(R"({"payload_version":1,"x":0.)" + std::string(100, '0') + "1e-2147483600}");
+  CHECK(exponent.code == ErrorCode::Corrupt);
+  CHECK(exponent.message == "state payload:1:26: a number with an exponent of more than 4 digits");
 }
 
 TEST_CASE("payload: malformed payloads are Corrupt, never a crash") {
