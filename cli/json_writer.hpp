@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8.hpp"
+
 namespace bootstate::cli {
 
 class JsonWriter {
@@ -19,10 +21,14 @@ class JsonWriter {
   void end_object() { writer_.EndObject(); }
   void begin_array() { writer_.StartArray(); }
   void end_array() { writer_.EndArray(); }
+  // Text that is not UTF-8 (a step's message holds what a command printed) is written with
+  // U+FFFD for each bad byte: JSON is UTF-8, and rapidjson would copy the bytes as they are.
   void key(std::string_view name) {
+    if (!is_valid_utf8(name)) return key(to_valid_utf8(name));
     writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
   }
   void string(std::string_view value) {
+    if (!is_valid_utf8(value)) return string(to_valid_utf8(value));
     writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
   }
   void null() { writer_.Null(); }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -83,6 +84,16 @@ Expected<BootFacts> Machine::boot_facts() const {
   auto boot_id = read_file(rooted("/proc/sys/kernel/random/boot_id"));
   if (!boot_id) return boot_id.error();
   facts.boot_id = trim(*boot_id);
+  // Steps and attempts are told apart by boot id: an empty one (or one with control bytes)
+  // would make every boot the same boot, and go into the state and `status --json` as is.
+  const bool printable = std::all_of(facts.boot_id.begin(), facts.boot_id.end(),
+                                     [](char c) { return c > ' ' && c < 0x7f; });
+  if (facts.boot_id.empty() || facts.boot_id.size() > 128 || !printable) {
+    return make_error(ErrorCode::InvalidInput,
+                      "{}: not a boot id (expected one line of up to 128 printable characters, "
+                      "as the kernel's UUID)",
+                      rooted("/proc/sys/kernel/random/boot_id"));
+  }
   auto cmdline = read_file(rooted("/proc/cmdline"));
   if (!cmdline) return cmdline.error();
   facts.booted_generation = cmdline_generation(*cmdline).value_or("");

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <vector>
 
+#include "core/utf8.hpp"
+
 namespace bootstate {
 
 // Both are called for every object of a plan (3,000 steps in the benchmark's): appended by hand,
@@ -53,22 +55,80 @@ std::string_view json_type_name(const rapidjson::Value& value) {
   return "unknown";
 }
 
+std::pair<std::size_t, std::size_t> json_line_column(std::string_view text, std::size_t offset) {
+  // Line and column are what an editor shows; the byte offset alone is hard to find.
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return {line, column};
+}
+
+Expected<void> check_json_limits(std::string_view text, std::string_view source) {
+  // One pass, no recursion: inside a string only `\\` (escapes the next byte) and `"` (ends it)
+  // matter. Up to the first syntax error the text is a valid JSON prefix, so the parser nests
+  // exactly as deep, and reads the same numbers, as counted here; after it, the parser has stopped.
+  auto refuse = [&](std::size_t at, std::string_view what) -> Expected<void> {
+    const auto [line, column] = json_line_column(text, at);
+    return make_error(ErrorCode::InvalidInput, "{}:{}:{}: {}", source, line, column, what);
+  };
+  auto number_char = [](char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+  };
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return refuse(
+            i, fmt::format("arrays and objects nested deeper than {} levels", kMaxJsonDepth));
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      std::size_t end = i;
+      while (end < text.size() && number_char(text[end])) ++end;
+      const std::string_view number = text.substr(i, end - i);
+      if (number.size() > kMaxJsonNumberLength) {
+        return refuse(i, fmt::format("a number longer than {} characters", kMaxJsonNumberLength));
+      }
+      const std::size_t e = number.find_first_of("eE");
+      if (e != std::string_view::npos) {
+        std::string_view exponent = number.substr(e + 1);
+        if (!exponent.empty() && (exponent[0] == '-' || exponent[0] == '+')) {
+          exponent.remove_prefix(1);
+        }
+        if (exponent.size() > kMaxJsonExponentDigits) {
+          return refuse(i, fmt::format("a number with an exponent of more than {} digits",
+                                       kMaxJsonExponentDigits));
+        }
+      }
+      i = end - 1;
+    }
+  }
+  return {};
+}
+
 namespace {
 
 Expected<void> parse_result(std::string_view text, std::string_view source,
                             const rapidjson::Document& document) {
   if (document.HasParseError()) {
-    // Line and column are what an editor shows; the byte offset alone is hard to find.
-    std::size_t offset = document.GetErrorOffset();
-    std::size_t line = 1, column = 1;
-    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-    }
+    const auto [line, column] = json_line_column(text, document.GetErrorOffset());
     return make_error(ErrorCode::InvalidInput, "{}:{}:{}: not valid JSON: {}", source, line, column,
                       rapidjson::GetParseError_En(document.GetParseError()));
   }
@@ -79,6 +139,7 @@ Expected<void> parse_result(std::string_view text, std::string_view source,
 
 Expected<void> parse_json_document(std::string_view text, std::string_view source,
                                    rapidjson::Document& document) {
+  BOOTSTATE_TRY(check_json_limits(text, source));
   document.Parse(text.data(), text.size());
   return parse_result(text, source, document);
 }
@@ -90,9 +151,74 @@ Expected<void> parse_json_document_in_place(std::string_view text, std::string_v
   if (text.find('\0') != std::string_view::npos) {
     return parse_json_document(text, source, document);
   }
+  BOOTSTATE_TRY(check_json_limits(text, source));
   buffer.assign(text);
   document.ParseInsitu(buffer.data());
   return parse_result(text, source, document);  // line:column from the text as it was
+}
+
+namespace {
+
+Expected<void> check_string(std::string_view text, std::string_view path, std::string_view what) {
+  const std::size_t valid = valid_utf8_prefix(text);
+  if (valid < text.size()) {
+    return make_error(ErrorCode::InvalidInput, "{}: {}not valid UTF-8 (byte {})", path, what,
+                      valid);
+  }
+  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(ErrorCode::InvalidInput, "{}: {}contains a NUL byte (byte {})", path, what,
+                      nul);
+  }
+  return {};
+}
+
+std::string_view string_of(const rapidjson::Value& value) {
+  return {value.GetString(), value.GetStringLength()};
+}
+
+bool clean_string(std::string_view text) {
+  return is_valid_utf8(text) && text.find('\0') == std::string_view::npos;
+}
+
+// The common case, without building a path for each value: a plan of 3,000 steps has tens of
+// thousands of them.
+bool all_strings_clean(const rapidjson::Value& value) {
+  if (value.IsString()) return clean_string(string_of(value));
+  if (value.IsArray()) {
+    for (const auto& element : value.GetArray()) {
+      if (!all_strings_clean(element)) return false;
+    }
+  } else if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      if (!clean_string(string_of(member.name)) || !all_strings_clean(member.value)) return false;
+    }
+  }
+  return true;
+}
+
+Expected<void> find_unclean_string(const rapidjson::Value& value, const std::string& path) {
+  const std::string_view shown = path.empty() ? "(top level)" : std::string_view(path);
+  if (value.IsString()) return check_string(string_of(value), shown, "");
+  if (value.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+      BOOTSTATE_TRY(find_unclean_string(value[i], json_index_path(path, i)));
+    }
+  } else if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      const std::string_view key = string_of(member.name);
+      // The key goes into messages only once it is known to be printable as it is.
+      BOOTSTATE_TRY(check_string(key, shown, "a key "));
+      BOOTSTATE_TRY(find_unclean_string(member.value, json_member_path(path, key)));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<void> check_json_strings(const rapidjson::Value& value, const std::string& path) {
+  if (all_strings_clean(value)) return {};
+  return find_unclean_string(value, path);
 }
 
 std::string json_to_text(const rapidjson::Value& value, rapidjson::StringBuffer& buffer) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -26,7 +27,31 @@ namespace bootstate {
 std::string json_index_path(std::string_view path, std::size_t index);
 std::string json_member_path(std::string_view path, std::string_view key);
 
+// How deeply arrays and objects may nest in any JSON bootstate reads (a plan, a state payload).
+// rapidjson's parser and every walk of a document (json_to_text, the state reader) recurse once
+// per level: 130,000 nested `[` overflowed the stack (issue #13). A plan nests 11 levels deep and
+// a state payload 6; the rest is room for fields a newer bootstate adds.
+inline constexpr std::size_t kMaxJsonDepth = 128;
+
+// Numbers bootstate reads are small integers; rapidjson 1.1.0 (Debian 12) computes a number's
+// decimal exponent in an int that overflows for an exponent near 2^31 after leading zeros
+// ("0.000…1e-2147483600") and then indexes its power-of-ten table with it (out of bounds; the
+// full-precision parser had a similar fault on long fractions, issue #13). Limits well inside
+// what it handles: at most 4 exponent digits and 4,096 characters per number.
+inline constexpr std::size_t kMaxJsonExponentDigits = 4;
+inline constexpr std::size_t kMaxJsonNumberLength = 4096;
+
+// Fails (InvalidInput) when `text` nests arrays and objects deeper than kMaxJsonDepth, or has a
+// number beyond the limits above, naming `source` and the line:column where it does. Only what
+// is outside strings counts; the text need not be valid JSON (the parse that follows says what
+// else is wrong with it).
+Expected<void> check_json_limits(std::string_view text, std::string_view source);
+
+// Line and column (from 1) of byte `offset` of `text`, for messages: "plan.json:3:14".
+std::pair<std::size_t, std::size_t> json_line_column(std::string_view text, std::size_t offset);
+
 // Parses `text` into `document`; the error names `source` and the line:column of the fault.
+// Text beyond check_json_limits is refused before parsing.
 Expected<void> parse_json_document(std::string_view text, std::string_view source,
                                    rapidjson::Document& document);
 
@@ -35,6 +60,13 @@ Expected<void> parse_json_document(std::string_view text, std::string_view sourc
 // allocation and copy per string (a plan can be a megabyte).
 Expected<void> parse_json_document_in_place(std::string_view text, std::string_view source,
                                             rapidjson::Document& document, std::string& buffer);
+
+// Fails (InvalidInput) at the first string, value or key, anywhere in `value` that is not valid
+// UTF-8 or holds a NUL byte, naming its JSON path: "migrations[0].steps[1].command[2]: not valid
+// UTF-8 (byte 5)". A plan's strings end up in argv, environments, file names and the state, and
+// `status --json` prints them: none of them can carry a NUL, and JSON is UTF-8. `value` nests at
+// most kMaxJsonDepth deep (it was parsed by parse_json_document*), so the walk may recurse.
+Expected<void> check_json_strings(const rapidjson::Value& value, const std::string& path);
 
 // Writes `value` back as compact JSON (member order kept): the canonical text of a definition.
 std::string json_to_text(const rapidjson::Value& value);

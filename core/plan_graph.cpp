@@ -1,5 +1,7 @@
 // The rules of a plan that span migrations: ids, `after` references and cycles.
+#include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "core/plan_rules.hpp"
@@ -15,31 +17,60 @@ std::size_t position(const Plan& plan, std::string_view id) {
   return static_cast<std::size_t>(plan.find(id) - plan.migrations.data());
 }
 
-// Depth-first search from migration `at`; on a back edge, returns the cycle as "a → b → a".
-// Marks are by plan position: with 1,000 migrations, a map keyed by id strings cost more than
-// the rest of the check (docs/PERFORMANCE.md "(b)").
-std::optional<std::string> find_cycle(const Plan& plan, std::size_t at, std::vector<Mark>& marks,
-                                      std::vector<std::string>& trail) {
-  marks[at] = Mark::InProgress;
-  const Migration& migration = plan.migrations[at];
-  trail.push_back(migration.id);
-  for (const std::string& before : migration.after) {
-    const std::size_t next = position(plan, before);
-    if (marks[next] == Mark::InProgress) {
-      std::string cycle;
-      bool in_cycle = false;
-      for (const std::string& step : trail) {
-        in_cycle = in_cycle || step == before;
-        if (in_cycle) cycle += step + " → ";
-      }
-      return cycle + before;
+// The cycle that closes at `before`, as "a → b → a", from the path of the search. A long cycle
+// is shortened in the middle: a message of 100,000 ids helps nobody.
+std::string describe_cycle(const Plan& plan, const std::vector<std::size_t>& path,
+                           const std::string& before) {
+  std::size_t first = 0;
+  while (plan.migrations[path[first]].id != before) ++first;
+  const std::size_t length = path.size() - first;
+  constexpr std::size_t kShown = 8;  // the first and last four of a longer cycle
+  std::string cycle;
+  for (std::size_t i = first; i < path.size(); ++i) {
+    const std::size_t index = i - first;
+    if (length > kShown && index == kShown / 2) {
+      cycle += fmt::format("… ({} more) → ", length - kShown);
+      i = path.size() - kShown / 2 - 1;
+      continue;
     }
+    cycle += plan.migrations[path[i]].id + " → ";
+  }
+  return cycle + before;
+}
+
+// Depth-first search from migration `start`; on a back edge, returns the cycle as "a → b → a".
+// With an explicit stack, not recursion: a 100,000-long `after` chain overflowed the call stack
+// (issue #13). Marks are by plan position: with 1,000 migrations, a map keyed by id strings cost
+// more than the rest of the check (docs/PERFORMANCE.md "(b)").
+std::optional<std::string> find_cycle(const Plan& plan, std::size_t start,
+                                      std::vector<Mark>& marks) {
+  struct Frame {
+    std::size_t at;
+    std::size_t next_after = 0;  // the index in `after` to follow next
+  };
+  std::vector<Frame> stack;
+  std::vector<std::size_t> path;  // the migrations of `stack`, for the message
+  marks[start] = Mark::InProgress;
+  stack.push_back({start});
+  path.push_back(start);
+  while (!stack.empty()) {
+    Frame& frame = stack.back();
+    const Migration& migration = plan.migrations[frame.at];
+    if (frame.next_after == migration.after.size()) {
+      marks[frame.at] = Mark::Done;
+      stack.pop_back();
+      path.pop_back();
+      continue;
+    }
+    const std::string& before = migration.after[frame.next_after++];
+    const std::size_t next = position(plan, before);
+    if (marks[next] == Mark::InProgress) return describe_cycle(plan, path, before);
     if (marks[next] == Mark::Unvisited) {
-      if (auto cycle = find_cycle(plan, next, marks, trail)) return cycle;
+      marks[next] = Mark::InProgress;
+      stack.push_back({next});  // `frame` is not used after this
+      path.push_back(next);
     }
   }
-  trail.pop_back();
-  marks[at] = Mark::Done;
   return std::nullopt;
 }
 
@@ -71,11 +102,9 @@ Expected<void> check_migration_graph(const Plan& plan) {
     }
   }
   std::vector<Mark> marks(plan.migrations.size(), Mark::Unvisited);
-  std::vector<std::string> trail;
   for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
     if (marks[i] != Mark::Unvisited) continue;
-    trail.clear();
-    if (auto cycle = find_cycle(plan, i, marks, trail)) {
+    if (auto cycle = find_cycle(plan, i, marks)) {
       return make_error(ErrorCode::InvalidInput, "migrations[{}].after: dependency cycle {}", i,
                         *cycle);
     }

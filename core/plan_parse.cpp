@@ -214,14 +214,42 @@ Expected<std::vector<Step>> read_steps(const FieldReader& object, std::string_vi
   return steps;
 }
 
+// Why each component matters: a restore deletes and replaces what is at the path, as root. `..`
+// would reach outside the path the plan names ("/var/lib/app/../../etc"), `.` and empty
+// components ("//", a trailing "/") name the same directory twice under different strings, and a
+// newline or other control byte makes a path that messages and the journal print as two.
+Expected<void> check_backup_path(std::string_view path) {
+  if (path.empty() || path[0] != '/' || path == "/")
+    return Error{ErrorCode::InvalidInput, "is not an absolute path below /"};
+  for (char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return make_error(ErrorCode::InvalidInput, "holds a control character ({:#04x})",
+                        static_cast<unsigned>(static_cast<unsigned char>(c)));
+    }
+  }
+  std::string_view rest = path.substr(1);
+  while (true) {
+    const std::size_t slash = rest.find('/');
+    const std::string_view component = rest.substr(0, slash);
+    if (component.empty())
+      return Error{ErrorCode::InvalidInput, "has an empty component (\"//\" or a trailing \"/\")"};
+    if (component == "." || component == "..") {
+      return make_error(ErrorCode::InvalidInput, "has a \"{}\" component", component);
+    }
+    if (slash == std::string_view::npos) return {};
+    rest.remove_prefix(slash + 1);
+  }
+}
+
 Expected<std::vector<std::string>> read_backup(const FieldReader& object) {
   auto paths = object.string_array("backup");
   if (!paths) return paths;
   for (std::size_t i = 0; i < paths->size(); ++i) {
     const std::string& path = (*paths)[i];
-    if (path.empty() || path[0] != '/' || path == "/") {
-      return make_error(ErrorCode::InvalidInput, "{}: \"{}\" is not an absolute path below /",
-                        json_index_path(object.path_of("backup"), i), path);
+    if (auto valid = check_backup_path(path); !valid) {
+      // The path is shown with its control characters escaped, as JSON would write it.
+      return make_error(ErrorCode::InvalidInput, "{}: {:?} {}",
+                        json_index_path(object.path_of("backup"), i), path, valid.error().message);
     }
   }
   return paths;
@@ -287,6 +315,7 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   std::string buffer;  // the document's strings point into it
   BOOTSTATE_TRY(parse_json_document_in_place(json_text, source, document, buffer));
   auto in_source = [&](const Error& error) { return error.with_context(source); };
+  if (auto strings = check_json_strings(document, ""); !strings) return in_source(strings.error());
 
   auto object = FieldReader::open(document, "");
   if (!object) return in_source(object.error());
@@ -341,6 +370,9 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
 Expected<Migration> parse_migration_definition(std::string_view json_text) {
   rapidjson::Document document;
   BOOTSTATE_TRY(parse_json_document(json_text, "recorded definition", document));
+  if (auto strings = check_json_strings(document, "definition"); !strings) {
+    return strings.error().with_context("recorded definition");
+  }
   rapidjson::StringBuffer text_buffer;
   auto migration = read_migration(document, "definition", text_buffer);
   if (!migration) return migration.error().with_context("recorded definition");

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "core/crc32c.hpp"
+#include "core/json_fields.hpp"
 
 namespace bootstate {
 namespace {
@@ -28,6 +29,12 @@ namespace {
 class DecodeError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+// An enum word this build does not know: the payload was written by a newer bootstate (words
+// are only ever added), so it is Unsupported, not Corrupt - the store must not overwrite it.
+class NewerWordError : public DecodeError {
+ public:
+  using DecodeError::DecodeError;
 };
 
 template <typename R, typename T>
@@ -315,7 +322,8 @@ class Reader {
       const std::string_view word(node.GetString(), node.GetStringLength());
       auto parsed = parse_word(word, static_cast<T*>(nullptr));
       if (!parsed) {
-        fail(name, fmt::format("unknown {} \"{}\"", kind_of_word(static_cast<T*>(nullptr)), word));
+        throw NewerWordError(fmt::format("{}: unknown {} \"{}\"", where(name),
+                                         kind_of_word(static_cast<T*>(nullptr)), word));
       }
       value = *parsed;
     } else if constexpr (std::is_same_v<T, std::string>) {
@@ -441,15 +449,23 @@ Expected<State> decode_state(std::string_view payload) {
 }
 
 Expected<State> decode_state_in_place(std::string& text) {
+  // Bounded before parsing: rapidjson's parser recurses once per level, and a checksum-valid
+  // slot with a field nested 300,000 deep overflowed the stack (issue #13); and numbers whose
+  // exponent rapidjson would overflow (json_fields.hpp).
+  if (auto limits = check_json_limits(text, "state payload"); !limits) {
+    return make_error(ErrorCode::Corrupt, "{}", limits.error().message);
+  }
   try {
     // In situ: strings are unescaped in place instead of being copied into the document one by
     // one; for the 1,000-migration state the parse alone measured 2-3 ms in situ against 9-10
-    // ms copying. The flags are
-    // the ones cereal's reader parsed with: a newer writer's NaN in a field this build does not
-    // know must not make the whole payload unreadable.
+    // ms copying. kParseNanAndInfFlag as cereal's reader parsed: a newer writer's NaN in a field
+    // this build does not know must not make the whole payload unreadable. Not
+    // kParseFullPrecisionFlag (which cereal's reader also used): its decimal-to-double
+    // conversion (rapidjson 1.1.0 StrtodBigInteger) read out of bounds on a fraction of fifty
+    // digits and an exponent of -400 (issue #13), and no State field is a floating-point number:
+    // integers are parsed exactly either way.
     rapidjson::Document document;
-    document.ParseInsitu<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(
-        text.data());
+    document.ParseInsitu<rapidjson::kParseNanAndInfFlag>(text.data());
     if (document.HasParseError() || !(document.IsObject() || document.IsArray())) {
       throw DecodeError("not a JSON object");
     }
@@ -462,6 +478,9 @@ Expected<State> decode_state_in_place(std::string& text) {
     State state;
     visit(reader, state);
     return state;
+  } catch (const NewerWordError& error) {
+    return make_error(ErrorCode::Unsupported, "state payload: {} (written by a newer bootstate)",
+                      error.what());
   } catch (const std::exception& error) {  // DecodeError, or no memory for a huge payload
     return make_error(ErrorCode::Corrupt, "state payload: {}", error.what());
   }

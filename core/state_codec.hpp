@@ -17,7 +17,9 @@
 //  - a reader ignores fields it does not know, at every level (an older bootstate of a
 //    rolled-back generation reads what a newer one wrote);
 //  - a missing field takes its default from state.hpp (a newer bootstate reads an older payload);
-//  - an enum word the reader does not know is Corrupt: guessing a state would run or skip work.
+//  - an enum word the reader does not know means a newer bootstate wrote the payload: decoding
+//    fails with Unsupported (guessing a state would run or skip work) and the store refuses to
+//    write over that slot (store.hpp), as for a newer slot format.
 // Strings are stored as they are: bytes that are not UTF-8 survive, and so do NUL bytes (a
 // bootstate older than the rapidjson codec below reads a string only up to its first NUL).
 // So a field is only ever added, and a word only ever added, never renamed or given a new
@@ -65,8 +67,10 @@ inline constexpr std::size_t kSlotHeaderSize = 32;
 // the cereal-based codec wrote).
 std::string encode_state(const State& state);
 
-// Parses a payload written by any payload version. Errors are ErrorCode::Corrupt and name the
-// JSON path: `migrations[2].steps[0].state: unknown step state "paused"`.
+// Parses a payload written by any payload version. Errors name the JSON path; they are
+// ErrorCode::Unsupported for an enum word this build does not know (`migrations[2].steps[0].state:
+// unknown step state "paused"`: a newer bootstate wrote it) and ErrorCode::Corrupt otherwise
+// (including arrays and objects nested deeper than kMaxJsonDepth).
 Expected<State> decode_state(std::string_view payload);
 // The same, parsing in place: `payload`'s bytes are overwritten (strings are unescaped where they
 // are), which spares a copy of a payload that can be megabytes (docs/PERFORMANCE.md "(b)").

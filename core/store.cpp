@@ -89,6 +89,17 @@ LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, L
     }
     // The payload is not needed afterwards: parse it where it is.
     auto state = decode_state_in_place(candidate.contents.payload);
+    if (!state && state.error().code == ErrorCode::Unsupported) {
+      // An enum word this build does not know: a newer bootstate wrote the newest state.
+      // Ignoring the slot would make the next commit overwrite it with older state (issue #13).
+      decision.verdict = Verdict::Fail;
+      decision.error = make_error(
+          ErrorCode::Unsupported,
+          "state slot {} in {} (sequence {}) was written by a newer bootstate: {}; this bootstate "
+          "does not write over it (boot a generation with a bootstate that reads it)",
+          candidate.slot, where, candidate.contents.sequence, state.error().message);
+      return decision;
+    }
     if (!state) {
       ignore(candidate.slot, state.error());
       continue;

@@ -43,8 +43,9 @@ class StateStore {
   // (bad header, checksum, or a payload that does not decode) is ignored with a warning. No slot
   // at all: a fresh State. Slots exist but none is valid: they are moved aside, a fresh State is
   // returned with moved_aside and a warning (logged by the caller; never a silent reset).
-  // Errors: Unsupported when the newest checksum-valid slot has a newer format (a rolled-back
-  // bootstate must not overwrite what a newer one wrote: nothing is written or moved); Io when
+  // Errors: Unsupported when the newest checksum-valid slot has a newer format or holds an enum
+  // word this build does not know (a rolled-back bootstate must not overwrite what a newer one
+  // wrote: nothing is written or moved); Io when
   // a slot cannot be read and no valid slot remains, or when moving aside fails.
   // LoadMode::ReadOnly moves nothing (would_move_aside instead) and leaves the store unloaded
   // for commit(), which then loads again for update.

@@ -20,6 +20,7 @@ test_packages=(
   python3-jsonschema                # tests/cli: status/preview --json against docs/schema
   zsh fish                          # tests/cli: the zsh and fish completions
   python3-prometheus-client         # tests/cli: `bootstate metrics` through its parser
+  clang-14 libclang-rt-14-dev       # tests/fuzz: libFuzzer targets with ASan+UBSan
   # tests/vm: qemu + OVMF + systemd-boot, a dracut initrd (dracut-core does not replace the
   # host's initramfs-tools), a debootstrap stage 2, mtools for the ESP image
   qemu-system-x86 ovmf systemd-boot-efi dracut-core debootstrap mtools cpio kmod binutils

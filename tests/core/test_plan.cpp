@@ -321,3 +321,144 @@ TEST_CASE("partition references: PARTLABEL=, PARTUUID=<guid>, or a number 1-9999
   CHECK_FALSE(grow("PARTUUID=0FC63DAF-8483-4772-8e79_3d69d8477de4"));
   CHECK_FALSE(grow("PARTUUID=0FC63DAG-8483-4772-8e79-3d69d8477de4"));
 }
+
+// ---- issue #13: input that crashed the parser, and input it accepted but must not ----
+
+namespace {
+
+// A plan of `count` migrations where each (but the last) is `after` the next: the longest
+// possible dependency chain.
+std::string after_chain(std::size_t count, bool close_cycle) {
+  std::string json =
+      std::string(R"({"schema":1,"generation":")") + kGeneration + R"(","migrations":[)";
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i > 0) json += ',';
+    json += R"({"id":"m)" + std::to_string(i) + R"(","policy":"required")";
+    if (i + 1 < count) {
+      json += R"(,"after":["m)" + std::to_string(i + 1) + R"("])";
+    } else if (close_cycle) {
+      json += R"(,"after":["m0"])";
+    }
+    json += R"(,"steps":[)" + kCommandStep + "]}";
+  }
+  return json + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("deep nesting is refused with the file and position, not a stack overflow") {
+  // 130,000 nested `[` overflowed rapidjson's recursive parser (SIGSEGV) before the bound.
+  const std::string deep = std::string(130000, '[') + std::string(130000, ']');
+  check_rejected(deep, "plan.json:1:129: arrays and objects nested deeper than 128 levels");
+  // Inside a value, in the copying parse (a NUL elsewhere), and for recorded definitions.
+  check_rejected(plan_with_step(kCommandStep, R"(,"x":)" + deep), "nested deeper than 128");
+  check_rejected(std::string("{\"a\":\"\0\",\"b\":", 13) + deep + "}", "nested deeper than 128");
+  auto definition = parse_migration_definition(deep);
+  REQUIRE_FALSE(definition.has_value());
+  CHECK(definition.error().message.find("recorded definition:1:129: arrays and objects nested") !=
+        std::string::npos);
+  // Brackets inside strings do not count; 128 levels are fine (then the schema rules speak).
+  CHECK(
+      rejection(R"({"schema":1,"generation":")" + std::string(200, '[') + R"("})").find("nested") ==
+      std::string::npos);
+  CHECK(rejection(std::string(128, '[') + std::string(128, ']')).find("nested") ==
+        std::string::npos);
+}
+
+TEST_CASE("a 100,000-long after chain is checked without recursion, and its cycle named") {
+  auto chain = parse_plan(after_chain(100000, false), "plan.json");
+  REQUIRE_MESSAGE(chain.has_value(), chain.error().message);
+  CHECK(chain->migrations.size() == 100000);
+  check_rejected(after_chain(100000, true),
+                 "migrations[0].after: dependency cycle m0 → m1 → m2 "
+                 "→ m3 → … (99992 more) → m99996 → m99997 → m99998 → "
+                 "m99999 → m0");
+  check_rejected(after_chain(3, true), "dependency cycle m0 → m1 → m2 → m0");
+  check_rejected(after_chain(8, true),
+                 "dependency cycle m0 → m1 → m2 → m3 → m4 → m5 → m6 → m7 → m0");
+  check_rejected(after_chain(9, true),
+                 "dependency cycle m0 → m1 → m2 → m3 → … (1 more) → m5 → "
+                 "m6 → m7 → m8 → m0");
+}
+
+TEST_CASE("numbers with very long fractions and tiny exponents parse safely") {
+  // Out of bounds in rapidjson's full-precision parser (issue #13): the plan parser never used
+  // it, the state decoder did; both must read it as a number (here: in an unknown key).
+  const std::string number = "530002.912" + std::string(50, '9') + "5e-400";
+  check_rejected(plan_with_step(kCommandStep, R"(,"x":)" + number), "migrations[0].x: unknown key");
+  // rapidjson's exponent arithmetic overflows an int after leading zeros, and then indexes its
+  // power-of-ten table out of bounds (found by UBSan: index 2147483595 of double[309]).
+  check_rejected(
+      plan_with_step(kCommandStep, R"(,"x":0.)" + std::string(100, '0') + "1e-2147483600"),
+      "plan.json:1:110: a number with an exponent of more than 4 digits");
+  check_rejected(plan_with_step(kCommandStep, R"(,"x":)" + std::string(5000, '1')),
+                 "a number longer than 4096 characters");
+  check_rejected(R"({"schema":1e+00001})", "plan.json:1:11: a number with an exponent");
+  // Inside strings, and up to the limits, numbers are what they are.
+  check_rejected(R"({"schema":1e+0001,"x":"1e-2147483600"})", "plan.json: x: unknown key");
+  check_rejected(R"({"schema":-1.5E-9999})", "schema: expected an integer");
+}
+
+TEST_CASE("backup paths with . .. // or control characters are refused, naming the path") {
+  for (const char* path :
+       {"/var/lib/../etc", "/var/lib/..", "/..", "/var/./lib", "/var//lib", "/var/lib/", "//var"}) {
+    check_rejected(
+        plan_with_step(kCommandStep, std::string(R"(,"backup":["/ok",")") + path + "\"]"),
+        "migrations[0].backup[1]: \"" + std::string(path) + "\" has ");
+  }
+  check_rejected(plan_with_step(kCommandStep, R"(,"backup":["/var/lib/a\nb"])"),
+                 R"(migrations[0].backup[0]: "/var/lib/a\nb" holds a control character (0x0a))");
+  check_rejected(plan_with_step(kCommandStep, R"(,"backup":["/var/lib/a\u0000b"])"),
+                 "migrations[0].backup[0]: contains a NUL byte (byte 10)");
+  // Dots inside names are names.
+  auto plan = parse_plan(plan_with_step(kCommandStep, R"(,"backup":["/var/lib/.app","/a..b/..c"])"),
+                         "plan.json");
+  CHECK_MESSAGE(plan.has_value(), plan.error().message);
+}
+
+TEST_CASE("a NUL in a command, check, argument or environment variable is refused") {
+  auto step = [](const std::string& body) {
+    return R"({"id":"s","phase":"post-activation","kind":"command",)" + body + "}";
+  };
+  check_rejected(plan_with_step(step(R"("command":["/bin/tr\u0000ue"])")),
+                 "migrations[0].steps[0].command[0]: contains a NUL byte (byte 7)");
+  check_rejected(plan_with_step(step(R"("command":["/bin/true","a\u0000b"])")),
+                 "migrations[0].steps[0].command[1]: contains a NUL byte");
+  check_rejected(plan_with_step(step(R"("command":["/bin/true"],"check":["/bin/c","\u0000"])")),
+                 "migrations[0].steps[0].check[1]: contains a NUL byte");
+  check_rejected(plan_with_step(step(R"("command":["/bin/true"],"environment":{"A":"x\u0000"})")),
+                 "migrations[0].steps[0].environment.A: contains a NUL byte");
+  check_rejected(plan_with_step(step(R"("command":["/bin/true"],"environment":{"A\u0000":"x"})")),
+                 "migrations[0].steps[0].environment: a key contains a NUL byte");
+  // A raw NUL byte (not an escape) in the text is not JSON.
+  check_rejected(plan_with_step(step(std::string("\"command\":[\"/bin/t\0\"]", 21))),
+                 "not valid JSON");
+}
+
+TEST_CASE("strings that are not UTF-8 are refused anywhere in a plan, with the path") {
+  // Raw bytes: an overlong '/', a lone continuation byte, a surrogate, a truncated sequence.
+  check_rejected(plan_with_step(kCommandStep, ",\"description\":\"caf\xc3\""),
+                 "migrations[0].description: not valid UTF-8 (byte 3)");
+  check_rejected(plan_with_step(kCommandStep, ",\"description\":\"\xc0\xaf\""),
+                 "migrations[0].description: not valid UTF-8 (byte 0)");
+  check_rejected(plan_with_step(R"({"id":"s","phase":"post-activation","kind":"command",)"
+                                "\"command\":[\"/bin/true\",\"\x80\"]}"),
+                 "migrations[0].steps[0].command[1]: not valid UTF-8");
+  // An escaped lone low surrogate decodes to bytes that are not UTF-8.
+  check_rejected(plan_with_step(kCommandStep, R"(,"description":"\udc00")"),
+                 "migrations[0].description: not valid UTF-8");
+  check_rejected(plan_with_step(kCommandStep, ",\"\xed\xa0\x80\":1"),
+                 "migrations[0]: a key not valid UTF-8");
+  // Valid multi-byte text is fine.
+  auto plan = parse_plan(plan_with_step(kCommandStep, ",\"description\":\"Grüße 😀\""), "plan.json");
+  CHECK_MESSAGE(plan.has_value(), plan.error().message);
+}
+
+TEST_CASE("a recorded definition with a NUL or invalid UTF-8 does not re-parse") {
+  auto nul = parse_migration_definition(
+      R"({"id":"m","policy":"required","steps":[{"id":"s","phase":"post-activation",)"
+      R"("kind":"command","command":["/bin/true","\u0000"]}]})");
+  REQUIRE_FALSE(nul.has_value());
+  CHECK(nul.error().message ==
+        "recorded definition: definition.steps[0].command[1]: contains a NUL byte (byte 0)");
+}

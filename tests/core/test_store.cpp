@@ -149,7 +149,7 @@ TEST_CASE("store: a torn write is ignored with a warning naming the slot") {
 TEST_CASE("store: a slot with a valid frame but an undecodable payload counts as corrupt") {
   FakeSlotStorage storage;
   storage.slot(0) = encode_slot(4, encode_state(state_named("four")));
-  storage.slot(1) = encode_slot(5, R"({"payload_version":1,"attempt":{"state":"paused"}})");
+  storage.slot(1) = encode_slot(5, R"({"payload_version":1,"attempt":{"state":2}})");
   StateStore store(storage);
   const LoadResult result = load_ok(store);
   CHECK(result.sequence == 4);
@@ -157,7 +157,7 @@ TEST_CASE("store: a slot with a valid frame but an undecodable payload counts as
   REQUIRE(result.warnings.size() == 1);
   CHECK(result.warnings[0] ==
         "state slot 1 in memory is unusable and was ignored: state payload: attempt.state: "
-        "unknown attempt state \"paused\"");
+        "value of the wrong type");
   // The undecodable slot is the one overwritten next: sequence 5 is used again, after 4.
   REQUIRE(store.commit(state_named("next")).has_value());
   CHECK(storage.written_slots() == std::vector<int>{1});
@@ -513,6 +513,61 @@ TEST_CASE("slot files: a read-only file system fails writes with EROFS, reads st
   auto moved = files.move_aside();
   REQUIRE_FALSE(moved.has_value());
   CHECK(moved.error().message.find("Read-only file system") != std::string::npos);
+}
+
+// ---- issue #13 item 9 (PARSE helper): a newer bootstate's state is never overwritten ----
+
+TEST_CASE(
+    "store: an unknown enum word in the newest slot is a newer writer's: nothing is touched") {
+  // Before: the slot counted as corrupt, the older slot was loaded, and the next commit wrote
+  // over the newer bootstate's state.
+  FakeSlotStorage storage;
+  const std::string newer =
+      encode_slot(5, R"({"payload_version":2,"migrations":[{"id":"m","state":"paused"}]})");
+  storage.slot(0) = encode_slot(4, encode_state(state_named("four")));
+  storage.slot(1) = newer;
+  StateStore store(storage);
+  auto result = store.load();
+  REQUIRE_FALSE(result.has_value());
+  CHECK(result.error().code == ErrorCode::Unsupported);
+  CHECK(result.error().message ==
+        "state slot 1 in memory (sequence 5) was written by a newer bootstate: state payload: "
+        "migrations[0].state: unknown migration state \"paused\" (written by a newer bootstate); "
+        "this bootstate does not write over it (boot a generation with a bootstate that reads "
+        "it)");
+  auto commit = store.commit(state_named("must not be written"));
+  REQUIRE_FALSE(commit.has_value());
+  CHECK(commit.error().code == ErrorCode::Unsupported);
+  CHECK(storage.writes() == 0);
+  CHECK(storage.move_asides() == 0);
+  CHECK(*storage.slot(1) == newer);
+
+  // Older than the newest valid slot, it is the slot the next commit overwrites, as any other.
+  storage.slot(0) = encode_slot(6, encode_state(state_named("six")));
+  StateStore later(storage);
+  CHECK(load_ok(later).state.last_good_generation == "six");
+  // And alone (the other slot torn), it still refuses: it is the newest state there is.
+  storage.slot(0) = encode_slot(9, encode_state(state_named("nine"))).substr(0, 40);
+  StateStore alone(storage);
+  auto refused = alone.load();
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == ErrorCode::Unsupported);
+  CHECK(storage.move_asides() == 0);
+}
+
+TEST_CASE("store: a checksum-valid slot nested 300,000 deep is corrupt, not a crash") {
+  FakeSlotStorage storage;
+  const std::string deep = R"({"payload_version":1,"future":)" + std::string(300000, '[') +
+                           std::string(300000, ']') + "}";
+  storage.slot(0) = encode_slot(4, encode_state(state_named("four")));
+  storage.slot(1) = encode_slot(5, deep);
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.state.last_good_generation == "four");
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0] ==
+        "state slot 1 in memory is unusable and was ignored: state payload:1:158: arrays and "
+        "objects nested deeper than 128 levels");
 }
 
 }  // namespace bootstate
