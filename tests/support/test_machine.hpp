@@ -46,6 +46,9 @@ class TestMachine {
   FakeExecutor executor;
   FakeBackupStore backups;
   std::int64_t now_usec = 1'700'000'000'000'000;
+  // The generation init= names. Empty: the plan's (a boot). Set: a live switch from it to the
+  // plan's generation, which /run/current-system then names (docs/DESIGN.md "A live switch").
+  std::string booted;
 
  private:
   Plan plan_;
