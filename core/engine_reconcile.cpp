@@ -64,7 +64,11 @@ Expected<Reconciled> reconcile(const State& original, const EngineInput& input) 
   if (state.attempt && state.attempt->state == AttemptState::InProgress &&
       state.attempt->generation != target) {
     BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Abandon));
-    state.attempt->reason = live_switch ? fmt::format("switched to generation {}", target)
+    // An attempt with no boot is one a live switch opened (a boot's attempt counts its boot).
+    const bool left_switch =
+        state.attempt->boot_ids.empty() && !input.facts.current_generation.empty();
+    state.attempt->reason = live_switch   ? fmt::format("switched to generation {}", target)
+                            : left_switch ? fmt::format("switched back to generation {}", target)
                             : target == state.last_good_generation
                                 ? fmt::format("fell back to the last good generation {}", target)
                                 : fmt::format("generation {} was booted instead", target);

@@ -206,3 +206,20 @@ TEST_CASE("switch: a migration of the booted generation that the new plan drops 
   CHECK(machine.state().find("old")->state == MigrationState::Undone);
   CHECK(machine.state().attempt->generation == kGen2);
 }
+
+TEST_CASE("switch back while the switch waits for a reboot abandons it, saying so") {
+  TestMachine machine = switched_machine(plan_json(
+      kGen2, migration("early", command_step("e", "initrd-pre-mount")) + "," +
+                 migration("db", command_step("convert"), R"(,"backup":["/var/lib/db"])")));
+  REQUIRE(machine.run(Phase::PostActivation).exit == PhaseExit::RebootRequired);
+  // /run/current-system names the booted generation again (booted stays set: stage 2).
+  machine.boot_plan(plan_json(kGen1, ""));
+  auto end = machine.run(Phase::PostActivation);
+  CHECK(end.exit == PhaseExit::Ok);
+  State state = machine.state();
+  REQUIRE_FALSE(state.history.empty());
+  CHECK(state.history.back().state == AttemptState::Abandoned);
+  CHECK(state.history.back().reason == "switched back to generation " + kGen1);
+  CHECK(state.find("db")->state == MigrationState::Undone);
+  CHECK(machine.backups.calls() == std::vector<std::string>{"snapshot:db", "restore:db"});
+}
