@@ -81,6 +81,11 @@ Expected<BootFacts> Machine::boot_facts() const {
   if (!cmdline) return cmdline.error();
   facts.booted_generation = cmdline_generation(*cmdline).value_or("");
   facts.current_generation = current_system();
+  // The same toplevel spelled differently (init=/nix/store//x/init) is no switch.
+  if (!facts.booted_generation.empty() &&
+      facts.current_generation == lexically_normal(facts.booted_generation)) {
+    facts.current_generation = facts.booted_generation;
+  }
   facts.now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
