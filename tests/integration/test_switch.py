@@ -196,6 +196,12 @@ class Switch(unittest.TestCase):
         self.assertIn("no plan", result.stderr)
         self.assertEqual(m.store_bytes(), before)
 
+    def test_the_booted_toplevel_spelled_differently_is_not_shown_as_switched(self):
+        m = self.machine
+        with open(m.path("/proc/cmdline"), "w") as file:
+            file.write("init=/nix/store//gen1/init quiet\n")
+        self.assertNotIn("Current:", m.bootstate("status").stdout)
+
     def test_a_plan_of_neither_the_booted_nor_the_current_generation_is_refused(self):
         m = self.machine
         other = m.write_plan("gen3", [{"id": "a", "policy": "required",
