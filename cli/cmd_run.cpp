@@ -52,14 +52,35 @@ Expected<StepPaths> make_step_paths(const std::string& data_dir, const Migration
   return paths;
 }
 
-Expected<void> check_generation(const Plan& plan, const BootFacts& facts, Phase phase) {
-  if (plan.generation == facts.booted_generation) return {};
+// The plan must be the booted generation's, or in a live switch the current system's
+// (docs/DESIGN.md "A live switch"). A plan of the booted generation while another one is
+// current (given with --plan) makes it a run for the booted generation.
+Expected<void> check_generation(const Plan& plan, BootFacts& facts, Phase phase) {
+  if (facts.switch_attempt() && plan.generation == facts.current_generation) return {};
+  if (plan.generation == facts.booted_generation) {
+    facts.current_generation.clear();
+    return {};
+  }
   if (phase != Phase::PostActivation && plan.generation == kBootedGenerationPlaceholder) return {};
-  return make_error(ErrorCode::InvalidInput,
-                    "the plan belongs to generation {}, but the booted generation (init= on the "
-                    "kernel command line) is {}",
-                    plan.generation,
-                    facts.booted_generation.empty() ? "unknown" : facts.booted_generation);
+  return make_error(
+      ErrorCode::InvalidInput,
+      "the plan belongs to generation {}, but the booted generation (init= on the "
+      "kernel command line) is {}{}",
+      plan.generation, facts.booted_generation.empty() ? "unknown" : facts.booted_generation,
+      facts.switch_attempt() ? fmt::format(" and the current system (/run/current-system) is {}",
+                                           facts.current_generation)
+                             : "");
+}
+
+// A live switch to a generation without a plan file (the unit's --plan names the current
+// system's): nothing to do for it, and nothing is wrong.
+bool switched_to_generation_without_plan(const Machine& machine, const BootFacts& facts) {
+  if (!facts.switch_attempt()) return false;
+  const std::string own = machine.plan_file(facts.current_generation + "/bootstate/plan.json");
+  const std::string& given = machine.options().plan;
+  if (!given.empty() && machine.plan_file(given) != own) return false;
+  struct stat info {};
+  return ::lstat(own.c_str(), &info) != 0 && errno == ENOENT;
 }
 
 // How long the first initrd phase waits for the ESP's partition to appear: the unit starts
@@ -141,9 +162,8 @@ int exit_status_of(const PhaseResult& result, const Options& options) {
       int status = result.exit == PhaseExit::Failed ? kExitFailed : kExitReboot;
       // A failure with no fallback (already the last good generation, a stale migration that
       // cannot be undone) would come back after a reboot: the boot goes on, the unit failed.
-      const bool reboot_helps =
-          result.exit == PhaseExit::RebootRequired || result.fallback_arranged;
-      if (!options.no_reboot && reboot_helps) {
+      // A live switch never reboots (result.reboot is false there).
+      if (!options.no_reboot && result.reboot) {
         if (auto rebooted = request_reboot(); !rebooted) {
           std::fprintf(stderr, "bootstate: %s\n", rebooted.error().message.c_str());
         }
@@ -161,13 +181,21 @@ int run_command(const Machine& machine) {
   const Phase phase = *options.phase;
   auto facts = machine.boot_facts();
   if (!facts) return report_error(facts.error());
+  // /run/current-system is stage 2's: the initrd phases always work for the booted generation.
+  if (phase != Phase::PostActivation) facts->current_generation.clear();
+  if (switched_to_generation_without_plan(machine, *facts)) {
+    std::fprintf(stderr, "bootstate: the switch to %s: no plan at %s, nothing to do\n",
+                 facts->current_generation.c_str(),
+                 machine.plan_file(facts->current_generation + "/bootstate/plan.json").c_str());
+    return kExitOk;
+  }
   auto plan = machine.booted_plan(phase, *facts);
   if (!plan) return report_error(plan.error());
   if (auto matches = check_generation(*plan, *facts, phase); !matches) {
     return report_error(matches.error());
   }
   // The placeholder stands for the booted generation from here on.
-  plan->generation = facts->booted_generation;
+  plan->generation = facts->target_generation();
   // The lock first: it also creates /run/bootstate, where the initrd mounts the ESP.
   const std::string lock_path = machine.rooted(kStoreLockPath);
   if (auto access = machine.require_access({lock_path}, true); !access) {

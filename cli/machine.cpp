@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 
 #include "bootloader/entry_name.hpp"
 #include "cli/command_table.hpp"
@@ -15,6 +16,8 @@
 
 namespace bootstate::cli {
 namespace {
+
+constexpr std::string_view kCurrentSystem = "/run/current-system";
 
 bool is_directory(const std::string& path) {
   struct stat info {};
@@ -47,6 +50,8 @@ std::string Machine::rooted(std::string_view path) const {
 }
 
 std::string_view command_name(Command command) {
+  // From the one table of commands: a switch here missed the commands added later (log,
+  // metrics), which -Werror=switch refused to build after the merge.
   return spec_of(command).name;
 }
 
@@ -97,6 +102,12 @@ Expected<BootFacts> Machine::boot_facts() const {
   auto cmdline = read_file(rooted("/proc/cmdline"));
   if (!cmdline) return cmdline.error();
   facts.booted_generation = cmdline_generation(*cmdline).value_or("");
+  facts.current_generation = current_system();
+  // The same toplevel spelled differently (init=/nix/store//x/init) is no switch.
+  if (!facts.booted_generation.empty() &&
+      facts.current_generation == lexically_normal(facts.booted_generation)) {
+    facts.current_generation = facts.booted_generation;
+  }
   facts.now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -149,9 +160,33 @@ Expected<std::string> Machine::boot_partition(const std::string& esp) const {
   return boot;
 }
 
-Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel) const {
-  std::string path = rooted(plan_or_toplevel);
+std::string Machine::current_system() const {
+  std::string link = rooted(kCurrentSystem);
+  std::string target(PATH_MAX, '\0');
+  const ssize_t length = ::readlink(link.c_str(), target.data(), target.size());
+  if (length <= 0 || static_cast<std::size_t>(length) >= target.size()) return {};
+  target.resize(static_cast<std::size_t>(length));
+  // switch-to-configuration writes an absolute store path; a relative one counts from /run.
+  if (target.front() != '/') target = "/run/" + target;
+  return lexically_normal(target);
+}
+
+std::string Machine::plan_file(const std::string& plan_or_toplevel) const {
+  std::string wanted = lexically_normal(plan_or_toplevel);
+  const std::string_view current = kCurrentSystem;
+  if (wanted.rfind(current, 0) == 0 &&
+      (wanted.size() == current.size() || wanted[current.size()] == '/')) {
+    if (std::string toplevel = current_system(); !toplevel.empty()) {
+      wanted = toplevel + wanted.substr(current.size());
+    }
+  }
+  std::string path = rooted(wanted);
   if (is_directory(path)) path += "/bootstate/plan.json";
+  return path;
+}
+
+Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel) const {
+  std::string path = plan_file(plan_or_toplevel);
   auto text = read_file(path);
   if (!text) {
     return make_error(ErrorCode::InvalidInput, "plan: {}", text.error().message);
@@ -176,13 +211,15 @@ Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts&
     auto own = plan_at(toplevel);
     return own ? own : initrd_copy;
   }
-  if (facts.booted_generation.empty()) {
+  if (facts.target_generation().empty()) {
     return make_error(ErrorCode::InvalidInput,
                       "{}: no init=TOPLEVEL/init on the kernel command line, so the booted "
                       "generation (and its plan) is unknown: give --plan",
                       rooted("/proc/cmdline"));
   }
-  return plan_at(facts.booted_generation);
+  // In stage 2 the plan of the generation this run works for: the current system's after a
+  // live switch (docs/DESIGN.md "A live switch").
+  return plan_at(facts.target_generation());
 }
 
 std::string Machine::root_fs(Phase phase) const {

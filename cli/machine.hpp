@@ -46,6 +46,13 @@ class Machine {
   Expected<Plan> booted_plan(std::optional<Phase> phase, const BootFacts& facts) const;
   // A plan file, or a toplevel directory holding bootstate/plan.json.
   Expected<Plan> plan_at(const std::string& plan_or_toplevel) const;
+  // The file plan_at reads: re-rooted, a directory completed with bootstate/plan.json, and a
+  // path through /run/current-system read through the toplevel it points at (under --root the
+  // link's absolute target means a path inside DIR, and the plan read must be the generation
+  // the facts name even if the link changes meanwhile).
+  std::string plan_file(const std::string& plan_or_toplevel) const;
+  // The toplevel /run/current-system points at (normalized), empty when it is not a symlink.
+  std::string current_system() const;
   // Root of the mounted root file system in `phase`: /sysroot in pre-switch-root, / in
   // post-activation. Under --root the tree plays both the initrd and the root file system.
   std::string root_fs(Phase phase) const;

@@ -65,6 +65,10 @@ MigrationRow migration_row(const Migration& migration, const MigrationRecord* re
   return row;
 }
 
+std::string or_unknown(const std::string& generation) {
+  return generation.empty() ? "(unknown)" : generation;
+}
+
 // The quick answer for the common case, before simulating boots with preview_plan: an attempt
 // of this plan is complete and the engine sees no work.
 bool nothing_pending(const State& state, const Plan& plan) {
@@ -76,6 +80,18 @@ bool nothing_pending(const State& state, const Plan& plan) {
 }
 
 void add_next(StatusModel& model, const State& state, const Plan* plan) {
+  const bool switched =
+      !model.current_generation.empty() && model.current_generation != model.booted_generation;
+  if (switched && state.attempt && state.attempt->state == AttemptState::Failed &&
+      state.attempt->generation == model.current_generation) {
+    // docs/DESIGN.md "A live switch": what the failed switch did was undone; going back to the
+    // booted generation is the operator's move.
+    model.next.push_back(fmt::format(
+        "the live switch to {} failed and its failed migration was undone: `nixos-rebuild "
+        "switch --rollback` goes back to the booted generation {}",
+        model.current_generation, or_unknown(model.booted_generation)));
+    return;
+  }
   if (state.attempt && state.attempt->state == AttemptState::Failed) {
     if (state.attempt->generation == state.last_good_generation ||
         state.last_good_generation.empty()) {
@@ -173,6 +189,7 @@ Expected<StatusModel> gather_status(const Machine& machine) {
   auto facts = machine.boot_facts();
   if (facts) {
     model.booted_generation = facts->booted_generation;
+    model.current_generation = facts->current_generation;
     auto booted_plan = machine.booted_plan(std::nullopt, *facts);
     if (booted_plan) {
       plan = std::move(*booted_plan);

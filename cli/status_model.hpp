@@ -46,6 +46,9 @@ inline constexpr std::size_t kMaxDisplacedListed = 100;
 
 struct StatusModel {
   std::string booted_generation;
+  // /run/current-system: differs from the booted generation after a live switch
+  // (`nixos-rebuild switch|test`), whose plan status then shows; empty when unknown.
+  std::string current_generation;
   std::string booted_entry;
   BootCounting counting = BootCounting::Impossible;
   int tries_left = -1;

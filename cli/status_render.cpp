@@ -133,6 +133,9 @@ std::string render_status_text(const StatusModel& model, bool colour) {
   const Paint paint{colour};
   std::string out;
   out += fmt::format("     Booted: {}\n", or_dash(model.booted_generation));
+  if (!model.current_generation.empty() && model.current_generation != model.booted_generation) {
+    out += fmt::format("    Current: {} (live switch: not booted yet)\n", model.current_generation);
+  }
   out += fmt::format("      Entry: {}\n", or_dash(model.booted_entry));
   out += fmt::format("   Counting: {}\n", counting_text(model, paint));
   out += fmt::format("  Last good: {}\n", or_dash(model.last_good));
@@ -189,6 +192,11 @@ std::string render_status_json(const StatusModel& model) {
   json.field("tries_done", static_cast<std::int64_t>(model.tries_done));
   json.field("counting_detail", model.counting_why);
   json.field("entry_state", entry_state(model));
+  json.end_object();
+  // The generation /run/current-system names: another one than booted after a live switch.
+  json.key("current");
+  json.begin_object();
+  json.field_or_null("generation", model.current_generation);
   json.end_object();
   json.field_or_null("last_good", model.last_good);
   json.field_or_null("last_good_entry", model.last_good_entry);

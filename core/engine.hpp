@@ -118,6 +118,9 @@ struct PhaseEnd {
   bool attempt_completed = false;            // the attempt completed in this run (semantics 7)
   std::vector<BootActionKind> boot_actions;  // in order
   std::string message;                       // in words: why it failed / why it reboots
+  // RebootRequired: a reboot now continues the work. False in a live switch, which never
+  // reboots the machine by itself (the operator reboots into the generation when ready).
+  bool reboot_helps = false;
 };
 
 // An error only for a transition missing from the tables (a bug).
@@ -162,6 +165,13 @@ struct StaleView {
 // Recorded migrations not in the plan that touched the machine, newest first (undo order).
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
                                   const std::map<std::string, Migration>& recorded);
+
+// The plan's migrations that a failed live switch undoes (docs/DESIGN.md "A live switch"):
+// those of the failed attempt that touched the machine and did not complete (the failed one,
+// one interrupted), newest first, viewed like stale ones. Empty unless `facts` is a live switch
+// and the attempt of its generation failed.
+std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
+                                          const BootFacts& facts);
 
 // The plan has a migration that will run (runnable, or waiting for one that is), or a stale
 // migration still has undo work (or is blocked): the one answer reconcile, finish and status

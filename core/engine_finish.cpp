@@ -40,9 +40,91 @@ bool stale_blocked(const State& state, const EngineInput& input, std::string& me
   return false;
 }
 
+// How to go back after a live switch that did not work: switch-to-configuration has already
+// made the generation current, and only the operator can switch back.
+std::string rollback_hint(const EngineInput& input) {
+  return fmt::format(
+      "nothing reboots: `nixos-rebuild switch --rollback` (or switching to {}) goes back to the "
+      "booted generation",
+      input.facts.booted_generation.empty() ? "the booted generation"
+                                            : input.facts.booted_generation);
+}
+
+// What became of the migrations a failed live switch undoes, in words.
+std::string undo_summary(const State& state, const EngineInput& input) {
+  std::string summary;
+  auto add = [&summary](std::string part) { summary += (summary.empty() ? "" : "; ") + part; };
+  for (const StaleView& view : failed_switch_view(state, *input.plan, input.facts)) {
+    const std::string& id = view.record->id;
+    if (!view.blocker.empty()) {
+      add(fmt::format("migration \"{}\" cannot be undone: {}", id, view.blocker));
+    } else if (view.kept) {
+      add(fmt::format("migration \"{}\" is kept (its effect stays)", id));
+    } else if (view.pending) {
+      add(fmt::format("the undo of migration \"{}\" waits for another phase", id));
+    } else {
+      add(fmt::format("migration \"{}\" was undone", id));
+    }
+  }
+  return summary;
+}
+
+// A live switch (docs/DESIGN.md "A live switch"): the generation is not booted, so there is no
+// boot counting, no fallback and never a reboot; the attempt ends complete or failed, or stays
+// open with work for the next boot of the generation (exit 4).
+Expected<PhaseEnd> finish_switch(const State& original, const EngineInput& input) {
+  PhaseEnd end;
+  end.state = original;
+  State& state = end.state;
+  const std::string& target = input.facts.current_generation;
+  if (switch_idle(state, input)) {
+    end.message = fmt::format("nothing to do for the switch to {}", target);
+    return end;
+  }
+  Attempt& attempt = *state.attempt;
+  if (attempt.state == AttemptState::Failed) {
+    end.exit = PhaseExit::Failed;
+    std::string undone = undo_summary(state, input);
+    end.message = fmt::format("the switch to {} failed: {}{}{}; {}", target, attempt.reason,
+                              undone.empty() ? "" : "; ", undone, rollback_hint(input));
+    return end;
+  }
+  if (stale_blocked(state, input, end.message)) {
+    end.exit = PhaseExit::Failed;
+    end.message += "; " + rollback_hint(input);
+    return end;
+  }
+  if (work_remains(state, *input.plan, *input.recorded)) {
+    end.exit = PhaseExit::RebootRequired;
+    end.message = fmt::format(
+        "{}: reboot into {} to go on (bootstate never reboots during a switch)",
+        reboot_pending(state, input) ? "a step asked for a reboot before the next one"
+                                     : "work remains for phases that run before this one",
+        target);
+    return end;
+  }
+  if (attempt.state != AttemptState::InProgress) return end;
+  if (auto held = required_work_held(plan_view(*input.plan, state))) {
+    end.exit = PhaseExit::Failed;
+    end.message = held->reason + "; the attempt stays open until then";
+    return end;
+  }
+  BOOTSTATE_TRY(advance(attempt.state, AttemptEvent::Complete));
+  attempt.finished_usec = input.facts.now_usec;
+  attempt.reason.clear();
+  end.changed = true;
+  end.attempt_completed = true;
+  // Not the last good generation yet: that needs a boot of it (finish blesses its first one).
+  end.message = fmt::format(
+      "attempt complete (live switch to {}); it becomes the last good generation once it boots",
+      target);
+  return end;
+}
+
 }  // namespace
 
 Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
+  if (input.facts.switch_attempt()) return finish_switch(original, input);
   PhaseEnd end;
   end.state = original;
   State& state = end.state;
@@ -76,6 +158,7 @@ Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
     bool reboot_now = reboot_pending(state, input);
     if (reboot_now || input.phase == Phase::PostActivation) {
       end.exit = PhaseExit::RebootRequired;
+      end.reboot_helps = true;
       end.message = reboot_now ? "a step asked for a reboot before the next one"
                                : "work remains for phases that run before this one: reboot";
     }
@@ -106,6 +189,16 @@ Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
     end.message = "attempt complete";
     // Semantics 6: a re-armed entry is no longer the file LoaderBootCountPath names, so
     // systemd-bless-boot may not find it; bootstate blesses it itself.
+    if (counting) end.boot_actions.push_back(BootActionKind::MarkGood);
+  } else if (attempt.state == AttemptState::Complete &&
+             attempt.generation == input.facts.booted_generation &&
+             state.last_good_generation != attempt.generation) {
+    // Completed in a live switch, and now booted through post-activation for the first time:
+    // only a boot proves it boots, so only now is it the generation to fall back to.
+    state.last_good_generation = input.facts.booted_generation;
+    state.last_good_entry = input.entry.id;
+    end.changed = true;
+    end.message = "first boot after its live switch: the generation is good";
     if (counting) end.boot_actions.push_back(BootActionKind::MarkGood);
   }
   return end;

@@ -47,6 +47,10 @@ bool progress_this_boot(const State& state, const BootFacts& facts);
 // A step is "started" once it has ever been run: its effect may be on the machine.
 bool started(const StepRecord& record);
 
+// A live switch whose generation has no attempt of this plan (reconcile opened none: nothing
+// to do): the run leaves everything as it is, including the booted generation's attempt.
+bool switch_idle(const State& state, const EngineInput& input);
+
 // An attempt in progress fails with `reason` (through the transition table); otherwise nothing.
 Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now_usec);
 

@@ -38,6 +38,12 @@ bool progress_this_boot(const State& state, const BootFacts& facts) {
   return false;
 }
 
+bool switch_idle(const State& state, const EngineInput& input) {
+  return input.facts.switch_attempt() &&
+         (!state.attempt || state.attempt->generation != input.facts.current_generation ||
+          state.attempt->plan_digest != input.plan->digest);
+}
+
 }  // namespace engine_detail
 
 using namespace engine_detail;
@@ -80,11 +86,12 @@ Expected<Decision> resume(const State& state, const EngineInput& input, const Mi
   return decision;
 }
 
-// The next piece of undo of the newest stale migration that still has some, or nullopt when
-// none has. A stale migration whose next piece belongs to another phase holds everything
-// (strict reverse order): the returned decision is then None.
-std::optional<Expected<Decision>> next_undo(const State& state, const EngineInput& input) {
-  for (const StaleView& view : stale_view(state, *input.plan, *input.recorded)) {
+// The next piece of undo of the newest of `views` (stale migrations, or those of a failed live
+// switch) that still has some, or nullopt when none has. One whose next piece belongs to
+// another phase holds everything (strict reverse order): the returned decision is then None.
+std::optional<Expected<Decision>> next_undo(const State& state, const EngineInput& input,
+                                            const std::vector<StaleView>& views) {
+  for (const StaleView& view : views) {
     if (view.kept || !view.pending) continue;
     if (!view.blocker.empty()) return Expected<Decision>(Decision{});  // finish() reports it
     const MigrationRecord& record = *view.record;
@@ -164,11 +171,19 @@ std::optional<Expected<Decision>> fail_unrunnable(const State& state, const Engi
 }  // namespace
 
 Expected<Decision> next(const State& state, const EngineInput& input) {
-  if (state.attempt && state.attempt->state == AttemptState::Failed) return Decision{};
+  if (state.attempt && state.attempt->state == AttemptState::Failed) {
+    // A failed live switch takes back what it did, as if its migration were stale; a failed
+    // boot leaves that to the fallback generation.
+    auto undo = next_undo(state, input, failed_switch_view(state, *input.plan, input.facts));
+    return undo ? *undo : Decision{};
+  }
+  if (switch_idle(state, input)) return Decision{};
   const std::vector<MigrationView> views = plan_view(*input.plan, state);
   if (auto failed = fail_unrunnable(state, input, views)) return *failed;
   if (reboot_pending(state, input)) return Decision{};
-  if (auto undo = next_undo(state, input)) return *undo;
+  if (auto undo = next_undo(state, input, stale_view(state, *input.plan, *input.recorded))) {
+    return *undo;
+  }
   if (auto forward = next_forward(state, input, views)) return *forward;
   return Decision{};
 }

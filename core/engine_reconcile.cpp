@@ -35,7 +35,10 @@ Expected<void> reset_record(MigrationRecord& record) {
 Expected<Reconciled> reconcile(const State& original, const EngineInput& input) {
   Reconciled result{original, false, {}};
   State& state = result.state;
-  const std::string& booted = input.facts.booted_generation;
+  // In a live switch the attempt is for the switched-to generation (docs/DESIGN.md "A live
+  // switch"); at boot for the booted one.
+  const bool live_switch = input.facts.switch_attempt();
+  const std::string& target = input.facts.target_generation();
   auto note = [&](AttemptChange change, std::string event) {
     result.events.emplace_back(change, std::move(event));
     result.changed = true;
@@ -50,36 +53,57 @@ Expected<Reconciled> reconcile(const State& original, const EngineInput& input) 
          "for `bootstate accept ID`");
   }
 
-  // Semantics 5: another generation booted while the attempt was incomplete.
+  // A switch to a generation that has nothing to do (no migrations, or all already in effect,
+  // nothing stale to undo) does nothing: no attempt opens, nothing is committed.
+  if (switch_idle(state, input) && !work_remains(state, *input.plan, *input.recorded)) {
+    return result;
+  }
+
+  // Semantics 5: another generation booted (or was switched to) while the attempt was
+  // incomplete.
   if (state.attempt && state.attempt->state == AttemptState::InProgress &&
-      state.attempt->generation != booted) {
+      state.attempt->generation != target) {
     BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Abandon));
-    state.attempt->reason = booted == state.last_good_generation
-                                ? fmt::format("fell back to the last good generation {}", booted)
-                                : fmt::format("generation {} was booted instead", booted);
+    // An attempt with no boot is one a live switch opened (a boot's attempt counts its boot).
+    const bool left_switch =
+        state.attempt->boot_ids.empty() && !input.facts.current_generation.empty();
+    state.attempt->reason = live_switch   ? fmt::format("switched to generation {}", target)
+                            : left_switch ? fmt::format("switched back to generation {}", target)
+                            : target == state.last_good_generation
+                                ? fmt::format("fell back to the last good generation {}", target)
+                                : fmt::format("generation {} was booted instead", target);
     state.attempt->finished_usec = input.facts.now_usec;
     note(AttemptChange::Abandoned,
          fmt::format("attempt {} abandoned: {}", state.attempt->number, state.attempt->reason));
   }
 
   // A new attempt per (generation, plan): the old one goes to history.
-  if (!state.attempt || state.attempt->generation != booted ||
+  if (!state.attempt || state.attempt->generation != target ||
       state.attempt->plan_digest != input.plan->digest) {
     archive(state);
     Attempt attempt;
     attempt.number = state.next_attempt_number++;
-    attempt.generation = booted;
+    attempt.generation = target;
     attempt.plan_digest = input.plan->digest;
-    attempt.entry = input.entry.id;
+    // The booted entry boots another generation in a live switch: not this attempt's.
+    if (!live_switch) attempt.entry = input.entry.id;
     attempt.started_usec = input.facts.now_usec;
     state.attempt = attempt;
-    note(AttemptChange::Started, fmt::format("attempt {} started for {}", attempt.number, booted));
+    note(AttemptChange::Started, fmt::format("attempt {} started for {}{}", attempt.number, target,
+                                             live_switch ? " (live switch)" : ""));
+  } else if (!live_switch && state.attempt->entry.empty() && !input.entry.id.empty()) {
+    // First boot of a generation whose attempt began in a live switch.
+    state.attempt->entry = input.entry.id;
+    result.changed = true;
   }
 
   // Undone migrations that this plan has again start over; stale records that never touched
-  // the machine are forgotten.
+  // the machine are forgotten. Not while this plan's attempt is failed: a failed live switch
+  // undid its migration, which stays undone (and failed) until the plan changes.
+  const bool attempt_failed = state.attempt->state == AttemptState::Failed;
   for (MigrationRecord& record : state.migrations) {
-    if (record.state == MigrationState::Undone && input.plan->find(record.id) != nullptr) {
+    if (!attempt_failed && record.state == MigrationState::Undone &&
+        input.plan->find(record.id) != nullptr) {
       BOOTSTATE_TRY(reset_record(record));
       note(AttemptChange::Reintroduced,
            fmt::format("migration \"{}\" is in the plan again", record.id));
@@ -104,7 +128,8 @@ Expected<Reconciled> reconcile(const State& original, const EngineInput& input) 
   }
 
   // Semantics 6: count this boot once; the loop breaker ends an attempt that does not progress.
-  if (attempt.state == AttemptState::InProgress &&
+  // A live switch is no boot of its generation: nothing to count.
+  if (!live_switch && attempt.state == AttemptState::InProgress &&
       std::find(attempt.boot_ids.begin(), attempt.boot_ids.end(), input.facts.boot_id) ==
           attempt.boot_ids.end()) {
     attempt.boot_ids.push_back(input.facts.boot_id);

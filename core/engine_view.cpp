@@ -257,37 +257,63 @@ std::optional<Unrunnable> required_work_held(const std::vector<MigrationView>& v
   return std::nullopt;
 }
 
+namespace {
+
+// What undoing `record` (defined by `definition`, nullptr when unreadable) takes.
+StaleView undo_view(const MigrationRecord& record, const Migration* definition) {
+  StaleView view;
+  view.record = &record;
+  view.definition = definition;
+  if (record.state == MigrationState::Undone) return view;
+  if (definition == nullptr) {
+    view.blocker = "its recorded definition cannot be read";
+    view.pending = true;
+  } else if (definition->kept_when_stale() || record.decision == OperatorDecision::Declined) {
+    view.kept = true;
+  } else if (record.state == MigrationState::Failed && !record.undo_steps.empty()) {
+    view.pending = true;
+    view.blocker =
+        fmt::format("its undo failed: {} (run `bootstate retry {}`)", record.message, record.id);
+  } else {
+    std::vector<UndoItem> items = undo_items(*definition, record, view.blocker);
+    view.pending = !view.blocker.empty() ||
+                   std::any_of(items.begin(), items.end(), [](const auto& i) { return !i.done; }) ||
+                   record.state != MigrationState::Undone;
+  }
+  return view;
+}
+
+}  // namespace
+
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
                                   const std::map<std::string, Migration>& recorded) {
   std::vector<StaleView> views;
   for (auto record = state.migrations.rbegin(); record != state.migrations.rend(); ++record) {
     if (plan.find(record->id) != nullptr || !record->touched()) continue;
-    StaleView view;
-    view.record = &*record;
     auto found = recorded.find(record->id);
-    view.definition = found == recorded.end() ? nullptr : &found->second;
-    if (record->state == MigrationState::Undone) {
-      views.push_back(view);
+    views.push_back(undo_view(*record, found == recorded.end() ? nullptr : &found->second));
+  }
+  return views;
+}
+
+std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
+                                          const BootFacts& facts) {
+  std::vector<StaleView> views;
+  if (!facts.switch_attempt() || !state.attempt || state.attempt->state != AttemptState::Failed ||
+      state.attempt->generation != facts.current_generation ||
+      state.attempt->plan_digest != plan.digest) {
+    return views;
+  }
+  for (auto record = state.migrations.rbegin(); record != state.migrations.rend(); ++record) {
+    const Migration* migration = plan.find(record->id);
+    if (migration == nullptr || !record->touched() || record->attempt != state.attempt->number ||
+        record->digest != migration->digest) {
       continue;
     }
-    if (view.definition == nullptr) {
-      view.blocker = "its recorded definition cannot be read";
-      view.pending = true;
-    } else if (view.definition->kept_when_stale() ||
-               record->decision == OperatorDecision::Declined) {
-      view.kept = true;
-    } else if (record->state == MigrationState::Failed && !record->undo_steps.empty()) {
-      view.pending = true;
-      view.blocker = fmt::format("its undo failed: {} (run `bootstate retry {}`)", record->message,
-                                 record->id);
-    } else {
-      std::vector<UndoItem> items = undo_items(*view.definition, *record, view.blocker);
-      view.pending =
-          !view.blocker.empty() ||
-          std::any_of(items.begin(), items.end(), [](const auto& i) { return !i.done; }) ||
-          record->state != MigrationState::Undone;
-    }
-    views.push_back(view);
+    const bool unfinished = record->state == MigrationState::Failed ||
+                            record->state == MigrationState::Running ||
+                            record->state == MigrationState::Undone;
+    if (unfinished) views.push_back(undo_view(*record, migration));
   }
   return views;
 }

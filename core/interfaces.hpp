@@ -65,6 +65,20 @@ struct BootFacts {
   std::string boot_id;            // /proc/sys/kernel/random/boot_id
   std::string booted_generation;  // toplevel of init= on /proc/cmdline, empty when none
   std::int64_t now_usec = 0;      // CLOCK_REALTIME
+  // Where /run/current-system points in stage 2 (post-activation), empty when unknown or not
+  // read. It differs from the booted generation after `nixos-rebuild switch|test`: the run is
+  // then a *switch attempt* for it (docs/DESIGN.md "A live switch"): no boot counting, no
+  // reboot, and a failure undoes what it did.
+  // (Default-initialized: aggregate initializations written before it need not name it.)
+  std::string current_generation{};
+
+  bool switch_attempt() const {
+    return !current_generation.empty() && current_generation != booted_generation;
+  }
+  // The generation this run works for: the switched-to one, else the booted one.
+  const std::string& target_generation() const {
+    return switch_attempt() ? current_generation : booted_generation;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -96,7 +96,9 @@ class Runner {
     if (end.exit == PhaseExit::Failed) emit(Event::AttemptFailed, end.message);
     if (end.exit == PhaseExit::RebootRequired) emit(Event::RebootRequired, end.message);
     if (end.attempt_completed) emit(Event::AttemptComplete, end.message);
-    return PhaseResult{end.exit, end.message, wrote_, fallback};
+    const bool reboot = (end.exit == PhaseExit::RebootRequired && end.reboot_helps) ||
+                        (end.exit == PhaseExit::Failed && fallback);
+    return PhaseResult{end.exit, end.message, wrote_, fallback, reboot};
   }
 
  private:
@@ -128,7 +130,7 @@ class Runner {
     context.migration = decision.migration;
     context.step = decision.step;
     context.attempt = state_.attempt ? state_.attempt->number : 0;
-    context.generation = input_.facts.booted_generation;
+    context.generation = input_.facts.target_generation();
     context.root = effects_.root;
     if (const MigrationRecord* record = state_.find(decision.migration->id)) {
       // A revert undoes a forward step: it needs that step's record (its undo_record says what

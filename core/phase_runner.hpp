@@ -104,6 +104,9 @@ struct PhaseResult {
   // A failure arranged a fallback (entry marked bad, or the one-shot set): only then is a
   // reboot worth asking for. A failure with nothing to fall back to must not reboot-loop.
   bool fallback_arranged = false;
+  // The caller reboots now (unless --no-reboot): a reboot continues the work, or a fallback is
+  // arranged. Never in a live switch, and never for a failure without a fallback.
+  bool reboot = false;
 };
 
 // Runs one phase for the booted plan. Errors: the store cannot be read or written (Io,

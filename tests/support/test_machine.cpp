@@ -31,7 +31,8 @@ Expected<PhaseResult> TestMachine::try_run(Phase phase) {
                        {StepKind::Storage, &executor},
                        {StepKind::Firmware, &executor}};
   effects.root = "/test-root";
-  BootFacts facts{boot_id_, plan_.generation, now_usec};
+  BootFacts facts{boot_id_, booted.empty() ? plan_.generation : booted, now_usec,
+                  booted.empty() ? "" : plan_.generation};
   now_usec += 1'000'000;
   return run_phase(phase, plan_, facts, effects);
 }

@@ -46,6 +46,10 @@ class TestMachine {
   FakeExecutor executor;
   FakeBackupStore backups;
   std::int64_t now_usec = 1'700'000'000'000'000;
+  // The generation init= names. Empty: the plan's (a boot). Set: a live switch from it to the
+  // plan's generation, which /run/current-system then names (docs/DESIGN.md "A live switch");
+  // set to the plan's own generation: a stage-2 run where both name the booted one.
+  std::string booted;
 
  private:
   Plan plan_;

@@ -1,0 +1,230 @@
+"""A live switch (`nixos-rebuild switch|test`) through the real binary and a --root tree
+(docs/DESIGN.md "A live switch", issue 14 item 1).
+
+`switch-to-configuration` repoints /run/current-system at the new toplevel and restarts the
+post-activation unit, which runs `bootstate run --phase post-activation --plan
+/run/current-system/bootstate/plan.json` while init= on /proc/cmdline still names the booted
+generation. `switch_to` below does the first half; `run_unit` the second.
+"""
+
+import json
+import os
+import unittest
+
+from harness import Machine, STEP_TOOL, command_step
+
+UNIT_PLAN = "/run/current-system/bootstate/plan.json"
+
+
+class Switch(unittest.TestCase):
+    def setUp(self):
+        self.machine = Machine()
+        self.log = self.machine.path("/var/lib/log")
+        self.data = self.machine.path("/var/lib/app")
+        os.makedirs(self.data)
+        with open(self.data + "/db", "w") as file:
+            file.write("version 1\n")
+        # A counted boot entry per generation, as the systemd-boot builder writes them: a live
+        # switch must never rename one (no boot counting in a switch).
+        for name in ("gen1", "gen2"):
+            with open(self.machine.path("/boot/loader/entries/nixos-%s+3-0.conf" % name),
+                      "w") as file:
+                file.write("title %s\nlinux /k\noptions init=/nix/store/%s/init\n" % (name, name))
+        self.machine.write_plan("gen1", [])
+        self.machine.boot_into("gen1")
+        self.assertEqual(self.machine.boot(), 0)
+        self.switch_to("gen1")  # what stage 2 of the booted generation sets
+
+    def tearDown(self):
+        self.machine.cleanup()
+
+    def switch_to(self, name):
+        link = self.machine.path("/run/current-system")
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(self.machine.toplevel(name), link)
+
+    def run_unit(self):
+        return self.machine.bootstate("run", "--phase", "post-activation", "--plan", UNIT_PLAN)
+
+    def append(self, step_id, **extra):
+        return command_step(step_id, [STEP_TOOL, "append", self.log, step_id], **extra)
+
+    def write_db(self, step_id, text):
+        return command_step(step_id, [STEP_TOOL, "write", self.data + "/db", text])
+
+    def db(self):
+        with open(self.data + "/db") as file:
+            return file.read()
+
+    def entries(self):
+        return sorted(os.listdir(self.machine.path("/boot/loader/entries")))
+
+    def test_a_switch_applies_post_activation_work_without_touching_the_boot_entries(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
+                               "steps": [self.write_db("convert", "version 2\n")]}])
+        entries = self.entries()
+        self.switch_to("gen2")
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.db(), "version 2\n")
+        self.assertEqual(self.entries(), entries)
+        status = m.status()
+        self.assertEqual(status["booted"]["generation"], "/nix/store/gen1")
+        self.assertEqual(status["current"]["generation"], "/nix/store/gen2")
+        self.assertEqual(status["attempt"]["generation"], "/nix/store/gen2")
+        self.assertEqual(status["attempt"]["state"], "complete")
+        # Not proven to boot: the fallback stays the booted generation until gen2 boots.
+        self.assertEqual(status["last_good"], "/nix/store/gen1")
+        self.assertEqual(m.migration("app-v2")["state"], "applied")
+        text = m.bootstate("status").stdout
+        self.assertIn("Current: /nix/store/gen2", text)
+
+    def test_the_unit_run_without_plan_option_reads_the_current_systems_plan(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "a", "policy": "required", "steps": [self.append("a")]}])
+        self.switch_to("gen2")
+        result = m.run("post-activation")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])
+
+    def test_the_first_boot_of_a_switched_generation_blesses_it(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "a", "policy": "required", "steps": [self.append("a")]}])
+        self.switch_to("gen2")
+        self.assertEqual(self.run_unit().returncode, 0)
+        m.reboot()
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])  # not run twice
+        self.assertEqual(m.status()["last_good"], "/nix/store/gen2")
+
+    def test_initrd_work_exits_4_and_runs_at_the_next_boot(self):
+        m = self.machine
+        m.write_plan("gen2", [
+            {"id": "early", "policy": "required",
+             "steps": [self.append("early", phase="initrd-pre-mount")]},
+            {"id": "late", "policy": "required", "steps": [self.append("late")]}])
+        entries = self.entries()
+        self.switch_to("gen2")
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 4, result.stderr)
+        self.assertIn("reboot", result.stderr)
+        self.assertEqual(m.lines("/var/lib/log"), ["late"])  # its post-activation work ran
+        self.assertEqual(self.entries(), entries)
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "in-progress")
+        # A restart of the unit in the same boot changes nothing and still says 4.
+        before = m.store_bytes()
+        self.assertEqual(self.run_unit().returncode, 4)
+        self.assertEqual(m.store_bytes(), before)
+        m.reboot()
+        m.boot_into("gen2")
+        self.switch_to("gen2")
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["late", "early"])
+        self.assertEqual(m.status()["attempt"]["state"], "complete")
+        self.assertEqual(m.status()["last_good"], "/nix/store/gen2")
+
+    def test_a_failed_switch_migration_is_undone_and_exits_1(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
+                               "steps": [self.write_db("convert", "version 2\n"),
+                                         command_step("verify", [STEP_TOOL, "fail", "3"])]}])
+        entries = self.entries()
+        self.switch_to("gen2")
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(self.db(), "version 1\n")  # the backup was restored
+        self.assertEqual(self.entries(), entries)
+        self.assertIn("nixos-rebuild switch --rollback", result.stderr)
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "failed")
+        self.assertEqual(m.migration("app-v2")["state"], "undone")
+        self.assertTrue(any("nixos-rebuild switch --rollback" in line for line in status["next"]),
+                        status["next"])
+        # Restarted in the same boot: still failed, nothing runs again.
+        self.assertEqual(self.run_unit().returncode, 1)
+        self.assertEqual(self.db(), "version 1\n")
+
+    def test_a_failed_switch_migration_runs_its_undo_steps(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "svc", "policy": "required",
+                               "steps": [self.append("do"),
+                                         command_step("boom", [STEP_TOOL, "fail", "2"])],
+                               "undo": [self.append("undo")]}])
+        self.switch_to("gen2")
+        self.assertEqual(self.run_unit().returncode, 1)
+        self.assertEqual(m.lines("/var/lib/log"), ["do", "undo"])
+        self.assertEqual(m.migration("svc")["state"], "undone")
+
+    def test_switching_back_to_the_booted_generation_undoes_the_switch(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
+                               "steps": [self.write_db("convert", "version 2\n")]}])
+        self.switch_to("gen2")
+        self.assertEqual(self.run_unit().returncode, 0)
+        self.assertEqual(self.db(), "version 2\n")
+        self.switch_to("gen1")  # nixos-rebuild switch --rollback
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.db(), "version 1\n")
+        self.assertEqual(m.migration("app-v2")["state"], "undone")
+        status = m.status()
+        self.assertEqual(status["attempt"]["generation"], "/nix/store/gen1")
+        self.assertEqual(status["current"]["generation"], "/nix/store/gen1")
+        self.assertNotIn("Current:", m.bootstate("status").stdout)
+
+    def test_a_switch_to_a_plan_without_migrations_changes_nothing(self):
+        m = self.machine
+        m.write_plan("gen2", [])
+        before = m.store_bytes()
+        self.switch_to("gen2")
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(m.store_bytes(), before)
+
+    def test_a_switch_to_a_generation_without_a_plan_file_changes_nothing(self):
+        m = self.machine
+        os.makedirs(m.path("/nix/store/gen3"))
+        before = m.store_bytes()
+        self.switch_to("gen3")
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("no plan", result.stderr)
+        self.assertEqual(m.store_bytes(), before)
+
+    def test_the_booted_toplevel_spelled_differently_is_not_shown_as_switched(self):
+        m = self.machine
+        with open(m.path("/proc/cmdline"), "w") as file:
+            file.write("init=/nix/store//gen1/init quiet\n")
+        self.assertNotIn("Current:", m.bootstate("status").stdout)
+
+    def test_a_plan_of_neither_the_booted_nor_the_current_generation_is_refused(self):
+        m = self.machine
+        other = m.write_plan("gen3", [{"id": "a", "policy": "required",
+                                       "steps": [self.append("a")]}])
+        m.write_plan("gen2", [])
+        self.switch_to("gen2")
+        before = m.store_bytes()
+        result = m.bootstate("run", "--phase", "post-activation", "--plan",
+                             other + "/bootstate/plan.json")
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("the plan belongs to generation /nix/store/gen3", result.stderr)
+        self.assertEqual(m.store_bytes(), before)
+
+    def test_status_json_of_a_switch_names_the_current_generation(self):
+        m = self.machine
+        m.write_plan("gen2", [{"id": "a", "policy": "optional", "steps": [self.append("a")]}])
+        self.switch_to("gen2")
+        status = m.status()
+        self.assertEqual(status["current"]["generation"], "/nix/store/gen2")
+        self.assertEqual([row["id"] for row in status["migrations"]], ["a"])
+        self.assertEqual(json.loads(m.bootstate("--json", "status").stdout)["booted"]["generation"],
+                         "/nix/store/gen1")
+
+
+if __name__ == "__main__":
+    unittest.main()
