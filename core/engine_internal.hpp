@@ -9,16 +9,6 @@
 
 namespace bootstate::engine_detail {
 
-// `state` moves by `event` through the transition table; a pair missing from it is an error
-// (a bug in bootstate), never a guess.
-template <typename StateEnum, typename Event>
-Expected<void> advance(StateEnum& state, Event event) {
-  auto next_value = next_state(state, event);
-  if (!next_value) return next_value.error();
-  state = *next_value;
-  return {};
-}
-
 // One piece of undoing a stale migration, in the order it must happen.
 struct UndoItem {
   ActionKind kind = ActionKind::RunStep;  // RunStep (an undo step), RevertStep, RestoreBackup

@@ -16,14 +16,6 @@ Error invalid(std::string message) {
   return Error{ErrorCode::InvalidInput, std::move(message)};
 }
 
-template <typename StateEnum, typename Event>
-Expected<void> advance(StateEnum& state, Event event) {
-  auto next_value = next_state(state, event);
-  if (!next_value) return next_value.error();
-  state = *next_value;
-  return {};
-}
-
 MigrationRecord& record_for(State& state, const Migration& migration) {
   if (MigrationRecord* record = state.find(migration.id)) return *record;
   MigrationRecord record;

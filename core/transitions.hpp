@@ -48,6 +48,16 @@ Expected<StepState> next_state(StepState state, StepEvent event);
 Expected<MigrationState> next_state(MigrationState state, MigrationEvent event);
 Expected<AttemptState> next_state(AttemptState state, AttemptEvent event);
 
+// `state` moves by `event` through the transition table: the one way a state changes. A pair
+// missing from the table is an error (a bug in bootstate), never a guess.
+template <typename StateEnum, typename Event>
+Expected<void> advance(StateEnum& state, Event event) {
+  auto next_value = next_state(state, event);
+  if (!next_value) return next_value.error();
+  state = *next_value;
+  return {};
+}
+
 // The tables themselves, so a test can walk every row (and every pair that is not one).
 template <typename State, typename Event>
 struct TransitionRow {
