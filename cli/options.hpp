@@ -1,5 +1,6 @@
 // The command line of docs/DESIGN.md "Command line":
-//   bootstate [--root DIR] [--esp PATH] [--boot PATH] [--plan PATH] [--json] [--no-reboot] COMMAND [ARGS]
+//   bootstate [--root DIR] [--esp PATH] [--boot PATH] [--plan PATH] [--json] [--no-reboot]
+//             COMMAND [ARGS]
 // Which commands and options exist is cli/command_table.cpp; this is what one invocation said.
 #pragma once
 

@@ -166,7 +166,9 @@ std::string render_status_text(const StatusModel& model, bool colour) {
     if (!row.description.empty()) out += "      " + row.description + "\n";
     if (!row.detail.empty()) out += "      " + row.detail + "\n";
     if (row.definition_changed) {
-      out += "      its definition changed since it ran: this generation is blocked until the new definition gets a new id\n";
+      out +=
+          "      its definition changed since it ran: this generation is blocked until the new "
+          "definition gets a new id\n";
     }
     render_steps(out, row.steps, "", paint);
     render_steps(out, row.undo_steps, "undo ", paint);
