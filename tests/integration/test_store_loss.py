@@ -65,6 +65,21 @@ class HeldAfterLoss(unittest.TestCase):
         self.assertEqual(self.boot(), [0, 0, 1])
         self.assertEqual(m.lines("/var/lib/log"), [])
 
+    def test_accept_releases_a_held_migration_after_the_loop_breaker_failed_the_attempt(self):
+        m = self.machine
+        self.corrupt_slots()
+        m.boot_into("gen2")
+        for _ in range(6):  # the operator does not answer for a while
+            self.boot()
+        self.assertEqual(m.lines("/var/lib/log"), [])
+        result = m.bootstate("accept", "once")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.boot(), [0, 0, 0])
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])
+        status = m.status()
+        self.assertEqual(status["attempt"]["state"], "complete")
+        self.assertEqual(status["last_good"], "/nix/store/gen2")
+
 
 if __name__ == "__main__":
     unittest.main()
