@@ -179,10 +179,10 @@ int exit_status_of(const PhaseResult& result, const Options& options) {
 int run_command(const Machine& machine) {
   const Options& options = machine.options();
   const Phase phase = *options.phase;
-  auto facts = machine.boot_facts();
+  // /run/current-system is stage 2's: the initrd phases always work for the booted generation
+  // (and do not read the link).
+  auto facts = machine.boot_facts(phase == Phase::PostActivation);
   if (!facts) return report_error(facts.error());
-  // /run/current-system is stage 2's: the initrd phases always work for the booted generation.
-  if (phase != Phase::PostActivation) facts->current_generation.clear();
   if (switched_to_generation_without_plan(machine, *facts)) {
     std::fprintf(stderr, "bootstate: the switch to %s: no plan at %s, nothing to do\n",
                  facts->current_generation.c_str(),
@@ -232,9 +232,9 @@ int run_command(const Machine& machine) {
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");
-  JournalSink events(isatty(STDERR_FILENO) || !options.root.empty());
-  ProgressReporter progress(events, machine.rooted("/run/plymouth/pid"),
-                            isatty(STDERR_FILENO) || !options.root.empty());
+  const bool to_stderr = isatty(STDERR_FILENO) || !options.root.empty();
+  JournalSink events(to_stderr);
+  ProgressReporter progress(events, machine.rooted("/run/plymouth/pid"), to_stderr);
 
   PhaseEffects effects;
   effects.store = &store;

@@ -84,7 +84,7 @@ Expected<void> Machine::require_access(const std::vector<std::string>& paths, bo
   return {};
 }
 
-Expected<BootFacts> Machine::boot_facts() const {
+Expected<BootFacts> Machine::boot_facts(bool read_current_system) const {
   BootFacts facts;
   auto boot_id = read_file(rooted("/proc/sys/kernel/random/boot_id"));
   if (!boot_id) return boot_id.error();
@@ -102,7 +102,7 @@ Expected<BootFacts> Machine::boot_facts() const {
   auto cmdline = read_file(rooted("/proc/cmdline"));
   if (!cmdline) return cmdline.error();
   facts.booted_generation = cmdline_generation(*cmdline).value_or("");
-  facts.current_generation = current_system();
+  if (read_current_system) facts.current_generation = current_system();
   // The same toplevel spelled differently (init=/nix/store//x/init) is no switch.
   if (!facts.booted_generation.empty() &&
       facts.current_generation == lexically_normal(facts.booted_generation)) {
@@ -160,15 +160,20 @@ Expected<std::string> Machine::boot_partition(const std::string& esp) const {
   return boot;
 }
 
-std::string Machine::current_system() const {
+const std::string& Machine::current_system() const {
+  if (current_system_) return *current_system_;
   std::string link = rooted(kCurrentSystem);
   std::string target(PATH_MAX, '\0');
   const ssize_t length = ::readlink(link.c_str(), target.data(), target.size());
-  if (length <= 0 || static_cast<std::size_t>(length) >= target.size()) return {};
-  target.resize(static_cast<std::size_t>(length));
-  // switch-to-configuration writes an absolute store path; a relative one counts from /run.
-  if (target.front() != '/') target = "/run/" + target;
-  return lexically_normal(target);
+  if (length <= 0 || static_cast<std::size_t>(length) >= target.size()) {
+    target.clear();
+  } else {
+    target.resize(static_cast<std::size_t>(length));
+    // switch-to-configuration writes an absolute store path; a relative one counts from /run.
+    if (target.front() != '/') target = "/run/" + target;
+    target = lexically_normal(target);
+  }
+  return current_system_.emplace(std::move(target));
 }
 
 std::string Machine::plan_file(const std::string& plan_or_toplevel) const {
@@ -176,7 +181,7 @@ std::string Machine::plan_file(const std::string& plan_or_toplevel) const {
   const std::string_view current = kCurrentSystem;
   if (wanted.rfind(current, 0) == 0 &&
       (wanted.size() == current.size() || wanted[current.size()] == '/')) {
-    if (std::string toplevel = current_system(); !toplevel.empty()) {
+    if (const std::string& toplevel = current_system(); !toplevel.empty()) {
       wanted = toplevel + wanted.substr(current.size());
     }
   }

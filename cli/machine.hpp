@@ -3,6 +3,7 @@
 // data (logs, work directories, backups) lives in each phase.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,7 +34,9 @@ class Machine {
   std::string root() const { return options_.root.empty() ? "/" : options_.root; }
 
   // Boot id, booted generation (init= on /proc/cmdline) and the time.
-  Expected<BootFacts> boot_facts() const;
+  // `read_current_system` false: leave current_generation empty without reading the link (the
+  // initrd phases, where /run/current-system is not stage 2's yet).
+  Expected<BootFacts> boot_facts(bool read_current_system = true) const;
   // The mounted ESP: --esp (re-rooted), else the first of /boot, /efi that holds loader/ or
   // bootstate/ (the initrd unit mounts the ESP itself before running bootstate).
   Expected<std::string> esp() const;
@@ -52,7 +55,9 @@ class Machine {
   // the facts name even if the link changes meanwhile).
   std::string plan_file(const std::string& plan_or_toplevel) const;
   // The toplevel /run/current-system points at (normalized), empty when it is not a symlink.
-  std::string current_system() const;
+  // Read once per process: the facts and the plan read name the same generation even if a
+  // switch repoints the link meanwhile, and the boot path pays for one readlink, not three.
+  const std::string& current_system() const;
   // Root of the mounted root file system in `phase`: /sysroot in pre-switch-root, / in
   // post-activation. Under --root the tree plays both the initrd and the root file system.
   std::string root_fs(Phase phase) const;
@@ -61,6 +66,7 @@ class Machine {
 
  private:
   Options options_;
+  mutable std::optional<std::string> current_system_;
 };
 
 }  // namespace bootstate::cli

@@ -20,6 +20,7 @@ class ReadOnlySlots final : public SlotStorage {
   Expected<void> move_aside() override {
     return make_error(ErrorCode::Unsupported, "read-only view of {}", inner_.describe());
   }
+  bool has_moved_aside() const override { return inner_.has_moved_aside(); }
   std::string describe() const override { return inner_.describe(); }
 
  private:
@@ -42,6 +43,12 @@ Expected<StateSnapshot> read_state(const Machine& machine) {
   StateStore store(slots);
   auto loaded = store.load(LoadMode::ReadOnly);
   if (!loaded) return loaded.error();
+  // The store is lost (or the next run finds it lost and moves it aside): the run's reconcile
+  // marks the state, so status and preview show what it will do, held steps included
+  // (docs/DESIGN.md "Nothing lost").
+  if ((loaded->lost || loaded->would_move_aside) && loaded->state.store_reset_usec == 0) {
+    loaded->state.store_reset_usec = 1;
+  }
   return StateSnapshot{std::move(loaded->state), std::move(loaded->warnings), *esp};
 }
 

@@ -1,6 +1,8 @@
 // finish(): how a phase run ends — done, failed with a fallback arranged (semantics 4), a
 // reboot to continue with the counter re-armed after progress (semantics 2, 6), or the attempt
 // complete and the entry blessed (semantics 7).
+#include <algorithm>
+
 #include "core/engine_internal.hpp"
 #include "core/transitions.hpp"
 
@@ -28,6 +30,16 @@ void arrange_fallback(PhaseEnd& end, const State& state, const EngineInput& inpu
     if (!input.entry.why.empty())
       end.message += " and boot counting is unusable: " + input.entry.why;
   }
+}
+
+// `bootstate retry ID` only takes a failed migration (of the plan, or a stale one whose undo
+// failed in this attempt): an attempt failed by a changed definition or the loop breaker has
+// none, and retry refuses them.
+bool retry_helps(const State& state) {
+  return std::any_of(
+      state.migrations.begin(), state.migrations.end(), [&state](const MigrationRecord& record) {
+        return record.state == MigrationState::Failed && record.attempt == state.attempt->number;
+      });
 }
 
 bool stale_blocked(const State& state, const EngineInput& input, std::string& message) {
@@ -135,10 +147,9 @@ Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
     end.message = state.attempt->reason;
     const auto& boots = state.attempt->boot_ids;
     if (boots.empty() || boots.back() != input.facts.boot_id) {
-      end.message = fmt::format(
-          "attempt {} failed in an earlier boot: {} (`bootstate retry ID` "
-          "runs it again)",
-          state.attempt->number, state.attempt->reason);
+      end.message = fmt::format("attempt {} failed in an earlier boot: {}{}", state.attempt->number,
+                                state.attempt->reason,
+                                retry_helps(state) ? " (`bootstate retry ID` runs it again)" : "");
     }
     arrange_fallback(end, state, input);
     return end;

@@ -76,12 +76,24 @@ bool held(const Plan& plan, const State& state, std::string_view id) {
   return false;
 }
 
+// The failed attempt of `plan`'s generation goes on (the operator answered what stopped it).
+Expected<void> reopen_failed_attempt(State& state, const Plan& plan) {
+  if (state.attempt && state.attempt->state == AttemptState::Failed &&
+      state.attempt->generation == plan.generation) {
+    BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Reopen));
+    state.attempt->reason.clear();
+    state.attempt->boots_without_progress = 0;
+  }
+  return {};
+}
+
 }  // namespace
 
 Expected<State> accept_migration(State state, const Plan& plan, std::string_view id) {
   const Migration* migration = plan.find(id);
   if (migration == nullptr) return unknown(id, state);
-  if (migration->policy == Policy::Required && !held(plan, state, id)) {
+  const bool was_held = held(plan, state, id);
+  if (migration->policy == Policy::Required && !was_held) {
     return invalid(fmt::format("migration \"{}\" is required: it runs without being accepted", id));
   }
   MigrationRecord& record = record_for(state, *migration);
@@ -90,6 +102,10 @@ Expected<State> accept_migration(State state, const Plan& plan, std::string_view
     if (auto reset = advance(record.state, MigrationEvent::Reset); !reset) return reset.error();
   }
   record.decision = OperatorDecision::Accepted;
+  // Held work keeps the attempt open, but boots without an answer end it through the loop
+  // breaker: the answer that releases the work lets that attempt go on, as `retry` does (the
+  // failed attempt of a plan only goes on when the operator says so).
+  if (was_held) BOOTSTATE_TRY(reopen_failed_attempt(state, plan));
   return state;
 }
 
@@ -152,12 +168,7 @@ Expected<State> retry_migration(State state, const Plan& plan, std::string_view 
     if (any_done) BOOTSTATE_TRY(advance(record->state, MigrationEvent::Start));
   }
   record->message = "retry requested by the operator";
-  if (state.attempt && state.attempt->state == AttemptState::Failed &&
-      state.attempt->generation == plan.generation) {
-    BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Reopen));
-    state.attempt->reason.clear();
-    state.attempt->boots_without_progress = 0;
-  }
+  BOOTSTATE_TRY(reopen_failed_attempt(state, plan));
   return state;
 }
 

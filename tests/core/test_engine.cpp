@@ -11,16 +11,6 @@ using namespace bootstate::testing;
 
 namespace {
 
-const std::string kGen1 = "/nix/store/1111-nixos-system-1";
-const std::string kGen2 = "/nix/store/2222-nixos-system-2";
-const std::string kGen3 = "/nix/store/3333-nixos-system-3";
-
-std::string migration(const std::string& id, const std::string& steps,
-                      const std::string& extra = "", const std::string& policy = "required") {
-  return R"({"id":")" + id + R"(","policy":")" + policy + R"(")" + extra + R"(,"steps":[)" + steps +
-         "]}";
-}
-
 const MigrationRecord& record(const State& state, const std::string& id) {
   const MigrationRecord* found = state.find(id);
   REQUIRE_MESSAGE(found != nullptr, "no record of " << id);

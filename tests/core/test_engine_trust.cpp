@@ -13,16 +13,6 @@ using namespace bootstate::testing;
 
 namespace {
 
-const std::string kGen1 = "/nix/store/1111-nixos-system-1";
-const std::string kGen2 = "/nix/store/2222-nixos-system-2";
-const std::string kGen3 = "/nix/store/3333-nixos-system-3";
-
-std::string migration(const std::string& id, const std::string& steps,
-                      const std::string& extra = "", const std::string& policy = "required") {
-  return R"({"id":")" + id + R"(","policy":")" + policy + R"(")" + extra + R"(,"steps":[)" + steps +
-         "]}";
-}
-
 std::string storage_step(const std::string& id, const std::string& name) {
   return R"({"id":")" + id +
          R"(","phase":"initrd-pre-mount","kind":"storage","operations":[{"op":"add-partition",)"

@@ -11,14 +11,6 @@ using namespace bootstate::testing;
 
 namespace {
 
-const std::string kGen1 = "/nix/store/1111-nixos-system-1";
-const std::string kGen2 = "/nix/store/2222-nixos-system-2";
-
-std::string migration(const std::string& id, const std::string& steps,
-                      const std::string& extra = "") {
-  return R"({"id":")" + id + R"(","policy":"required")" + extra + R"(,"steps":[)" + steps + "]}";
-}
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

@@ -310,6 +310,24 @@ class Boots(unittest.TestCase):
         self.assertEqual(status["last_good"], "/nix/store/gen2")
         self.assertEqual(m.lines("/var/lib/log"), ["a"])
 
+    def test_a_generation_blocked_by_a_changed_definition_does_not_point_at_retry(self):
+        # Retry cannot help (the migration is applied, not failed: `retry` refuses it); the
+        # reason says what does (a new id). Every later boot must not say otherwise.
+        m = self.machine
+        m.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [self.append("a")]}])
+        m.boot_into("gen2")
+        self.assertEqual(m.boot(), 0)
+        m.write_plan("gen3", [{"id": "app", "policy": "required", "steps": [
+            self.append("a"), self.append("b")]}])
+        m.boot_into("gen3")
+        for _ in range(2):
+            m.reboot()
+            result = m.run("initrd-pre-mount")
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertIn("give the new definition a new id", result.stderr)
+            self.assertNotIn("bootstate retry", result.stderr)
+        self.assertEqual(m.bootstate("retry", "app").returncode, 2)
+
     def test_history_lists_attempts(self):
         m = self.machine
         self.establish()

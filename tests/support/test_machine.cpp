@@ -6,6 +6,12 @@ std::string plan_json(const std::string& generation, const std::string& migratio
   return R"({"schema":1,"generation":")" + generation + R"(","migrations":[)" + migrations + "]}";
 }
 
+std::string migration(const std::string& id, const std::string& steps, const std::string& extra,
+                      const std::string& policy) {
+  return R"({"id":")" + id + R"(","policy":")" + policy + R"(")" + extra + R"(,"steps":[)" + steps +
+         "]}";
+}
+
 std::string command_step(const std::string& id, const std::string& phase,
                          const std::string& extra) {
   return R"({"id":")" + id + R"(","phase":")" + phase +

@@ -22,6 +22,15 @@ std::string plan_json(const std::string& generation, const std::string& migratio
 std::string command_step(const std::string& id, const std::string& phase = "post-activation",
                          const std::string& extra = "");
 Plan must_parse(const std::string& json);
+// A migration object: {"id":id,"policy":policy<extra>,"steps":[steps]}; `extra` starts with a
+// comma ("," + R"("after":["a"])").
+std::string migration(const std::string& id, const std::string& steps,
+                      const std::string& extra = "", const std::string& policy = "required");
+
+// Three generations' toplevels, as the engine tests boot them.
+inline const std::string kGen1 = "/nix/store/1111-nixos-system-1";
+inline const std::string kGen2 = "/nix/store/2222-nixos-system-2";
+inline const std::string kGen3 = "/nix/store/3333-nixos-system-3";
 
 class TestMachine {
  public:
