@@ -50,33 +50,41 @@ std::optional<Phase> phase_of(const MigrationRecord& record, std::string_view st
   return std::nullopt;
 }
 
-// Log files of one step by attempt number: DIR/N-MIGRATION-STEP.log for every N.
-std::map<std::uint64_t, std::string> log_files(const std::string& directory,
-                                               std::string_view migration, std::string_view step) {
-  std::map<std::uint64_t, std::string> found;
-  const std::string suffix = fmt::format("-{}-{}.log", migration, step);
+// The names in a logs directory (none when it is missing), listed once per command: a step's
+// logs are looked up among them for every step shown.
+std::vector<std::string> names_in(const std::string& directory) {
+  std::vector<std::string> names;
   DIR* listing = ::opendir(directory.c_str());
-  if (listing == nullptr) return found;
-  while (const dirent* entry = ::readdir(listing)) {
-    std::string_view name = entry->d_name;
+  if (listing == nullptr) return names;
+  while (const dirent* entry = ::readdir(listing)) names.emplace_back(entry->d_name);
+  ::closedir(listing);
+  return names;
+}
+
+// Log files of one step by attempt number: DIR/N-MIGRATION-STEP.log for every N.
+void add_log_files(std::map<std::uint64_t, std::string>& found, const std::string& directory,
+                   const std::vector<std::string>& names, std::string_view migration,
+                   std::string_view step) {
+  const std::string suffix = fmt::format("-{}-{}.log", migration, step);
+  for (std::string_view name : names) {
     if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
     std::string_view number = name.substr(0, name.size() - suffix.size());
     if (!std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         number.size() > 18) {
       continue;
     }
-    found[std::stoull(std::string(number))] = directory + "/" + std::string(name);
+    found.emplace(std::stoull(std::string(number)), directory + "/" + std::string(name));
   }
-  ::closedir(listing);
-  return found;
 }
 
 class LogFinder {
  public:
   LogFinder(const Machine& machine, const State& state) : state_(state) {
     // Root-mounted phases first: that is where every log of an earlier boot is.
-    directories_ = {machine.rooted("/var/lib/bootstate/logs"),
-                    machine.rooted("/run/bootstate/logs")};
+    for (const char* directory : {"/var/lib/bootstate/logs", "/run/bootstate/logs"}) {
+      std::string path = machine.rooted(directory);
+      directories_.emplace_back(path, names_in(path));
+    }
     current_ = state.attempt ? state.attempt->number : 0;
   }
 
@@ -85,8 +93,8 @@ class LogFinder {
                   std::uint64_t wanted) const {
     LoggedStep logged{record.id, step.id, undo, phase_of(record, step.id, undo), step, 0, ""};
     std::map<std::uint64_t, std::string> files;
-    for (const std::string& directory : directories_)
-      files.merge(log_files(directory, record.id, step.id));
+    for (const auto& [directory, names] : directories_)
+      add_log_files(files, directory, names, record.id, step.id);
     const std::uint64_t preferred = wanted != 0 ? wanted : current_;
     if (auto exact = files.find(preferred); exact != files.end()) {
       logged.attempt = exact->first;
@@ -159,7 +167,8 @@ class LogFinder {
 
  private:
   const State& state_;
-  std::vector<std::string> directories_;
+  // Root-mounted phases' logs first: the same attempt's file there wins.
+  std::vector<std::pair<std::string, std::vector<std::string>>> directories_;
   std::uint64_t current_ = 0;
 };
 
