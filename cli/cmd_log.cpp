@@ -8,18 +8,22 @@
 // after the boot). The same lines go to the journal under SYSLOG_IDENTIFIER
 // bootstate-MIGRATION-STEP, which is all that is left of an initrd-pre-mount step.
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/state_view.hpp"
 #include "core/read_file.hpp"
+#include "core/store_lock.hpp"
 
 namespace bootstate::cli {
 namespace {
@@ -46,33 +50,41 @@ std::optional<Phase> phase_of(const MigrationRecord& record, std::string_view st
   return std::nullopt;
 }
 
-// Log files of one step by attempt number: DIR/N-MIGRATION-STEP.log for every N.
-std::map<std::uint64_t, std::string> log_files(const std::string& directory,
-                                               std::string_view migration, std::string_view step) {
-  std::map<std::uint64_t, std::string> found;
-  const std::string suffix = fmt::format("-{}-{}.log", migration, step);
+// The names in a logs directory (none when it is missing), listed once per command: a step's
+// logs are looked up among them for every step shown.
+std::vector<std::string> names_in(const std::string& directory) {
+  std::vector<std::string> names;
   DIR* listing = ::opendir(directory.c_str());
-  if (listing == nullptr) return found;
-  while (const dirent* entry = ::readdir(listing)) {
-    std::string_view name = entry->d_name;
+  if (listing == nullptr) return names;
+  while (const dirent* entry = ::readdir(listing)) names.emplace_back(entry->d_name);
+  ::closedir(listing);
+  return names;
+}
+
+// Log files of one step by attempt number: DIR/N-MIGRATION-STEP.log for every N.
+void add_log_files(std::map<std::uint64_t, std::string>& found, const std::string& directory,
+                   const std::vector<std::string>& names, std::string_view migration,
+                   std::string_view step) {
+  const std::string suffix = fmt::format("-{}-{}.log", migration, step);
+  for (std::string_view name : names) {
     if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
     std::string_view number = name.substr(0, name.size() - suffix.size());
     if (!std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         number.size() > 18) {
       continue;
     }
-    found[std::stoull(std::string(number))] = directory + "/" + std::string(name);
+    found.emplace(std::stoull(std::string(number)), directory + "/" + std::string(name));
   }
-  ::closedir(listing);
-  return found;
 }
 
 class LogFinder {
  public:
   LogFinder(const Machine& machine, const State& state) : state_(state) {
     // Root-mounted phases first: that is where every log of an earlier boot is.
-    directories_ = {machine.rooted("/var/lib/bootstate/logs"),
-                    machine.rooted("/run/bootstate/logs")};
+    for (const char* directory : {"/var/lib/bootstate/logs", "/run/bootstate/logs"}) {
+      std::string path = machine.rooted(directory);
+      directories_.emplace_back(path, names_in(path));
+    }
     current_ = state.attempt ? state.attempt->number : 0;
   }
 
@@ -81,8 +93,8 @@ class LogFinder {
                   std::uint64_t wanted) const {
     LoggedStep logged{record.id, step.id, undo, phase_of(record, step.id, undo), step, 0, ""};
     std::map<std::uint64_t, std::string> files;
-    for (const std::string& directory : directories_)
-      files.merge(log_files(directory, record.id, step.id));
+    for (const auto& [directory, names] : directories_)
+      add_log_files(files, directory, names, record.id, step.id);
     const std::uint64_t preferred = wanted != 0 ? wanted : current_;
     if (auto exact = files.find(preferred); exact != files.end()) {
       logged.attempt = exact->first;
@@ -155,7 +167,8 @@ class LogFinder {
 
  private:
   const State& state_;
-  std::vector<std::string> directories_;
+  // Root-mounted phases' logs first: the same attempt's file there wins.
+  std::vector<std::pair<std::string, std::vector<std::string>>> directories_;
   std::uint64_t current_ = 0;
 };
 
@@ -206,18 +219,43 @@ void print_from_journal(const Machine& machine, const LoggedStep& logged) {
   out(fmt::format("(no log file: this step's output is in the journal: {})\n", hint));
 }
 
-// Prints the file from `offset` on; returns the new offset.
-std::uint64_t print_file_from(const std::string& path, std::uint64_t offset) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return offset;
-  file.seekg(static_cast<std::streamoff>(offset));
-  char buffer[65536];
-  while (file.read(buffer, sizeof buffer) || file.gcount() > 0) {
-    out(std::string_view(buffer, static_cast<std::size_t>(file.gcount())));
-    offset += static_cast<std::uint64_t>(file.gcount());
+// What print_file_from printed: where the file ended, and its last byte ('\n' when none).
+struct Printed {
+  std::uint64_t offset = 0;
+  char last = '\n';
+};
+
+// Prints the log from `offset` on, in pieces (never the whole file in memory: a log that is
+// not bounded, such as one written by another tool, must not exhaust it). open/read, not
+// std::ifstream: iostreams would link libstdc++'s locale into the program, whose start-up
+// cost every boot pays (core/read_file.hpp). A symlink is not followed: the logs directory is
+// root's, and bootstate writes regular files there only.
+Expected<Printed> print_file_from(const std::string& path, std::uint64_t offset) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      return make_error(ErrorCode::InvalidInput, "{} is a symbolic link: not followed", path);
+    }
+    return make_error(ErrorCode::Io, "cannot open {}: {}", path, errno_text(errno));
   }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return make_error(ErrorCode::InvalidInput, "{} is not a regular file", path);
+  }
+  Printed printed{offset, '\n'};
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::pread(fd, buffer, sizeof buffer, static_cast<off_t>(printed.offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out(std::string_view(buffer, static_cast<std::size_t>(n)));
+    printed.offset += static_cast<std::uint64_t>(n);
+    printed.last = buffer[n - 1];
+  }
+  ::close(fd);
   std::fflush(stdout);
-  return offset;
+  return printed;
 }
 
 void print_step(const Machine& machine, const LoggedStep& logged) {
@@ -227,14 +265,39 @@ void print_step(const Machine& machine, const LoggedStep& logged) {
     return;
   }
   out("log: " + logged.log_path + "\n");
-  auto text = read_file(logged.log_path);
-  if (!text) {
-    out("(" + text.error().message + ")\n");
+  auto printed = print_file_from(logged.log_path, 0);
+  if (!printed) {
+    out("(" + printed.error().message + ")\n");
     return;
   }
-  if (text->empty()) out("(the step printed nothing)\n");
-  out(*text);
-  if (!text->empty() && text->back() != '\n') out("\n");
+  if (printed->offset == 0) out("(the step printed nothing)\n");
+  if (printed->last != '\n') out("\n");
+}
+
+// Whether a bootstate command holds the store lock now, read from /proc/locks (the lock is
+// not taken: `log` only reads). `run` holds the lock for its whole phase, so a step that the
+// state shows `running` while nobody holds it was interrupted (a power cut, a kill): no
+// process will ever end it in this state, only the next run of its phase.
+bool store_lock_held(const Machine& machine) {
+  struct stat lock {};
+  if (::lstat(machine.rooted(kStoreLockPath).c_str(), &lock) != 0) return false;
+  auto locks = read_file("/proc/locks");
+  if (!locks) return true;  // cannot tell: go on following, as before
+  // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF": device major:minor (hex) and inode.
+  const std::string file =
+      fmt::format(" {:02x}:{:02x}:{} ", major(lock.st_dev), minor(lock.st_dev), lock.st_ino);
+  std::size_t line_start = 0;
+  while (line_start < locks->size()) {
+    std::size_t line_end = locks->find('\n', line_start);
+    if (line_end == std::string::npos) line_end = locks->size();
+    std::string_view line(locks->data() + line_start, line_end - line_start);
+    if (line.find(" FLOCK ") != std::string_view::npos &&
+        line.find(file) != std::string_view::npos) {
+      return true;
+    }
+    line_start = line_end + 1;
+  }
+  return false;
 }
 
 // --follow: print the log as it grows until the step is no longer `running` in the state.
@@ -242,6 +305,9 @@ int follow_step(const Machine& machine, LoggedStep logged) {
   out(heading(logged));
   std::uint64_t offset = 0;
   for (;;) {
+    // Looked at before the state is read: a run commits its step's end before it lets go of
+    // the lock, so a free lock and then a step still `running` means nobody will end it.
+    const bool run_alive = store_lock_held(machine);
     auto snapshot = read_state(machine);
     if (!snapshot) return report_error(snapshot.error());
     const MigrationRecord* record = snapshot->state.find(logged.migration);
@@ -256,7 +322,19 @@ int follow_step(const Machine& machine, LoggedStep logged) {
       // The log appears when the step starts; the attempt may have changed meanwhile.
       logged = LogFinder(machine, snapshot->state).find(*record, *step, logged.undo, 0);
     }
-    if (!logged.log_path.empty()) offset = print_file_from(logged.log_path, offset);
+    if (!logged.log_path.empty()) {
+      auto printed = print_file_from(logged.log_path, offset);
+      if (!printed) return report_error(printed.error());
+      offset = printed->offset;
+    }
+    if (running && !run_alive) {
+      out(
+          fmt::format("-- {}/{} was interrupted: the state still says running, but no bootstate "
+                      "run holds the store lock (a power cut or a kill); the next run of its "
+                      "phase goes on with it --\n",
+                      logged.migration, logged.step));
+      return kExitOk;
+    }
     if (!running) {
       if (step != nullptr) {
         out(fmt::format("-- {}/{} is {}{} --\n", logged.migration, logged.step,

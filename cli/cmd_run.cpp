@@ -232,6 +232,7 @@ int run_command(const Machine& machine) {
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");
+  // Asked once: both the journal sink and the progress lines print to a person at stderr.
   const bool to_stderr = isatty(STDERR_FILENO) || !options.root.empty();
   JournalSink events(to_stderr);
   ProgressReporter progress(events, machine.rooted("/run/plymouth/pid"), to_stderr);

@@ -12,7 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+
+#include "core/read_file.hpp"
 
 extern char** environ;
 
@@ -58,10 +59,12 @@ std::string progress_file(const std::string& work_dir) {
   return work_dir + "/progress";
 }
 
+// read_file, not std::ifstream: iostreams would link libstdc++'s locale into the program,
+// whose start-up cost every boot pays (core/read_file.hpp).
 std::string read_progress(const std::string& path) {
-  std::ifstream file(path);
-  std::string line;
-  if (!file || !std::getline(file, line)) return "";
+  auto text = read_file(path);
+  if (!text) return "";
+  const std::string line = text->substr(0, text->find('\n'));
   int percent = -1;
   auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), percent);
   if (error != std::errc{} || percent < 0 || percent > 100) return "";

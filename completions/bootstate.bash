@@ -1,9 +1,9 @@
-# bash completion for bootstate(8): commands, options, phases, and the migration, step and item
+# bash completion for bootstate(8): commands, options, phases, and the migration and step
 # ids of `bootstate --json status` (the --root/--esp/--plan given on the line are passed on, so
 # a tree's ids complete too). Installed as
 # $datadir/bash-completion/completions/bootstate; needs nothing from bash-completion itself.
 
-# Prints ids from `bootstate --json status`: KIND is migrations, steps (MIGRATION/STEP) or items.
+# Prints ids from `bootstate --json status`: KIND is migrations or steps (MIGRATION/STEP).
 # The JSON is bootstate's own pretty output (two spaces per level), so awk can read it by depth.
 _bootstate_ids() {
     local kind=$1
@@ -15,8 +15,7 @@ _bootstate_ids() {
             migration = value($0)
             if (kind == "migrations" || kind == "steps") print migration
         }
-        top == "\"migrations\":" && /^          "id": "/ { if (kind == "steps") print migration "/" value($0) }
-        top == "\"items\":" && /^      "id": "/ { if (kind == "items") print value($0) }'
+        top == "\"migrations\":" && /^          "id": "/ { if (kind == "steps") print migration "/" value($0) }'
 }
 
 _bootstate() {
@@ -83,10 +82,6 @@ _bootstate() {
             ;;
         log)
             mapfile -t COMPREPLY < <(compgen -W "$(_bootstate_ids steps "${passed[@]}")" -- "$cur")
-            ;;
-        choose)
-            # `choose ITEM RESOLUTION` (docs/DESIGN.md, issue #15): the items of status --json.
-            mapfile -t COMPREPLY < <(compgen -W "$(_bootstate_ids items "${passed[@]}")" -- "$cur")
             ;;
         preview)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")

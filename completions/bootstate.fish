@@ -1,10 +1,10 @@
-# fish completion for bootstate(8): commands, options, phases, and the migration, step and item
+# fish completion for bootstate(8): commands, options, phases, and the migration and step
 # ids of `bootstate --json status` (with the --root/--esp/--plan given on the line). Installed
 # as $datadir/fish/vendor_completions.d/bootstate.fish.
 
 set -l __bootstate_commands run status preview history log metrics accept decline retry help version
 
-# ids from bootstate's own pretty JSON (two spaces per level): migrations, steps or items.
+# ids from bootstate's own pretty JSON (two spaces per level): migrations or steps.
 function __bootstate_ids -a kind
     set -l passed
     set -l words (commandline -opc)
@@ -21,8 +21,7 @@ function __bootstate_ids -a kind
             migration = value($0)
             if (kind == "migrations" || kind == "steps") print migration
         }
-        top == "\"migrations\":" && /^          "id": "/ { if (kind == "steps") print migration "/" value($0) }
-        top == "\"items\":" && /^      "id": "/ { if (kind == "items") print value($0) }'
+        top == "\"migrations\":" && /^          "id": "/ { if (kind == "steps") print migration "/" value($0) }'
 end
 
 complete -c bootstate -f
@@ -58,7 +57,5 @@ complete -c bootstate -n '__fish_seen_subcommand_from metrics' -s o -l output -r
 # Arguments.
 complete -c bootstate -n '__fish_seen_subcommand_from accept decline retry' -x -a '(__bootstate_ids migrations)'
 complete -c bootstate -n '__fish_seen_subcommand_from log' -x -a '(__bootstate_ids steps)'
-# `choose ITEM RESOLUTION` (issue #15): the items of status --json.
-complete -c bootstate -n '__fish_seen_subcommand_from choose' -x -a '(__bootstate_ids items)'
 complete -c bootstate -n '__fish_seen_subcommand_from preview' -F
 complete -c bootstate -n '__fish_seen_subcommand_from help' -x -a "$__bootstate_commands"

@@ -8,11 +8,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <set>
-#include <sstream>
+#include <string_view>
+
+#include "core/read_file.hpp"
 
 namespace bootstate::stage2 {
 
@@ -33,12 +35,20 @@ StatFields fields_of(const std::string& stat) {
   StatFields result;
   auto close = stat.rfind(')');
   if (close == std::string::npos) return result;
-  std::istringstream fields(stat.substr(close + 1));
-  std::string skipped;
-  fields >> skipped >> result.parent;  // 3 state, 4 ppid
-  for (int field = 5; field < 22 && fields >> skipped; ++field) {
+  // Split by hand, not with std::istringstream: iostreams would link libstdc++'s locale into
+  // the program, whose start-up cost every boot pays (core/read_file.hpp).
+  std::string_view rest = std::string_view(stat).substr(close + 1);
+  for (int field = 3; field <= 22; ++field) {
+    const auto start = rest.find_first_not_of(" \n");
+    if (start == std::string_view::npos) break;
+    rest.remove_prefix(start);
+    const std::string_view word = rest.substr(0, rest.find_first_of(" \n"));
+    rest.remove_prefix(word.size());
+    unsigned long long value = 0;
+    std::from_chars(word.data(), word.data() + word.size(), value);
+    if (field == 4) result.parent = static_cast<pid_t>(value);  // 3 state, 4 ppid
+    if (field == 22) result.started = value;
   }
-  fields >> result.started;
   return result;
 }
 
@@ -65,11 +75,9 @@ std::vector<ChildId> children_of_self() {
     char* end = nullptr;
     long pid = std::strtol(item->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
-    std::ifstream file(std::string("/proc/") + item->d_name + "/stat");
-    std::string stat;
-    std::getline(file, stat);
-    if (stat.empty()) continue;
-    const StatFields fields = fields_of(stat);
+    auto stat = read_file(std::string("/proc/") + item->d_name + "/stat");
+    if (!stat || stat->empty()) continue;
+    const StatFields fields = fields_of(*stat);
     if (fields.parent == self) children.push_back(ChildId{static_cast<pid_t>(pid), fields.started});
   }
   ::closedir(proc);

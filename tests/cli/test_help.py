@@ -131,6 +131,24 @@ class ManPageTest(unittest.TestCase):
         for phase in self.table["phases"]:
             self.assertIn("*%s*" % phase, self.source, phase)
 
+    def test_every_command_and_option_has_its_own_entry(self):
+        # An option mentioned only in a synopsis (its entry deleted) passed the test above:
+        # each must start a definition line of its own, "*-f*, *--follow*" or "*--root* _DIR_",
+        # followed by its tab-indented description. Failed before with --attempt's entry gone.
+        def entry(head):
+            match = re.search(r"^%s\n\t\S" % head, self.source, re.MULTILINE)
+            self.assertIsNotNone(match, "no entry of its own in man/bootstate.8.scd: " + head)
+
+        for option in all_options(self.table):
+            head = re.escape("*%s*" % option["name"])
+            if option["short"]:
+                head = re.escape("*%s*, " % option["short"]) + head
+            if option["value"]:
+                head += re.escape(" _%s_" % option["value"])
+            entry(head)
+        for command in self.table["commands"]:
+            entry(re.escape("*%s*" % command["name"]) + r"( .*)?")
+
     def test_rendered_page_names_every_command_and_option(self):
         text = self.rendered()
         self.assertIn("bootstate - declarative", text)

@@ -1,7 +1,9 @@
 """`bootstate log`: a step's output from its bounded log, through the real binary."""
 
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -172,6 +174,92 @@ class LogTest(unittest.TestCase):
         self.assertIn("tick 6\n", follow.stdout)
         self.assertIn("-- slow/work is done", follow.stdout)
         self.assertEqual(run.returncode, 0)
+
+    def start_slow_step(self, script):
+        """Boots g1 up to post-activation and starts that phase, whose one step runs `script`;
+        returns the run once the state shows the step running."""
+        self.machine.write_plan("g1", [{"id": "slow", "policy": "required", "steps": [
+            script_step("work", script)]}])
+        self.machine.boot_into("g1")
+        self.machine.reboot()
+        for phase in ("initrd-pre-mount", "pre-switch-root"):
+            self.assertEqual(self.machine.run(phase).returncode, 0)
+        run = subprocess.Popen([BOOTSTATE, "--root", self.machine.root, "run", "--phase",
+                                "post-activation"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(lambda: run.poll() is None and os.killpg(run.pid, signal.SIGKILL))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.machine.migration("slow")["steps"][0]["state"] == "running":
+                return run
+            time.sleep(0.05)
+        self.fail("the step was never recorded running")
+
+    def follow(self, step, timeout=20):
+        return subprocess.run([BOOTSTATE, "--root", self.machine.root, "log", "-f", step],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def test_follow_ends_when_the_run_was_power_cut(self):
+        # The state keeps the step `running` after a power cut: nothing will ever end it in
+        # that state, so -f polled it forever. Found by attack; it hung before the fix.
+        run = self.start_slow_step("echo started; sleep 2; echo never")
+        log = self.machine.path("/var/lib/bootstate/logs/1-slow-work.log")
+        deadline = time.time() + 20
+        while time.time() < deadline and not (os.path.exists(log) and os.path.getsize(log)):
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGKILL)  # the run and its step, as a power cut would
+        run.wait(timeout=20)
+        self.assertEqual(self.machine.migration("slow")["steps"][0]["state"], "running")
+        follow = self.follow("slow/work")
+        self.assertEqual(follow.returncode, 0, follow.stderr)
+        self.assertIn("started\n", follow.stdout)
+        self.assertIn("-- slow/work was interrupted", follow.stdout)
+        # The same after the reboot that follows a power cut (a new boot id; the lock file of
+        # the dead run is still there under --root).
+        self.machine.reboot()
+        self.assertIn("-- slow/work was interrupted", self.follow("slow/work").stdout)
+
+    def test_a_symlinked_log_is_not_followed(self):
+        # The logs directory is root's and bootstate writes regular files there: a link there
+        # is not bootstate's, and `log` printed whatever it pointed at. Failed before the fix.
+        self.boot_plan("g1", [{"id": "app", "policy": "required", "steps": [
+            script_step("one", "echo first")]}])
+        secret = self.machine.path("/etc/secret")
+        with open(secret, "w") as file:
+            file.write("root's secret\n")
+        log = self.machine.path("/var/lib/bootstate/logs/1-app-one.log")
+        os.unlink(log)
+        os.symlink(secret, log)
+        result = self.log("app/one")
+        self.assertNotIn("root's secret", result.stdout)
+        self.assertIn("is a symbolic link: not followed", result.stdout)
+
+    def test_a_huge_log_is_printed_without_reading_it_whole(self):
+        # A log bootstate did not bound (another tool's, an older version's) must not exhaust
+        # memory: 256 MiB printed under a 192 MiB address-space limit. Failed before the fix
+        # (the whole file was read into one string).
+        self.boot_plan("g1", [{"id": "app", "policy": "required", "steps": [
+            script_step("one", "echo first")]}])
+        size = 256 << 20
+        with open(self.machine.path("/var/lib/bootstate/logs/1-app-one.log"), "r+b") as file:
+            file.truncate(size)  # sparse: no disk used
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (192 << 20, 192 << 20))
+
+        with subprocess.Popen([BOOTSTATE, "--root", self.machine.root, "log", "app/one"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=limit) as reader:
+            printed = 0
+            while True:
+                chunk = reader.stdout.read(1 << 20)
+                if not chunk:
+                    break
+                printed += len(chunk)
+            stderr = reader.stderr.read()
+            reader.wait(timeout=60)
+        self.assertEqual(reader.returncode, 0, stderr)
+        self.assertGreaterEqual(printed, size)
 
     def test_no_attempt_yet(self):
         self.machine.write_plan("g1", [])

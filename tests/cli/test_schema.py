@@ -126,5 +126,46 @@ class SchemaTest(unittest.TestCase):
         self.assertGreaterEqual(self.checked, 15)
 
 
+    def test_after_a_store_loss_held_is_a_readiness(self):
+        # readiness "held" (DESIGN.md "After a store loss, held until accept") was missing from
+        # the schema's enum: status --json of such a machine did not validate. Failed before
+        # the fix.
+        self.machine.write_plan("g1", [{"id": "once", "policy": "required", "steps": [
+            command_step("append", ["/bin/sh", "-c", "echo a >> /dev/null"])]}])
+        self.machine.boot_into("g1")
+        self.machine.reboot()
+        self.assertEqual(self.machine.boot(), 0)
+        for slot in ("state.0", "state.1"):
+            with open(self.machine.path("/boot/bootstate/" + slot), "wb") as file:
+                file.write(b"garbage" * 10)
+        self.machine.reboot()
+        self.assertEqual(self.machine.boot(), 1)
+        status = self.check("status", "status")
+        self.assertEqual([m["readiness"] for m in status["migrations"]], ["held"])
+        self.check_all()
+
+    def test_the_contracts_keys_are_required(self):
+        # DESIGN.md "status --json has at least": a schema that stopped requiring one of these
+        # would let the binary drop it unnoticed.
+        schema = self.schemas["status"]
+        self.assertLessEqual({"booted", "last_good", "attempt", "migrations"},
+                             set(schema["required"]))
+        self.assertLessEqual({"generation", "entry"},
+                             set(schema["properties"]["booted"]["required"]))
+        attempt = [a for a in schema["properties"]["attempt"]["oneOf"]
+                   if a.get("type") == "object"][0]
+        self.assertLessEqual({"generation", "state", "reason"}, set(attempt["required"]))
+        self.assertEqual(set(attempt["properties"]["state"]["enum"]),
+                         {"in-progress", "complete", "failed", "abandoned"})
+        migration = schema["properties"]["migrations"]["items"]
+        self.assertLessEqual({"id", "policy", "state", "steps"}, set(migration["required"]))
+        self.assertEqual(set(migration["properties"]["state"]["enum"]),
+                         {"pending", "running", "applied", "failed", "declined", "undone"})
+        step = schema["$defs"]["step"]
+        self.assertLessEqual({"id", "phase", "state", "attempts", "message"},
+                             set(step["required"]))
+        self.assertEqual(set(step["properties"]["state"]["enum"]),
+                         {"pending", "running", "done", "failed", "skipped"})
+
 if __name__ == "__main__":
     unittest.main()

@@ -97,6 +97,8 @@ class StatusTest(unittest.TestCase):
         self.assertIn("\x1b[32m✓\x1b[0m", coloured)
         self.assertIn("\x1b[32mcomplete\x1b[0m", coloured)
         self.assertNotIn("\x1b[", self.run_on_terminal("status", env={"NO_COLOR": "1"}))
+        self.assertNotIn("\x1b[", self.run_on_terminal("status", env={"TERM": "dumb"}))
+        self.assertIn("\x1b[32m", self.run_on_terminal("status", env={"NO_COLOR": ""}))
         piped = self.machine.bootstate("status")
         self.assertNotIn("\x1b[", piped.stdout)
         # The same words with and without colours.
