@@ -46,8 +46,14 @@ for target in "${targets[@]}"; do
     echo "fuzz: $target FAILED (input kept in $build/artifacts/)" >&2
     exit 1
   fi
+  # A target that exits 0 without fuzzing (no statistics, or none executed) is not a pass.
   executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  echo "fuzz: $target: ${executed:-0} executions, no crash"
-  total=$((total + ${executed:-0}))
+  if ! [[ "$executed" =~ ^[0-9]+$ ]] || [ "$executed" -eq 0 ]; then
+    tail -n 20 "$log" >&2
+    echo "fuzz: $target ran no input (no stat::number_of_executed_units > 0 in $log)" >&2
+    exit 1
+  fi
+  echo "fuzz: $target: $executed executions, no crash"
+  total=$((total + executed))
 done
 echo "fuzz: ${#targets[@]} targets, $total executions, no crash"

@@ -20,7 +20,10 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-class BadInput(unittest.TestCase):
+class StoreUnchangedCase(unittest.TestCase):
+    """A machine that booted gen1 (one applied migration); assert_rejected checks exit 2, the
+    message, and that the state slots are byte for byte what they were."""
+
     def setUp(self):
         self.machine = Machine()
         m = self.machine
@@ -43,6 +46,32 @@ class BadInput(unittest.TestCase):
             self.assertIn(fragment, result.stderr)
         self.assertEqual(self.machine.store_bytes(), self.before)
 
+    def newest_slot(self):
+        directory = self.machine.path("/boot/bootstate")
+        slots = {}
+        for name in ("state.0", "state.1"):
+            with open(os.path.join(directory, name), "rb") as file:
+                slots[name] = file.read()
+        newest = max(slots, key=lambda name: struct.unpack_from("<Q", slots[name], 12)[0])
+        return newest, slots[newest]
+
+    def newest_payload(self):
+        return self.newest_slot()[1][32:]
+
+    def write_newer_slot(self, payload, slot_format=1):
+        """A checksum-valid slot with `payload` (bytes) and the next sequence, in the older slot
+        file: the store's newest state. `before` becomes the store with it."""
+        newest, data = self.newest_slot()
+        self.assertEqual(struct.unpack_from("<I", data, 28)[0], crc32c(data[:28] + data[32:]))
+        older = "state.1" if newest == "state.0" else "state.0"
+        sequence = struct.unpack_from("<Q", data, 12)[0] + 1
+        header = data[:8] + struct.pack("<IQQ", slot_format, sequence, len(payload))
+        with open(os.path.join(self.machine.path("/boot/bootstate"), older), "wb") as file:
+            file.write(header + struct.pack("<I", crc32c(header + payload)) + payload)
+        self.before = self.machine.store_bytes()
+
+
+class BadInput(StoreUnchangedCase):
     def write_plan_text(self, text):
         with open(self.machine.path("/nix/store/gen1/bootstate/plan.json"), "w") as file:
             file.write(text)
@@ -92,20 +121,7 @@ class BadInput(unittest.TestCase):
 
     def test_state_written_by_a_newer_format(self):
         # A rolled-back (older) bootstate must refuse a store a newer one wrote, not overwrite it.
-        directory = self.machine.path("/boot/bootstate")
-        slots = {}
-        for name in ("state.0", "state.1"):
-            with open(os.path.join(directory, name), "rb") as file:
-                slots[name] = file.read()
-        newest = max(slots, key=lambda name: struct.unpack_from("<Q", slots[name], 12)[0])
-        older = "state.1" if newest == "state.0" else "state.0"
-        data = slots[newest]
-        self.assertEqual(struct.unpack_from("<I", data, 28)[0], crc32c(data[:28] + data[32:]))
-        sequence = struct.unpack_from("<Q", data, 12)[0] + 1
-        header = data[:8] + struct.pack("<IQQ", 99, sequence, len(data) - 32)
-        with open(os.path.join(directory, older), "wb") as file:
-            file.write(header + struct.pack("<I", crc32c(header + data[32:])) + data[32:])
-        self.before = self.machine.store_bytes()
+        self.write_newer_slot(self.newest_payload(), slot_format=99)
         self.assert_rejected(self.machine.run("post-activation"),
                              "state format 99 is newer than this bootstate supports")
         self.assert_rejected(self.machine.bootstate("accept", "app"), "state format 99")
@@ -131,29 +147,9 @@ class BadInput(unittest.TestCase):
         self.assertEqual(m.lines("/var/lib/log"), ["a"])  # nothing ran without a commit
 
 
-
-class HostileInput(unittest.TestCase):
+class HostileInput(StoreUnchangedCase):
     """Issue #13 items 8-10 through the binary: input that crashed bootstate (SIGSEGV) or that
     the validator accepted. Each ends with exit 2 (or a clean read) and a byte-identical store."""
-
-    def setUp(self):
-        self.machine = Machine()
-        m = self.machine
-        m.write_plan("gen1", [{"id": "app", "policy": "required", "steps": [
-            command_step("a", [STEP_TOOL, "append", m.path("/var/lib/log"), "a"])]}])
-        m.boot_into("gen1")
-        self.assertEqual(m.boot(), 0)
-        m.reboot()
-        self.before = m.store_bytes()
-
-    def tearDown(self):
-        self.machine.cleanup()
-
-    def assert_rejected(self, result, *fragments):
-        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, result.stderr)
-        self.assertEqual(self.machine.store_bytes(), self.before)
 
     def plan_path(self):
         return self.machine.path("/nix/store/gen1/bootstate/plan.json")
@@ -169,31 +165,6 @@ class HostileInput(unittest.TestCase):
         """bootstate with stdout and stderr as bytes (text=True would hide invalid UTF-8)."""
         return subprocess.run([BOOTSTATE, "--root", self.machine.root] + list(arguments),
                               capture_output=True, timeout=120)
-
-    # -- slots --------------------------------------------------------------------------------
-
-    def newest_slot(self):
-        directory = self.machine.path("/boot/bootstate")
-        slots = {}
-        for name in ("state.0", "state.1"):
-            with open(os.path.join(directory, name), "rb") as file:
-                slots[name] = file.read()
-        newest = max(slots, key=lambda name: struct.unpack_from("<Q", slots[name], 12)[0])
-        return newest, slots[newest]
-
-    def write_newer_slot(self, payload):
-        """A checksum-valid slot with `payload` (bytes) and the next sequence, in the older slot
-        file: the store's newest state."""
-        newest, data = self.newest_slot()
-        older = "state.1" if newest == "state.0" else "state.0"
-        sequence = struct.unpack_from("<Q", data, 12)[0] + 1
-        header = b"BOOTSTAT" + struct.pack("<IQQ", 1, sequence, len(payload))
-        with open(os.path.join(self.machine.path("/boot/bootstate"), older), "wb") as file:
-            file.write(header + struct.pack("<I", crc32c(header + payload)) + payload)
-        self.before = self.machine.store_bytes()
-
-    def newest_payload(self):
-        return self.newest_slot()[1][32:]
 
     # -- item 8: crashes ----------------------------------------------------------------------
 
@@ -258,6 +229,39 @@ class HostileInput(unittest.TestCase):
             self.assert_rejected(self.machine.bootstate(*arguments),
                                  "was written by a newer bootstate",
                                  'unknown migration state "paused"')
+
+    def test_rolled_back_boot_over_a_newer_state_runs_nothing_and_says_why(self):
+        # The admin boots an older generation (its bootstate older than the one that wrote the
+        # newest state) with work pending in every phase. Each phase's unit fails (exit 2: no
+        # fallback arranged, so no reboot; post-activation's failure keeps boot-complete.target
+        # from being reached), runs nothing, writes nothing; every reading command says why.
+        m = self.machine
+        payload = self.newest_payload()
+        self.write_newer_slot(payload.replace(b'"state": "applied"', b'"state": "paused"', 1))
+        m.write_plan("gen0", [{"id": "old-%s" % phase, "policy": "required", "steps": [
+            command_step("s", [STEP_TOOL, "append", m.path("/var/lib/log"), phase], phase=phase)]}
+            for phase in ("initrd-pre-mount", "pre-switch-root", "post-activation")])
+        for boot in range(2):
+            m.boot_into("gen0")
+            m.reboot()
+            for phase in ("initrd-pre-mount", "pre-switch-root", "post-activation"):
+                self.assert_rejected(m.run(phase), "was written by a newer bootstate",
+                                     "does not write over it")
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])  # gen1's step only, nothing of gen0's
+        for arguments in (("status",), ("--json", "status"), ("preview", "/nix/store/gen0"),
+                          ("history",), ("log",), ("metrics",), ("accept", "old-post-activation"),
+                          ("retry", "app")):
+            self.assert_rejected(m.bootstate(*arguments), "was written by a newer bootstate")
+        # The documented way to give that state up: rename the slots to .broken (kept, not
+        # deleted); the next run starts a fresh state that counts as a lost store.
+        directory = m.path("/boot/bootstate")
+        for name in ("state.0", "state.1"):
+            os.rename(os.path.join(directory, name), os.path.join(directory, name + ".broken"))
+        result = m.run("initrd-pre-mount")
+        self.assertIn("slots moved aside earlier are there (.broken)", result.stderr)
+        self.assertIn("the state store was lost", result.stderr)
+        self.assertEqual(m.lines("/var/lib/log"), ["a"])  # held until `accept`, not run
+        self.assertEqual(m.migration("old-initrd-pre-mount")["readiness"], "held")
 
     # -- item 10: accepted by the validator but must not be ------------------------------------
 
