@@ -238,7 +238,8 @@ int run_command(const Machine& machine) {
 
   PhaseEffects effects;
   effects.store = &store;
-  effects.boot_loader = &loader;
+  std::unique_ptr<BootLoader> loader_crash_hook;
+  effects.boot_loader = &maybe_crashing(loader, loader_crash_hook);
   effects.backups = root_mounted(phase) ? &backups : nullptr;
   effects.executors = executors.by_kind();
   effects.paths = [&](const Migration& migration, const Step& step, std::uint64_t attempt) {
