@@ -195,4 +195,20 @@ TEST_CASE("XBOOTLDR: $BOOT is looked for only when the ESP does not hold the boo
   }
 }
 
+TEST_CASE(
+    "one generation in a Type #1 entry and a UKI: retry re-arms both, bless only the booted") {
+  Tree tree;
+  if (!booted_uki(tree, "boot")) return;  // booted: EFI/Linux/nixos-new+2-1.efi
+  tree.add_entry("nixos-generation-2+0-1.conf", kNew);
+  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted, std::string(kNew));
+  REQUIRE(boot.mark_bad());
+  CHECK(tree.files_in("boot/EFI/Linux") == Files{"nixos-new+0-1.efi", "nixos-old.efi"});
+  auto rearmed = boot.rearm_generation(kNew);
+  REQUIRE_MESSAGE(rearmed, rearmed.error().message);
+  CHECK(*rearmed == Files{"nixos-generation-2+3-0.conf", "nixos-new+3-0.efi"});
+  REQUIRE(boot.mark_good());
+  CHECK(tree.files_in("boot/EFI/Linux") == Files{"nixos-new.efi", "nixos-old.efi"});
+  CHECK(tree.entry_files() == Files{"nixos-generation-2+3-0.conf"});  // not the booted one
+}
+
 }  // namespace bootstate
