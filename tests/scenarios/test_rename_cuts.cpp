@@ -166,3 +166,37 @@ TEST_CASE("bless: a power cut around marking good still ends blessed and good") 
     CHECK(at(*app, "state") == "applied");
   }
 }
+
+TEST_CASE("re-arm after progress: a power cut around it costs at most a try, then completes") {
+  for (const char* spec : {"loader:1:before", "loader:1:after"}) {
+    CAPTURE(spec);
+    Scenario s(std::string("cut-rearm-") + (spec[9] == 'b' ? "before" : "after"));
+    install_gen1(s);
+    s.write("var/lib/app/data.txt", "version 1\n");
+    auto touch = [](const std::string& id, const std::string& phase, bool reboot) {
+      return command_step(id, phase, {"/usr/bin/touch", "@ROOT@/var/lib/app/" + id},
+                          reboot ? R"(,"reboot":true)" : "");
+    };
+    const std::string gen2 =
+        s.install("cccc3333-gen2", 2,
+                  plan({migration("long", {touch("s1", "initrd-pre-mount", true),
+                                           touch("s2", "post-activation", true),
+                                           touch("s3", "post-activation", false)})}),
+                  "+2-0");
+    const std::string id2 = bootsim::default_entry_id(gen2);
+    {
+      CrashAt cut(spec);  // the first boot-loader change of gen2's first boot: the re-arm
+      const BootRecord cut_boot = s.boot();
+      CHECK(cut_boot.firmware.generation == gen2);
+      CHECK_MESSAGE(cut_boot.outcome == BootOutcome::PowerCut, s.transcript);
+    }
+    boot_until_complete(s, gen2, 4);
+    CHECK(s.entry_file(gen2) == id2 + ".conf");
+    for (const char* step : {"s1", "s2", "s3"}) CHECK(s.exists(std::string("var/lib/app/") + step));
+    const auto status = s.json();
+    CHECK(at(status, "last_good") == gen2);
+    const auto* long_migration = find_by_id(status, "migrations", "long");
+    REQUIRE(long_migration != nullptr);
+    CHECK(at(*long_migration, "state") == "applied");
+  }
+}
