@@ -120,13 +120,14 @@ Expected<std::optional<std::string>> read_uki_cmdline(const std::string& path) {
     return make_error(ErrorCode::InvalidInput, "{}: not a regular file", path);
   }
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
-  // Headers are normally in the first KiB; UKIs are tens of MiB. Read 64 KiB, and the whole
-  // header limit only when the table reaches beyond that.
-  constexpr std::uint64_t kFirstRead = 64 * 1024;
+  // Headers are normally in the first KiB (ukify, objcopy on the stub); UKIs are tens of MiB,
+  // and the booted one is read in every phase. Read 4 KiB, and the whole header limit only
+  // when the file is a DOS/PE image whose table reaches beyond that (not for any other file).
+  constexpr std::uint64_t kFirstRead = 4 * 1024;
   auto head = pread_all(fd.get(), 0, std::min(file_size, kFirstRead), path);
   if (!head) return head.error();
   auto sections = parse_pe_sections(*head);
-  if (!sections && file_size > kFirstRead) {
+  if (!sections && file_size > kFirstRead && head->compare(0, 2, "MZ") == 0) {
     head = pread_all(fd.get(), 0, std::min<std::uint64_t>(file_size, kPeHeaderLimit), path);
     if (!head) return head.error();
     sections = parse_pe_sections(*head);

@@ -76,11 +76,21 @@ std::string SystemdBoot::esp_dir(std::string_view relative) const {
   return path_join(esp_, relative);
 }
 
-std::vector<std::string> SystemdBoot::partitions() const {
-  if (boot_.empty() || strip_trailing_slashes(boot_) == strip_trailing_slashes(esp_)) {
-    return {esp_};
+std::optional<std::string> SystemdBoot::boot_partition(bool find) const {
+  if (boot_finder_ && find) {
+    boot_ = boot_finder_();
+    boot_finder_ = nullptr;
   }
-  return {esp_, boot_};
+  if (boot_.empty() || strip_trailing_slashes(boot_) == strip_trailing_slashes(esp_)) {
+    return std::nullopt;
+  }
+  return boot_;
+}
+
+std::vector<std::string> SystemdBoot::partitions() const {
+  std::vector<std::string> result{esp_};
+  if (auto boot = boot_partition(true)) result.push_back(std::move(*boot));
+  return result;
 }
 
 Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
@@ -131,23 +141,25 @@ Expected<SystemdBoot::Booted> SystemdBoot::locate_booted() const {
 // The booted entry's files in `relative` of the ESP or of $BOOT. systemd-boot's paths do not
 // say which partition; the entry's files are on one of them. Files on both (a copy left behind
 // when xbootldrMountPoint was turned on) are taken from the one holding the file systemd-boot
-// reported, and refused when that does not decide.
+// reported, and refused when that does not decide. A $BOOT still to be found (find_boot_with)
+// is looked for only when the ESP does not decide: none of the entry's files there, or not
+// the one systemd-boot reported.
 Expected<void> SystemdBoot::find_variants(const std::string& relative, Booted& booted) const {
-  booted.directory = path_join(partitions().front(), relative);
+  booted.directory = path_join(esp_, relative);
   bool found = false;
   bool found_reported = false;
-  for (const std::string& partition : partitions()) {
+  auto consider = [&](const std::string& partition) -> Expected<void> {
     const std::string directory = path_join(partition, relative);
     auto files = list_entry_files(directory);
     if (!files) return files.error();
     auto variants = entry_variants(*files, booted.key.id, booted.key.suffix);
-    if (variants.empty()) continue;
+    if (variants.empty()) return {};
     bool has_reported = false;
     for (const auto& file : variants) {
       has_reported = has_reported || (booted.count_path_file == file.file_name);
     }
     if (found && (found_reported || !has_reported)) {
-      if (found_reported) continue;
+      if (found_reported) return {};
       return make_error(ErrorCode::Failed,
                         "entry \"{}\" has files in {} and in {}; refusing to guess which one "
                         "the boot loader uses",
@@ -157,7 +169,11 @@ Expected<void> SystemdBoot::find_variants(const std::string& relative, Booted& b
     found_reported = has_reported;
     booted.directory = directory;
     booted.variants = std::move(variants);
-  }
+    return {};
+  };
+  BOOTSTATE_TRY(consider(esp_));
+  const bool esp_decides = found && (found_reported || !booted.count_path_file);
+  if (auto boot = boot_partition(!esp_decides)) BOOTSTATE_TRY(consider(*boot));
   return {};
 }
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -132,6 +133,13 @@ class SystemdBoot final : public BootLoader {
   // `tries`, or tries_from_entries() with kTriesAsBooted. Returns the new file names.
   Expected<std::vector<std::string>> rearm_generation(std::string_view generation) override;
 
+  // $BOOT found only when it is needed, by `finder` (the partition's path, empty when there is
+  // none), instead of the constructor's `boot_path`: in the initrd, finding it means probing
+  // every disk for an XBOOTLDR partition and mounting it, which a boot whose entry is on the ESP
+  // (and an idle run) must not pay. Called at most once: when the booted entry has no file on
+  // the ESP, or when every entry is listed (entries(): status, retry, a fallback's one-shot).
+  void find_boot_with(std::function<std::string()> finder) { boot_finder_ = std::move(finder); }
+
   Expected<LoaderStatus> loader_status() const;
   // Every entry in loader/entries and EFI/Linux of the ESP, then of $BOOT, each directory in
   // file-name order.
@@ -147,10 +155,13 @@ class SystemdBoot final : public BootLoader {
   std::string esp_dir(std::string_view relative) const;
   // The ESP, then $BOOT when it is another directory.
   std::vector<std::string> partitions() const;
+  // $BOOT when it is another directory than the ESP; `find`: may run the finder to know.
+  std::optional<std::string> boot_partition(bool find) const;
 
   std::string root_;
   std::string esp_;
-  std::string boot_;
+  mutable std::string boot_;
+  mutable std::function<std::string()> boot_finder_;
   int tries_;
   std::optional<std::string> kernel_generation_;
   EfiVariables efivars_;

@@ -8,6 +8,7 @@
 
 #include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
+#include "cli/crash_hook.hpp"
 #include "core/operator.hpp"
 #include "core/slot_files.hpp"
 #include "core/store.hpp"
@@ -20,26 +21,51 @@ namespace {
 // the message names the holder. Ctrl-C before then changes nothing either.
 constexpr std::chrono::minutes kDecisionLockWait{15};
 
+// The generation a retry is for: the booted one unless the plan names another.
+std::string retry_generation(const BootFacts& facts, const Plan& plan) {
+  return plan.generation.empty() || plan.generation == "/run/booted-system"
+             ? facts.booted_generation
+             : plan.generation;
+}
+
+// A retry of `id` already committed: its attempt reopened and the migration pending (or
+// running) again. Its re-arm may still be owed: a power cut or a failed rename between the
+// commit and the rename leaves the entry +0-DONE, and only running `retry` again can fix that.
+bool retry_recorded(const State& state, const std::string& generation, const std::string& id) {
+  const MigrationRecord* record = state.find(id);
+  return record != nullptr && state.attempt && state.attempt->generation == generation &&
+         state.attempt->state == AttemptState::InProgress &&
+         (record->state == MigrationState::Pending || record->state == MigrationState::Running);
+}
+
 // A failed generation's entry stays +0-DONE (the builder never renames existing entries), and
 // systemd-boot would keep skipping it: give it its tries back so the retry is booted. The
-// retry is committed already; a rename that fails says what to do and exits 1.
+// retry is committed already; a rename that fails says what to do and exits 1. `refused`: this
+// run's retry was refused because it is recorded already; it stands (exit 2, nothing changed)
+// unless an entry was still owed its re-arm.
 int rearm_after_retry(const Machine& machine, const std::string& esp, const BootFacts& facts,
-                      const Plan& plan) {
-  const std::string generation = plan.generation.empty() || plan.generation == "/run/booted-system"
-                                     ? facts.booted_generation
-                                     : plan.generation;
+                      const Plan& plan, const Error* refused = nullptr) {
+  const std::string generation = retry_generation(facts, plan);
   if (generation.empty()) return kExitOk;
   auto boot_partition = machine.boot_partition(esp);
   if (!boot_partition) return report_error(boot_partition.error());
-  SystemdBoot loader(machine.root(), esp, SystemdBoot::kTriesAsBooted, facts.booted_generation,
-                     *boot_partition);
+  SystemdBoot systemd_boot(machine.root(), esp, SystemdBoot::kTriesAsBooted,
+                           facts.booted_generation, *boot_partition);
+  std::unique_ptr<BootLoader> crash_hook;
+  BootLoader& loader = maybe_crashing(systemd_boot, crash_hook);
   auto rearmed = loader.rearm_generation(generation);
   if (!rearmed) {
     std::fprintf(stderr,
                  "bootstate: the retry is recorded, but the boot entry of %s could not be "
-                 "re-armed, so systemd-boot may skip it: %s\n",
+                 "re-armed, so systemd-boot may skip it (run `bootstate retry` again once the "
+                 "cause is fixed): %s\n",
                  generation.c_str(), rearmed.error().message.c_str());
     return kExitFailed;
+  }
+  if (refused != nullptr) {
+    if (rearmed->empty()) return report_error(*refused);
+    std::printf("migration \"%s\": the retry was recorded already, its re-arm was not\n",
+                machine.options().argument.c_str());
   }
   for (const std::string& file : *rearmed) {
     std::printf("boot entry of %s re-armed: %s\n", generation.c_str(), file.c_str());
@@ -74,8 +100,9 @@ int decision_command(const Machine& machine) {
   });
   if (!lock) return report_error(lock.error());
 
-  SlotFiles slots(directory);
-  StateStore store(slots);
+  SlotFiles slot_files(directory);
+  std::unique_ptr<SlotStorage> crash_hook;
+  StateStore store(maybe_crashing(slot_files, crash_hook));
   auto loaded = store.load();
   if (!loaded) return report_error(loaded.error());
   for (const std::string& warning : loaded->warnings) {
@@ -98,7 +125,15 @@ int decision_command(const Machine& machine) {
       verb = "will be retried";
       break;
   }
-  if (!decided) return report_error(decided.error());
+  if (!decided) {
+    // Refused because the retry is recorded already: do the re-arm it may still owe (exit 0
+    // when that renamed an entry; otherwise the refusal stands and nothing changed).
+    if (options.command == Command::Retry &&
+        retry_recorded(loaded->state, retry_generation(*facts, *plan), options.argument)) {
+      return rearm_after_retry(machine, *esp, *facts, *plan, &decided.error());
+    }
+    return report_error(decided.error());
+  }
   if (auto committed = store.commit(*decided); !committed) return report_error(committed.error());
   std::printf(
       "migration \"%s\" %s; it takes effect at the next `bootstate run` (post-activation "

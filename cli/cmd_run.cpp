@@ -125,15 +125,10 @@ Expected<std::string> esp_for_phase(const Machine& machine, Phase phase,
 
 // With XBOOTLDR the entries are on $BOOT, which nothing has mounted in the initrd either: mount
 // the first partition typed XBOOTLDR for this phase. Not fatal: without it the phase still runs
-// and only the boot-counting renames fail (each says why).
-Expected<std::string> boot_for_phase(const Machine& machine, Phase phase, const std::string& esp,
-                                     std::optional<EspMount>& mounted) {
-  auto boot = machine.boot_partition(esp);
-  const Options& options = machine.options();
-  if (!boot || !boot->empty() || phase == Phase::PostActivation || !options.root.empty() ||
-      !options.boot.empty()) {
-    return boot;
-  }
+// and only the boot-counting renames fail (each says why). Called by the loader only when it
+// needs $BOOT (SystemdBoot::find_boot_with): probing every disk on each initrd phase of every
+// boot, XBOOTLDR or not, was the boot path's cost.
+std::string mount_xbootldr(std::optional<EspMount>& mounted) {
   BlkidPartitionLookup lookup("/");
   auto typed = lookup.find_typed(kXbootldrTypeGuid);
   if (!typed) {
@@ -150,6 +145,13 @@ Expected<std::string> boot_for_phase(const Machine& machine, Phase phase, const 
   }
   mounted.emplace(std::move(*mount));
   return mounted->path();
+}
+
+// In the initrd, without --root or --boot and no $BOOT visible: one may still be on a disk.
+bool xbootldr_may_be_unmounted(const Machine& machine, Phase phase, const std::string& boot) {
+  const Options& options = machine.options();
+  return boot.empty() && phase != Phase::PostActivation && options.root.empty() &&
+         options.boot.empty();
 }
 
 int exit_status_of(const PhaseResult& result, const Options& options) {
@@ -225,10 +227,13 @@ int run_command(const Machine& machine) {
   // A re-arm restores the counter the booted entry started with (LEFT + DONE); reading the
   // booted entry once, in the phase runner, is enough for that.
   std::optional<EspMount> mounted_boot;
-  auto boot_partition = boot_for_phase(machine, phase, *esp, mounted_boot);  // XBOOTLDR
+  auto boot_partition = machine.boot_partition(*esp);  // XBOOTLDR
   if (!boot_partition) return report_error(boot_partition.error());
   SystemdBoot loader(machine.root(), *esp, SystemdBoot::kTriesAsBooted, facts->booted_generation,
                      *boot_partition);
+  if (xbootldr_may_be_unmounted(machine, phase, *boot_partition)) {
+    loader.find_boot_with([&mounted_boot] { return mount_xbootldr(mounted_boot); });
+  }
   Executors executors;
   const std::string data_dir = machine.data_dir(phase);
   FileBackupStore backups(machine.root_fs(phase), data_dir + "/backups");
@@ -239,7 +244,8 @@ int run_command(const Machine& machine) {
 
   PhaseEffects effects;
   effects.store = &store;
-  effects.boot_loader = &loader;
+  std::unique_ptr<BootLoader> loader_crash_hook;
+  effects.boot_loader = &maybe_crashing(loader, loader_crash_hook);
   effects.backups = root_mounted(phase) ? &backups : nullptr;
   effects.executors = executors.by_kind();
   effects.paths = [&](const Migration& migration, const Step& step, std::uint64_t attempt) {

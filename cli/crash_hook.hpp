@@ -4,6 +4,12 @@
 // "torn" (only the first half of the slot written). Without the variable it is not installed
 // and costs nothing. A SIGKILL is as close to a power cut as a process can get: nothing after
 // it runs, and only what was fdatasync'ed is guaranteed on disk.
+//
+// BOOTSTATE_TEST_CRASH_AT=loader:N:MODE cuts around the Nth boot-loader change instead (an
+// entry renamed: marked bad, re-armed, blessed, a generation re-armed by `retry`; or
+// LoaderEntryOneShot set): MODE "before" (the state is committed, the entry not renamed) or
+// "after" (renamed, nothing after it ran). These are the cuts between a commit and the rename
+// it promises (issue #13, "around each boot-loader rename").
 #pragma once
 
 #include <memory>
@@ -14,5 +20,6 @@ namespace bootstate::cli {
 
 // `inner` when the variable is unset; otherwise a decorator around it.
 SlotStorage& maybe_crashing(SlotStorage& inner, std::unique_ptr<SlotStorage>& holder);
+BootLoader& maybe_crashing(BootLoader& inner, std::unique_ptr<BootLoader>& holder);
 
 }  // namespace bootstate::cli

@@ -35,6 +35,14 @@ dev_t device_of(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0 ? info.st_dev : 0;
 }
 
+// One directory, whatever the two paths spell.
+bool same_directory(const std::string& a, const std::string& b) {
+  struct stat first {};
+  struct stat second {};
+  return ::stat(a.c_str(), &first) == 0 && ::stat(b.c_str(), &second) == 0 &&
+         first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+}
+
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
@@ -145,6 +153,10 @@ Expected<std::string> Machine::boot_partition(const std::string& esp) const {
     if (!is_directory(path)) {
       return make_error(ErrorCode::InvalidInput, "--boot {}: not a directory", path);
     }
+    // The ESP under another name (a symlink, a bind mount) is no second partition: taken as
+    // one, every entry was on "both" and a booted entry without counter was refused as
+    // ambiguous.
+    if (same_directory(path, esp)) return std::string();
     return path;
   }
   const std::string boot = rooted("/boot");

@@ -151,4 +151,64 @@ TEST_CASE("XBOOTLDR: files of the booted entry on both partitions") {
   }
 }
 
+// The initrd's $BOOT is found by probing every disk and mounting one: a boot whose entry is on
+// the ESP must not pay that (it did, on each initrd phase of every boot, before the finder).
+TEST_CASE("XBOOTLDR: $BOOT is looked for only when the ESP does not hold the booted entry") {
+  Tree tree;  // $BOOT is <root>/boot, the ESP <root>/efi
+  tree.set_loader_var("LoaderEntrySelected", "nixos-new+3-0.conf");
+  tree.set_loader_var("LoaderBootCountPath", "\\loader\\entries\\nixos-new+2-1.conf");
+  const std::string esp = tree.root() + "/efi";
+  int searches = 0;
+  auto finder = [&searches, &tree] {
+    ++searches;
+    return tree.esp();
+  };
+  SUBCASE("on the ESP: never looked for") {
+    tree.write("efi/loader/entries/nixos-new+2-1.conf",
+               "options init=" + std::string(kNew) + "/init\n");
+    SystemdBoot boot(tree.root(), esp, 3, std::string(kNew));
+    boot.find_boot_with(finder);
+    CHECK(booted(boot).counting == BootCounting::Active);
+    REQUIRE(boot.mark_bad());
+    CHECK(searches == 0);
+    CHECK(tree.files_in("efi/loader/entries") == Files{"nixos-new+0-1.conf"});
+  }
+  SUBCASE("on $BOOT, or only a copy the loader did not report on the ESP: looked for once") {
+    tree.add_entry("nixos-new+2-1.conf", kNew);
+    tree.write("efi/loader/entries/nixos-new.conf", "options init=/nix/store/x/init\n");
+    SystemdBoot boot(tree.root(), esp, 3, std::string(kNew));
+    boot.find_boot_with(finder);
+    CHECK(booted(boot).counting == BootCounting::Active);
+    REQUIRE(boot.mark_bad());
+    CHECK(searches == 1);
+    CHECK(tree.entry_files() == Files{"nixos-new+0-1.conf"});
+    CHECK(tree.files_in("efi/loader/entries") == Files{"nixos-new.conf"});
+  }
+  SUBCASE("every entry listed (status, retry): looked for once") {
+    SystemdBoot boot(tree.root(), esp, 3, "");
+    boot.find_boot_with(finder);
+    tree.add_entry("nixos-old.conf", kOld);
+    REQUIRE(boot.entries());
+    REQUIRE(boot.entries());
+    CHECK(searches == 1);
+    CHECK(**boot.entry_for_generation(kOld) == "nixos-old");
+  }
+}
+
+TEST_CASE(
+    "one generation in a Type #1 entry and a UKI: retry re-arms both, bless only the booted") {
+  Tree tree;
+  if (!booted_uki(tree, "boot")) return;  // booted: EFI/Linux/nixos-new+2-1.efi
+  tree.add_entry("nixos-generation-2+0-1.conf", kNew);
+  SystemdBoot boot(tree.root(), tree.esp(), SystemdBoot::kTriesAsBooted, std::string(kNew));
+  REQUIRE(boot.mark_bad());
+  CHECK(tree.files_in("boot/EFI/Linux") == Files{"nixos-new+0-1.efi", "nixos-old.efi"});
+  auto rearmed = boot.rearm_generation(kNew);
+  REQUIRE_MESSAGE(rearmed, rearmed.error().message);
+  CHECK(*rearmed == Files{"nixos-generation-2+3-0.conf", "nixos-new+3-0.efi"});
+  REQUIRE(boot.mark_good());
+  CHECK(tree.files_in("boot/EFI/Linux") == Files{"nixos-new.efi", "nixos-old.efi"});
+  CHECK(tree.entry_files() == Files{"nixos-generation-2+3-0.conf"});  // not the booted one
+}
+
 }  // namespace bootstate

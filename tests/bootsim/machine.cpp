@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -224,6 +225,10 @@ Expected<BootRecord> simulate_boot(const SimOptions& options, int number) {
     if (!run) return run.error();
     record.phases.push_back(PhaseRun{phase, run->exit, run->output});
     if (run->exit == 4) return finish(BootOutcome::RebootRequested, std::string(to_string(phase)));
+    // SIGKILL is how BOOTSTATE_TEST_CRASH_AT (cli/crash_hook.hpp) cuts the power mid-phase.
+    if (run->exit == 128 + SIGKILL) {
+      return finish(BootOutcome::PowerCut, "power cut during " + std::string(to_string(phase)));
+    }
     if (run->exit == 1) return finish(BootOutcome::PhaseFailed, std::string(to_string(phase)));
     if (run->exit != 0) {
       return make_error(ErrorCode::Failed, "boot {}: bootstate run --phase {} exited {}:\n{}",

@@ -6,7 +6,8 @@
 //   exit 4 → bootstate asked for a reboot: the boot ends, unblessed
 //   exit 1 → the phase failed: the unit fails, boot-complete.target is never reached
 //   exit 2 (or anything else) → bootstate rejected its input: the simulation stops (error)
-//   a power cut (before/after a phase) or a kernel panic after the initrd phases
+//   a power cut (before/after a phase, or bootstate killed by BOOTSTATE_TEST_CRASH_AT inside
+//   one) or a kernel panic after the initrd phases
 #pragma once
 
 #include <optional>

@@ -102,3 +102,23 @@ TEST_CASE("XBOOTLDR: without --esp/--boot, /efi is the ESP and a separate /boot 
   CHECK(s.exists("efi/bootstate"));
   CHECK_FALSE(s.exists("boot/bootstate"));
 }
+
+// Found by this test: with --boot naming the ESP through a symlink (or any second path to the
+// same directory), every entry was seen twice, and a booted entry without a counter (a blessed
+// generation) was "on both partitions": the booted entry unknown and boot counting impossible
+// on every boot.
+TEST_CASE("XBOOTLDR: --boot that is the ESP under another name is the ESP") {
+  Scenario s("xbootldr-symlink");
+  std::filesystem::create_directory_symlink("boot", s.path("xboot"));
+  s.sim.loader = bootsim::loader_options(s.tree);
+  s.sim.loader.boot = "/xboot";
+  const std::string gen1 = s.install("aaaa1111-gen1", 1, plan({}), "");
+  const BootRecord first = s.boot();
+  CHECK_MESSAGE(first.outcome == BootOutcome::Complete, s.transcript);
+  for (const auto& phase : first.phases) {
+    CHECK_MESSAGE(phase.output.find("booted entry is unknown") == std::string::npos, phase.output);
+  }
+  const auto status = s.json();
+  CHECK(at(status, "last_good") == gen1);
+  CHECK(at(status, "booted.counting") == "off");  // systemd-boot, an entry without counter
+}
