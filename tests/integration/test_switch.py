@@ -9,11 +9,12 @@ generation. `switch_to` below does the first half; `run_unit` the second.
 
 import json
 import os
+import re
+import subprocess
 import unittest
 
-from harness import Machine, STEP_TOOL, command_step
-
-UNIT_PLAN = "/run/current-system/bootstate/plan.json"
+import unit_argv
+from harness import BOOTSTATE, Machine, STEP_TOOL, command_step
 
 
 class Switch(unittest.TestCase):
@@ -46,7 +47,13 @@ class Switch(unittest.TestCase):
         os.symlink(self.machine.toplevel(name), link)
 
     def run_unit(self):
-        return self.machine.bootstate("run", "--phase", "post-activation", "--plan", UNIT_PLAN)
+        """What switch-to-configuration's restart of the unit runs: the module's ExecStart."""
+        return self.run_argv(unit_argv.module_argv("post-activation", BOOTSTATE, self.machine.root))
+
+    def run_argv(self, argv):
+        environment = dict(os.environ)
+        environment.pop("BOOTSTATE_TEST_CRASH_AT", None)
+        return subprocess.run(argv, capture_output=True, text=True, env=environment, timeout=120)
 
     def append(self, step_id, **extra):
         return command_step(step_id, [STEP_TOOL, "append", self.log, step_id], **extra)
@@ -82,11 +89,11 @@ class Switch(unittest.TestCase):
         text = m.bootstate("status").stdout
         self.assertIn("Current: /nix/store/gen2", text)
 
-    def test_the_unit_run_without_plan_option_reads_the_current_systems_plan(self):
+    def test_the_installed_unit_without_plan_option_reads_the_current_systems_plan(self):
         m = self.machine
         m.write_plan("gen2", [{"id": "a", "policy": "required", "steps": [self.append("a")]}])
         self.switch_to("gen2")
-        result = m.run("post-activation")
+        result = self.run_argv(unit_argv.unit_file_argv("post-activation", BOOTSTATE, m.root))
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(m.lines("/var/lib/log"), ["a"])
 
@@ -224,6 +231,65 @@ class Switch(unittest.TestCase):
         self.assertEqual([row["id"] for row in status["migrations"]], ["a"])
         self.assertEqual(json.loads(m.bootstate("--json", "status").stdout)["booted"]["generation"],
                          "/nix/store/gen1")
+
+
+class UnitsAgree(unittest.TestCase):
+    """nixos/module.nix and units/*.service.in declare the same three units: the same phase
+    run, notify access, exit 4 as success for post-activation, and nothing that reboots when
+    the unit fails (DESIGN "A live switch": bootstate reboots by itself where it arranged a
+    fallback; exit 2 or a failed switch must not)."""
+
+    PHASES = ("initrd-pre-mount", "pre-switch-root", "post-activation")
+    REBOOTERS = ("FailureAction", "SuccessAction", "StartLimitAction", "JobTimeoutAction",
+                 "systemctl reboot")
+
+    @staticmethod
+    def code(text):
+        """`text` without its comment lines (`#` in both Nix and unit files)."""
+        return "\n".join(line for line in text.splitlines()
+                         if not line.lstrip().startswith("#"))
+
+    def test_both_run_the_same_phase(self):
+        for phase in self.PHASES:
+            module = unit_argv.module_argv(phase, "bootstate", "/r")
+            installed = unit_argv.unit_file_argv(phase, "bootstate", "/r")
+            self.assertEqual(module[-3:], ["run", "--phase", phase], module)
+            self.assertEqual(installed[-3:], ["run", "--phase", phase], installed)
+            # Only global options before the command, each a known one with its value.
+            for argv in (module, installed):
+                options = argv[3:-3]
+                self.assertEqual(len(options) % 2, 0, argv)
+                self.assertLessEqual(set(options[::2]), {"--esp", "--plan"}, argv)
+
+    def test_the_module_units_run_the_real_options(self):
+        self.assertEqual(unit_argv.module_argv("post-activation", "b", "/r")[3:-3],
+                         ["--esp", "/boot", "--plan", "/run/current-system/bootstate/plan.json"])
+        self.assertEqual(unit_argv.module_argv("pre-switch-root", "b", "/r")[3:-3],
+                         ["--esp", "/bootstate", "--plan", "/etc/bootstate/plan.json"])
+
+    def test_post_activation_counts_exit_4_as_success_in_both(self):
+        self.assertEqual(unit_argv.unit_file("post-activation").get("SuccessExitStatus"), ["4"])
+        for phase in self.PHASES[:2]:
+            self.assertNotIn("SuccessExitStatus", unit_argv.unit_file(phase))
+        module = self.code(unit_argv._read(unit_argv.MODULE))
+        self.assertEqual(re.findall(r'SuccessExitStatus = "([^"]*)";', module), ["4"])
+
+    def test_every_unit_takes_notifications_from_bootstate(self):
+        for phase in self.PHASES:
+            self.assertEqual(unit_argv.unit_file(phase).get("NotifyAccess"), ["main"], phase)
+        module = self.code(unit_argv._read(unit_argv.MODULE))
+        self.assertEqual(len(re.findall(r'NotifyAccess = "main";', module)), 3)
+
+    def test_no_unit_reboots_on_failure(self):
+        texts = {"nixos/module.nix": unit_argv._read(unit_argv.MODULE),
+                 "nixos/postgresql/module.nix": unit_argv._read(
+                     os.path.join(unit_argv.SOURCE, "nixos", "postgresql", "module.nix"))}
+        for phase in self.PHASES:
+            texts["units/bootstate-%s.service.in" % phase] = unit_argv._read(
+                os.path.join(unit_argv.UNITS, "bootstate-%s.service.in" % phase))
+        for name, text in texts.items():
+            for word in self.REBOOTERS:
+                self.assertNotIn(word, self.code(text), name)
 
 
 if __name__ == "__main__":

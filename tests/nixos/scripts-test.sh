@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2015 # `check && ok || ko`: ok only echoes
+# shellcheck disable=SC2015,SC2016 # `check && ok || ko`: ok only echoes; literal $-words of fragments
 # The module's helper scripts (nixos/pre-switch-check.sh, nixos/gcroots.sh) against a stub
 # bootstate that answers `preview` and `--json status` from files.
 set -euo pipefail
@@ -48,11 +48,30 @@ if check boot; then ok "boot is allowed with pending initrd work"; else ko "boot
 if check dry-activate; then ok "dry-activate is never refused"; else ko "dry-activate"; fi
 # Older switch-to-configuration-ng passed no action ($2 empty): read as a live switch, and said.
 if check ""; then ko "an empty action with pending initrd work is refused"; else grep -q "did not say which action" "$tmp/out" && grep -q "nixos-rebuild boot" "$tmp/out" && grep -q "initrd-pre-mount: run grow/g" "$tmp/out" && ok "an empty action with pending initrd work is refused, saying why" || { ko "empty-action refusal message"; cat "$tmp/out"; }; fi
-# The module's fragment runs under nounset (pre-switch-check.nix wraps the fragments in
-# writeShellApplication): with no $2 at all it must still reach the check, not die unbound.
-# shellcheck disable=SC2016 # expanded by the inner bash, as in the module's fragment
-fragment='"$NIXOS/pre-switch-check.sh" "$1" "${2-}" "$STUB" --esp /boot'
-if NIXOS=$nixos STUB=$tmp/bootstate bash -euo pipefail -c "$fragment" fragment "$new" >"$tmp/out" 2>&1; then ko "the fragment without \$2 refuses"; else grep -q "did not say which action" "$tmp/out" && ok "the module's fragment without \$2 (nounset) reaches the check and refuses" || { ko "fragment without \$2"; cat "$tmp/out"; }; fi
+# The module's own fragment (system.preSwitchChecks.bootstate in nixos/module.nix, its Nix
+# interpolations rendered), wrapped as nixpkgs' pre-switch-check.nix wraps every fragment
+# (a subshell, then `$? != 0` fails the switch), and run as switch-to-configuration runs the
+# script: with the toplevel and the action, with an empty action, and with no $2 at all; under
+# nounset, which the fragment must survive without $2 (a writeShellApplication wrapper has it).
+fragment=$(sed -n "/^      system.preSwitchChecks.bootstate = ''\$/,/^      '';\$/p" "$nixos/module.nix" | sed '1d;$d')
+fragment=${fragment//"''\${"/"\${"} # Nix's escape of ${ inside ''…''
+fragment=${fragment//'${preSwitchCheck}/bin/bootstate-pre-switch-check'/'"$NIXOS/pre-switch-check.sh"'}
+fragment=${fragment//'${bootstateCli}'/'"$STUB"'}
+fragment=${fragment//'${cfg.espMountPoint}'/\/boot}
+case $fragment in
+  *pre-switch-check.sh*'"$1"'*) ;;
+  *) ko "cannot render the module's pre-switch fragment: $fragment" ;;
+esac
+grep -q '\${[a-zA-Z]' <<<"$fragment" && ko "an interpolation the test does not render: $fragment"
+printf '(\n%s\n)\nif [[ $? != 0 ]]; then echo "Pre-switch check failed"; exit 1; fi\n' "$fragment" >"$tmp/checks.sh"
+checks() { NIXOS=$nixos STUB=$tmp/bootstate bash -u "$tmp/checks.sh" "$@" >"$tmp/out" 2>&1; }
+if checks "$new"; then ko "the module's fragment without \$2 refuses"; else grep -q "did not say which action" "$tmp/out" && ok "the module's fragment without \$2 (nounset) reaches the check and refuses" || { ko "fragment without \$2"; cat "$tmp/out"; }; fi
+for action in "" switch test; do
+  if checks "$new" "$action"; then ko "the module's fragment refuses '$action' with initrd work"; else grep -q "nixos-rebuild boot" "$tmp/out" && ok "the module's fragment refuses '$action' with initrd work" || { ko "fragment '$action'"; cat "$tmp/out"; }; fi
+done
+for action in boot dry-activate; do
+  if checks "$new" "$action"; then ok "the module's fragment allows '$action' with initrd work"; else ko "fragment '$action'"; cat "$tmp/out"; fi
+done
 echo "$live" >"$tmp/preview.json"
 if check switch; then ok "switch allowed when only post-activation work is left"; else ko "switch with stage-2 work"; cat "$tmp/out"; fi
 if check test; then ok "test allowed when only post-activation work is left"; else ko "test"; cat "$tmp/out"; fi
