@@ -95,27 +95,11 @@ std::size_t index_in(const Plan& plan, std::string_view id) {
   return static_cast<std::size_t>(plan.find(id) - plan.migrations.data());
 }
 
-// `after` first, otherwise plan order (Kahn's algorithm, stable by plan index). The plan was
-// validated, so there is no cycle and every `after` id exists.
+// `after` first, otherwise plan order (migration_order: Kahn's algorithm, O((n + e) log n)).
 std::vector<const Migration*> execution_order(const Plan& plan) {
   std::vector<const Migration*> order;
   order.reserve(plan.migrations.size());
-  std::vector<bool> placed(plan.migrations.size(), false);
-  auto is_placed = [&](const std::string& id) { return placed[index_in(plan, id)]; };
-  std::size_t first_open = 0;  // every migration before it is placed
-  while (order.size() < plan.migrations.size()) {
-    for (std::size_t i = first_open; i < plan.migrations.size(); ++i) {
-      if (placed[i]) continue;
-      const Migration& migration = plan.migrations[i];
-      bool ready = std::all_of(migration.after.begin(), migration.after.end(), is_placed);
-      if (ready) {
-        placed[i] = true;
-        order.push_back(&migration);
-        while (first_open < placed.size() && placed[first_open]) ++first_open;
-        break;
-      }
-    }
-  }
+  for (std::size_t position : migration_order(plan)) order.push_back(&plan.migrations[position]);
   return order;
 }
 

@@ -127,6 +127,11 @@ struct Plan {
   const Migration* find(std::string_view id) const;
 };
 
+// Plan positions in execution order: `after` first, otherwise plan order (of the migrations
+// that may run next, the first in the plan). `plan` has no cycle and every `after` id exists
+// (check_migration_graph). O((migrations + afters) log migrations).
+std::vector<std::size_t> migration_order(const Plan& plan);
+
 // Parses and validates plan.json text completely. `source` names the file in messages.
 // Every error is ErrorCode::InvalidInput and names the JSON path of the offending field:
 //   "plan.json: migrations[2].steps[0].phase: unknown phase \"pre-mount\"".

@@ -1,5 +1,7 @@
 // The rules of a plan that span migrations: ids, `after` references and cycles.
+#include <functional>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <vector>
@@ -110,6 +112,36 @@ Expected<void> check_migration_graph(const Plan& plan) {
     }
   }
   return {};
+}
+
+std::vector<std::size_t> migration_order(const Plan& plan) {
+  // Kahn's algorithm, always taking the ready migration that comes first in the plan. It was a
+  // scan of the whole plan for each migration placed, in the engine at every decision: a plan
+  // of 1,000 migrations each `after` the next took 141 s for `status` (issue #13 review).
+  const std::size_t count = plan.migrations.size();
+  std::vector<std::size_t> unplaced_before(count, 0);      // its `after` entries not yet placed
+  std::vector<std::vector<std::size_t>> followers(count);  // the migrations `after` it
+  for (std::size_t i = 0; i < count; ++i) {
+    for (const std::string& before : plan.migrations[i].after) {
+      followers[position(plan, before)].push_back(i);
+      ++unplaced_before[i];
+    }
+  }
+  std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (unplaced_before[i] == 0) ready.push(i);
+  }
+  std::vector<std::size_t> order;
+  order.reserve(count);
+  while (!ready.empty()) {
+    const std::size_t next = ready.top();
+    ready.pop();
+    order.push_back(next);
+    for (std::size_t follower : followers[next]) {
+      if (--unplaced_before[follower] == 0) ready.push(follower);
+    }
+  }
+  return order;
 }
 
 }  // namespace bootstate

@@ -2,7 +2,9 @@
 // message must name.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "core/plan.hpp"
 #include "core/plan_rules.hpp"
@@ -379,6 +381,31 @@ TEST_CASE("a 100,000-long after chain is checked without recursion, and its cycl
   check_rejected(after_chain(9, true),
                  "dependency cycle m0 → m1 → m2 → m3 → … (1 more) → m5 → "
                  "m6 → m7 → m8 → m0");
+}
+
+TEST_CASE("the execution order of a 100,000-long after chain is found in linear time") {
+  // It was a scan of the whole plan for each migration placed: O(n²), so `status` of a plan of
+  // 1,000 migrations chained by `after` took 141 s; at 100,000 this test never finished.
+  auto chain = parse_plan(after_chain(100000, false), "plan.json");
+  REQUIRE_MESSAGE(chain.has_value(), chain.error().message);
+  const std::vector<std::size_t> order = migration_order(*chain);
+  REQUIRE(order.size() == 100000);
+  CHECK(order.front() == 99999);  // the end of the chain is the only one free to run
+  CHECK(order.back() == 0);
+  CHECK(std::is_sorted(order.rbegin(), order.rend()));
+}
+
+TEST_CASE("without after the execution order is the plan order; with it, the earliest ready") {
+  const std::string step = R"(,"steps":[)" + kCommandStep + "]}";
+  auto plan = parse_plan(std::string(R"({"schema":1,"generation":")") + kGeneration +
+                             R"(","migrations":[{"id":"a","policy":"required","after":["c"])" +
+                             step + R"(,{"id":"b","policy":"required")" + step +
+                             R"(,{"id":"c","policy":"required")" + step +
+                             R"(,{"id":"d","policy":"required")" + step + "]}",
+                         "plan.json");
+  REQUIRE_MESSAGE(plan.has_value(), plan.error().message);
+  // b and c are ready first (b is earlier); a becomes ready after c and precedes d.
+  CHECK(migration_order(*plan) == std::vector<std::size_t>{1, 2, 0, 3});
 }
 
 TEST_CASE("numbers with very long fractions and tiny exponents parse safely") {
