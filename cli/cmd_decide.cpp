@@ -9,6 +9,7 @@
 #include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
 #include "cli/crash_hook.hpp"
+#include "cli/decision_store.hpp"
 #include "core/operator.hpp"
 #include "core/slot_files.hpp"
 #include "core/store.hpp"
@@ -75,21 +76,12 @@ int rearm_after_retry(const Machine& machine, const std::string& esp, const Boot
 
 }  // namespace
 
-int decision_command(const Machine& machine) {
+Expected<DecisionStore> DecisionStore::open(const Machine& machine, const std::string& esp) {
   const Options& options = machine.options();
-  auto facts = machine.boot_facts();
-  if (!facts) return report_error(facts.error());
-  auto plan = machine.booted_plan(std::nullopt, *facts);
-  if (!plan) return report_error(plan.error());
-  auto esp = machine.esp();
-  if (!esp) return report_error(esp.error());
   const std::string lock_path = machine.rooted(kStoreLockPath);
-  const std::string directory = *esp + "/bootstate";
-  if (auto access = machine.require_access(
-          {lock_path, directory, directory + "/state.0", directory + "/state.1"}, true);
-      !access) {
-    return report_error(access.error());
-  }
+  const std::string directory = esp + "/bootstate";
+  BOOTSTATE_TRY(machine.require_access(
+      {lock_path, directory, directory + "/state.0", directory + "/state.1"}, true));
   const std::string holder =
       fmt::format("bootstate {} {}", command_name(options.command), options.argument);
   auto lock = StoreLock::acquire(lock_path, holder, kDecisionLockWait, [](const std::string& who) {
@@ -98,30 +90,50 @@ int decision_command(const Machine& machine) {
                  "changes nothing)\n",
                  who.c_str());
   });
-  if (!lock) return report_error(lock.error());
-
-  SlotFiles slot_files(directory);
-  std::unique_ptr<SlotStorage> crash_hook;
-  StateStore store(maybe_crashing(slot_files, crash_hook));
-  auto loaded = store.load();
-  if (!loaded) return report_error(loaded.error());
+  if (!lock) return lock.error();
+  DecisionStore opened(std::move(*lock), directory);
+  auto loaded = opened.store_->load();
+  if (!loaded) return loaded.error();
   for (const std::string& warning : loaded->warnings) {
     std::fprintf(stderr, "Warning: %s\n", warning.c_str());
   }
+  opened.state = std::move(loaded->state);
+  return opened;
+}
+
+DecisionStore::DecisionStore(StoreLock lock, const std::string& directory)
+    : lock_(std::move(lock)),
+      slot_files_(std::make_unique<SlotFiles>(directory)),
+      store_(std::make_unique<StateStore>(maybe_crashing(*slot_files_, crash_hook_))) {}
+
+Expected<void> DecisionStore::commit(const State& decided) {
+  return store_->commit(decided);
+}
+
+int decision_command(const Machine& machine) {
+  const Options& options = machine.options();
+  auto facts = machine.boot_facts();
+  if (!facts) return report_error(facts.error());
+  auto plan = machine.booted_plan(std::nullopt, *facts);
+  if (!plan) return report_error(plan.error());
+  auto esp = machine.esp();
+  if (!esp) return report_error(esp.error());
+  auto store = DecisionStore::open(machine, *esp);
+  if (!store) return report_error(store.error());
 
   Expected<State> decided = Error{};
   const char* verb = "";
   switch (options.command) {
     case Command::Accept:
-      decided = accept_migration(loaded->state, *plan, options.argument);
+      decided = accept_migration(store->state, *plan, options.argument);
       verb = "accepted";
       break;
     case Command::Decline:
-      decided = decline_migration(loaded->state, *plan, options.argument);
+      decided = decline_migration(store->state, *plan, options.argument);
       verb = "declined";
       break;
     default:
-      decided = retry_migration(loaded->state, *plan, options.argument);
+      decided = retry_migration(store->state, *plan, options.argument);
       verb = "will be retried";
       break;
   }
@@ -129,12 +141,12 @@ int decision_command(const Machine& machine) {
     // Refused because the retry is recorded already: do the re-arm it may still owe (exit 0
     // when that renamed an entry; otherwise the refusal stands and nothing changed).
     if (options.command == Command::Retry &&
-        retry_recorded(loaded->state, retry_generation(*facts, *plan), options.argument)) {
+        retry_recorded(store->state, retry_generation(*facts, *plan), options.argument)) {
       return rearm_after_retry(machine, *esp, *facts, *plan, &decided.error());
     }
     return report_error(decided.error());
   }
-  if (auto committed = store.commit(*decided); !committed) return report_error(committed.error());
+  if (auto committed = store->commit(*decided); !committed) return report_error(committed.error());
   std::printf(
       "migration \"%s\" %s; it takes effect at the next `bootstate run` (post-activation "
       "now, or the next boot)\n",

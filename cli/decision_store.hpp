@@ -1,0 +1,36 @@
+// The state store as operator decisions use it (accept, decline, retry, cancel): the store lock
+// taken first, then the state loaded, decided on and committed under it (core/store_lock.hpp).
+// A decision taken while `run` advances a phase waits for it and applies to the state the run
+// left, instead of being acknowledged and then overwritten by the run's next commit.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli/machine.hpp"
+#include "core/slot_files.hpp"
+#include "core/store.hpp"
+#include "core/store_lock.hpp"
+
+namespace bootstate::cli {
+
+class DecisionStore {
+ public:
+  // Takes the lock (waiting up to 15 minutes for a running phase, saying so), loads the state.
+  // Errors changed nothing: a caller that is not root, a lock not released in time, no store.
+  static Expected<DecisionStore> open(const Machine& machine, const std::string& esp);
+
+  Expected<void> commit(const State& decided);
+
+  State state;  // as loaded
+
+ private:
+  DecisionStore(StoreLock lock, const std::string& directory);
+
+  StoreLock lock_;
+  std::unique_ptr<SlotFiles> slot_files_;
+  std::unique_ptr<SlotStorage> crash_hook_;  // the crash-test wrapper, when one is asked for
+  std::unique_ptr<StateStore> store_;
+};
+
+}  // namespace bootstate::cli
