@@ -94,6 +94,15 @@ constexpr CommandSpec kCommands[] = {
      "Makes failed migration ID (forward or undo) run again at its phase, and reopens a failed\n"
      "attempt of the booted plan.",
      {}},
+    {Command::Cancel,
+     "cancel",
+     "",
+     "abandon the attempt in progress",
+     "Abandons the attempt in progress (\"cancelled by the operator\"): nothing more of it runs.\n"
+     "What it applied is undone by the next boot of the last good generation, which bootstate\n"
+     "arranges to boot next; in a live switch it is undone at once (then switch back).\n"
+     "Exit status 0 when cancelled (and, in a live switch, undone), 1 when an undo failed.",
+     {}},
     {Command::Help,
      "help",
      "[COMMAND]",

@@ -166,10 +166,11 @@ struct StaleView {
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
                                   const std::map<std::string, Migration>& recorded);
 
-// The plan's migrations that a failed live switch undoes (docs/DESIGN.md "A live switch"):
-// those of the failed attempt that touched the machine and did not complete (the failed one,
-// one interrupted), newest first, viewed like stale ones. Empty unless `facts` is a live switch
-// and the attempt of its generation failed.
+// The plan's migrations that a failed or cancelled live switch undoes (docs/DESIGN.md "A live
+// switch", "Cancel"): those of the attempt that touched the machine and did not complete (the
+// failed one, one interrupted) — and when the operator cancelled the attempt, the applied ones
+// too — newest first, viewed like stale ones. Empty unless `facts` is a live switch and the
+// attempt of its generation failed or was cancelled.
 std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
                                           const BootFacts& facts);
 
@@ -178,6 +179,11 @@ std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
 // share.
 bool work_remains(const State& state, const Plan& plan,
                   const std::map<std::string, Migration>& recorded);
+
+// The operator cancelled the current attempt (`bootstate cancel`): it is abandoned but still
+// current. An attempt abandoned because another generation booted is archived at once, so a
+// current abandoned attempt is always a cancelled one.
+bool attempt_cancelled(const State& state);
 
 // A step has a way to tell whether its effect is in place after an interruption.
 bool has_check(const Step& step);

@@ -94,6 +94,21 @@ Expected<PhaseEnd> finish_switch(const State& original, const EngineInput& input
     return end;
   }
   Attempt& attempt = *state.attempt;
+  if (attempt_cancelled(state)) {
+    // Cancelled in a live switch: what it applied is undone at once (next() did it); the
+    // running configuration stays the operator's to switch back.
+    std::string undone = undo_summary(state, input);
+    const bool all_undone = std::all_of(
+        state.migrations.begin(), state.migrations.end(), [&](const MigrationRecord& record) {
+          return record.attempt != attempt.number || !record.touched() ||
+                 record.state == MigrationState::Undone;
+        });
+    if (!all_undone) end.exit = PhaseExit::Failed;
+    end.message =
+        fmt::format("attempt {} of the switch to {} is {}{}{}; {}", attempt.number, target,
+                    attempt.reason, undone.empty() ? "" : "; ", undone, rollback_hint(input));
+    return end;
+  }
   if (attempt.state == AttemptState::Failed) {
     end.exit = PhaseExit::Failed;
     std::string undone = undo_summary(state, input);
@@ -142,6 +157,16 @@ Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
   State& state = end.state;
   const bool counting = input.entry.counting == BootCounting::Active;
 
+  if (attempt_cancelled(state)) {
+    // The generation of a cancelled attempt is not blessed; the last good one undoes it.
+    end.exit = PhaseExit::Failed;
+    end.message =
+        fmt::format("attempt {} was {}: boot the last good generation{} to undo what it did",
+                    state.attempt->number, state.attempt->reason,
+                    state.last_good_generation.empty() ? "" : " " + state.last_good_generation);
+    arrange_fallback(end, state, input);
+    return end;
+  }
   if (state.attempt && state.attempt->state == AttemptState::Failed) {
     end.exit = PhaseExit::Failed;
     end.message = state.attempt->reason;

@@ -171,9 +171,10 @@ std::optional<Expected<Decision>> fail_unrunnable(const State& state, const Engi
 }  // namespace
 
 Expected<Decision> next(const State& state, const EngineInput& input) {
-  if (state.attempt && state.attempt->state == AttemptState::Failed) {
+  if (state.attempt && (state.attempt->state == AttemptState::Failed || attempt_cancelled(state))) {
     // A failed live switch takes back what it did, as if its migration were stale; a failed
-    // boot leaves that to the fallback generation.
+    // boot leaves that to the fallback generation. A cancelled attempt likewise: in a live
+    // switch at once, after a boot at the next boot of the last good generation.
     auto undo = next_undo(state, input, failed_switch_view(state, *input.plan, input.facts));
     return undo ? *undo : Decision{};
   }

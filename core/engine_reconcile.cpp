@@ -100,7 +100,8 @@ Expected<Reconciled> reconcile(const State& original, const EngineInput& input) 
   // Undone migrations that this plan has again start over; stale records that never touched
   // the machine are forgotten. Not while this plan's attempt is failed: a failed live switch
   // undid its migration, which stays undone (and failed) until the plan changes.
-  const bool attempt_failed = state.attempt->state == AttemptState::Failed;
+  const bool attempt_failed =
+      state.attempt->state == AttemptState::Failed || attempt_cancelled(state);
   for (MigrationRecord& record : state.migrations) {
     if (!attempt_failed && record.state == MigrationState::Undone &&
         input.plan->find(record.id) != nullptr) {

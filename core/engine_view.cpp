@@ -283,7 +283,9 @@ std::vector<StaleView> stale_view(const State& state, const Plan& plan,
 std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
                                           const BootFacts& facts) {
   std::vector<StaleView> views;
-  if (!facts.switch_attempt() || !state.attempt || state.attempt->state != AttemptState::Failed ||
+  const bool cancelled = attempt_cancelled(state);
+  if (!facts.switch_attempt() || !state.attempt ||
+      (state.attempt->state != AttemptState::Failed && !cancelled) ||
       state.attempt->generation != facts.current_generation ||
       state.attempt->plan_digest != plan.digest) {
     return views;
@@ -297,7 +299,8 @@ std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
     const bool unfinished = record->state == MigrationState::Failed ||
                             record->state == MigrationState::Running ||
                             record->state == MigrationState::Undone;
-    if (unfinished) views.push_back(undo_view(*record, migration));
+    const bool applied_then_cancelled = cancelled && record->state == MigrationState::Applied;
+    if (unfinished || applied_then_cancelled) views.push_back(undo_view(*record, migration));
   }
   return views;
 }
@@ -311,6 +314,10 @@ bool work_remains(const State& state, const Plan& plan,
     if (!view.kept && view.pending) return true;
   }
   return false;
+}
+
+bool attempt_cancelled(const State& state) {
+  return state.attempt && state.attempt->state == AttemptState::Abandoned;
 }
 
 std::string_view to_string(Readiness readiness) {

@@ -172,4 +172,24 @@ Expected<State> retry_migration(State state, const Plan& plan, std::string_view 
   return state;
 }
 
+Expected<State> cancel_attempt(State state, std::int64_t now_usec) {
+  if (!state.attempt) return invalid("there is no attempt to cancel");
+  Attempt& attempt = *state.attempt;
+  // Cancelled already: the same answer again (the caller finishes what an interrupted cancel
+  // began, the undo of a live switch).
+  if (attempt_cancelled(state)) return state;
+  if (attempt.state != AttemptState::InProgress) {
+    return invalid(
+        fmt::format("attempt {} ({}) is {}: only an attempt in progress can be cancelled{}",
+                    attempt.number, attempt.generation, to_string(attempt.state),
+                    attempt.state == AttemptState::Failed
+                        ? "; booting the last good generation undoes what it did"
+                        : ""));
+  }
+  BOOTSTATE_TRY(advance(attempt.state, AttemptEvent::Abandon));
+  attempt.reason = "cancelled by the operator";
+  attempt.finished_usec = now_usec;
+  return state;
+}
+
 }  // namespace bootstate

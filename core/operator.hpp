@@ -3,6 +3,7 @@
 // nothing changed).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "core/error.hpp"
@@ -21,5 +22,10 @@ Expected<State> decline_migration(State state, const Plan& plan, std::string_vie
 // A failed migration (or a failed undo) runs again from its failed step; a failed attempt of
 // the same plan is reopened.
 Expected<State> retry_migration(State state, const Plan& plan, std::string_view id);
+
+// `bootstate cancel`: the attempt in progress is abandoned, "cancelled by the operator". It
+// runs nothing more; what it applied is undone by the last good generation's next boot (at
+// once in a live switch: the caller runs the switch's post-activation phase, which undoes).
+Expected<State> cancel_attempt(State state, std::int64_t now_usec);
 
 }  // namespace bootstate

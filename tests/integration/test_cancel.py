@@ -1,0 +1,152 @@
+"""`bootstate cancel` through the real binary over several boots of a --root tree (issue 16
+item 7): the operator abandons the attempt in progress; what it applied is undone by the next
+boot of the last good generation (which cancel arranges to boot next), or at once when the
+attempt is a live switch.
+"""
+
+import os
+import subprocess
+import unittest
+
+import unit_argv
+from harness import BOOTSTATE, Machine, STEP_TOOL, command_step
+
+LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+
+class Cancel(unittest.TestCase):
+    def setUp(self):
+        self.machine = Machine()
+        self.addCleanup(self.machine.cleanup)
+        self.log = self.machine.path("/var/lib/log")
+        self.data = self.machine.path("/var/lib/app")
+        os.makedirs(self.data)
+        with open(self.data + "/db", "w") as file:
+            file.write("version 1\n")
+        self.machine.write_plan("gen1", [])
+        # gen2 converts the data (a backup makes it undoable), then has initrd work after it:
+        # the attempt stays in progress, waiting for a reboot, when its first boot ends.
+        self.machine.write_plan("gen2", [
+            {"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
+             "steps": [command_step("convert", [STEP_TOOL, "write", self.data + "/db",
+                                                "version 2\n"])]},
+            {"id": "later", "policy": "required", "after": ["app-v2"],
+             "steps": [command_step("s", [STEP_TOOL, "append", self.log, "later"],
+                                    phase="initrd-pre-mount")]}])
+        self.machine.boot_into("gen1")
+        self.assertEqual(self.machine.boot(), 0)
+
+    def db(self):
+        with open(self.data + "/db") as file:
+            return file.read()
+
+    def attempt(self):
+        return self.machine.status()["attempt"]
+
+    def boot_counted(self, name):
+        """systemd-boot booting NAME+3-0.conf: renamed to +2-1, reported in EFI variables."""
+        entries = self.machine.path("/boot/loader/entries")
+        for old in os.listdir(entries):
+            if old.startswith("nixos-%s+" % name):
+                os.unlink(os.path.join(entries, old))
+        with open(os.path.join(entries, "nixos-%s+2-1.conf" % name), "w") as file:
+            file.write("title %s\nlinux /k\noptions init=/nix/store/%s/init\n" % (name, name))
+        self.efi_variable("LoaderEntrySelected", "nixos-%s+3-0.conf" % name)
+        self.efi_variable("LoaderBootCountPath", "\\loader\\entries\\nixos-%s+2-1.conf" % name)
+        self.machine.boot_into(name)
+        self.machine.reboot()
+
+    def efi_variable(self, name, value):
+        directory = self.machine.path("/sys/firmware/efi/efivars")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "%s-%s" % (name, LOADER_GUID)), "wb") as file:
+            file.write(b"\x07\x00\x00\x00" + (value + "\0").encode("utf-16-le"))
+
+    def test_cancel_after_a_boot_marks_the_entry_bad_and_the_last_good_boot_undoes(self):
+        m = self.machine
+        self.boot_counted("gen2")
+        self.assertEqual(m.boot(), 4)  # initrd work remains: a reboot is needed
+        self.assertEqual(self.db(), "version 2\n")
+        self.assertEqual(self.attempt()["state"], "in-progress")
+
+        result = m.bootstate("cancel")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("cancelled by the operator", result.stdout)
+        self.assertIn("marked bad", result.stdout)
+        entries = os.listdir(m.path("/boot/loader/entries"))
+        self.assertEqual(len(entries), 1)
+        self.assertTrue(entries[0].startswith("nixos-gen2+0"), entries)  # no tries left
+        attempt = self.attempt()
+        self.assertEqual((attempt["state"], attempt["reason"]),
+                         ("abandoned", "cancelled by the operator"))
+        again = m.bootstate("cancel")  # the same answer again: nothing more changes
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertEqual(os.listdir(m.path("/boot/loader/entries")), entries)
+
+        # Booted again anyway (picked from the menu): nothing more of the attempt runs.
+        m.reboot()
+        result = m.run("initrd-pre-mount")
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("cancelled by the operator", result.stdout + result.stderr)
+        self.assertEqual(m.lines("/var/lib/log"), [])
+
+        # The last good generation boots and undoes what the attempt did.
+        m.boot_into("gen1")
+        m.reboot()
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(self.db(), "version 1\n")
+        history = m.bootstate("--json", "history")
+        self.assertIn("cancelled by the operator", history.stdout)
+
+    def test_cancel_of_a_live_switch_undoes_at_once(self):
+        m = self.machine
+        self.switch_to("gen1")
+        self.switch_to("gen2")
+        result = self.run_unit()
+        self.assertEqual(result.returncode, 4, result.stdout + result.stderr)
+        self.assertEqual(self.db(), "version 2\n")
+
+        result = m.bootstate("cancel")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(self.db(), "version 1\n")
+        self.assertIn("cancelled by the operator", result.stdout)
+        self.assertIn("nixos-rebuild switch --rollback", result.stdout + result.stderr)
+        self.assertEqual(self.attempt()["state"], "abandoned")
+
+        # Cancel again: the same answer, nothing redone or undone twice.
+        result = m.bootstate("cancel")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(self.db(), "version 1\n")
+        # The unit restarted (the same switch again) does not redo the cancelled work.
+        result = self.run_unit()
+        self.assertEqual(self.db(), "version 1\n", result.stdout + result.stderr)
+        # Switching back to the booted generation leaves everything as the cancel left it.
+        self.switch_to("gen1")
+        self.assertEqual(self.run_unit().returncode, 0)
+        self.assertEqual(self.db(), "version 1\n")
+
+    def test_cancel_without_an_attempt_in_progress_is_refused_and_changes_nothing(self):
+        m = self.machine
+        before = m.store_bytes()
+        result = m.bootstate("cancel")  # gen1's attempt is complete
+        self.assertEqual(result.returncode, 2, result.stdout)
+        self.assertIn("only an attempt in progress can be cancelled", result.stderr)
+        self.assertEqual(m.store_bytes(), before)
+        result = m.bootstate("cancel", "extra")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("takes no argument", result.stderr)
+
+    def switch_to(self, name):
+        link = self.machine.path("/run/current-system")
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(self.machine.toplevel(name), link)
+
+    def run_unit(self):
+        argv = unit_argv.module_argv("post-activation", BOOTSTATE, self.machine.root)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+if __name__ == "__main__":
+    unittest.main()
