@@ -62,7 +62,9 @@ std::string progress_file(const std::string& work_dir) {
 // read_file, not std::ifstream: iostreams would link libstdc++'s locale into the program,
 // whose start-up cost every boot pays (core/read_file.hpp).
 std::string read_progress(const std::string& path) {
-  auto text = read_file(path);
+  // The step writes it, possibly as another user (a `user` step owns its work directory): a
+  // symlink planted there would show root's files on the console.
+  auto text = read_untrusted_file(path, 256);
   if (!text) return "";
   const std::string line = text->substr(0, text->find('\n'));
   int percent = -1;

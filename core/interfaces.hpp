@@ -136,6 +136,14 @@ class StepExecutor {
 // ---------------------------------------------------------------------------------------------
 // Child processes (stage2/process_runner): command steps, checks, the firmware helper.
 
+// Who a child runs as, resolved (stage2/account.hpp): set in the child before exec, in the
+// order setgroups, setgid, setuid.
+struct ProcessIdentity {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::vector<std::uint32_t> groups;  // supplementary groups (empty: none, root's are dropped)
+};
+
 struct ProcessSpec {
   std::vector<std::string> argv;         // argv[0] absolute; executed with execve, no shell
   std::vector<std::string> environment;  // the complete environment, "KEY=VALUE"
@@ -146,6 +154,7 @@ struct ProcessSpec {
   bool capture_stdout = false;     // keep stdout in ProcessResult::stdout_text instead of the log
   std::string journal_identifier;  // SYSLOG_IDENTIFIER for output lines sent to the journal,
                                    // empty = output not sent to the journal
+  std::optional<ProcessIdentity> identity;  // nullopt: bootstate's own (root)
 };
 
 struct ProcessResult {

@@ -40,6 +40,10 @@ struct CommandSpec {
   std::vector<std::string> argv;                   // argv[0] is an absolute path
   std::vector<std::string> check;                  // optional; exit 0 = already applied
   std::map<std::string, std::string> environment;  // added to the clean environment
+  // Who the command runs as (docs/DESIGN.md "Steps as a user"): a name or a number each, empty
+  // = root. Names are resolved in stage 2 only; initrd phases take numbers (validated).
+  std::string user;
+  std::string group;
 };
 
 // kind "storage": partition-table operations (issue #5 documents each field).

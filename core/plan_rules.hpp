@@ -4,7 +4,10 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "core/plan.hpp"
@@ -30,5 +33,12 @@ Expected<void> check_migration_graph(const Plan& plan);
 // Sizes in plans: "max" (only where `allow_max`) or digits with an optional K/M/G/T suffix
 // (powers of 1024). Returns bytes; 0 means "max".
 Expected<std::uint64_t> parse_plan_size(std::string_view text, bool allow_max);
+
+// `user` / `group` of a step: a decimal id (0 to 4294967294) or a name ([A-Za-z_][A-Za-z0-9_.-]*,
+// at most 32, an optional trailing `$`); in an initrd phase only an id (the initrd's account
+// database is not the system's). Returns what is wrong, empty when it is fine.
+std::string account_problem(std::string_view account, Phase phase);
+// A decimal uid/gid, nullopt for a name.
+std::optional<std::uint32_t> numeric_account(std::string_view account);
 
 }  // namespace bootstate

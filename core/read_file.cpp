@@ -18,14 +18,16 @@ std::string_view file_type(mode_t mode) {
   return "not a regular file";
 }
 
-}  // namespace
-
-Expected<std::string> read_file(const std::string& path) {
+Expected<std::string> read_regular(const std::string& path, int extra_flags, std::size_t limit) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (a plan
   // that is a FIFO hung the boot, issue 13 item 12); it is refused below instead.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | extra_flags);
   if (fd < 0) {
     const int error = errno;
+    if (error == ELOOP && (extra_flags & O_NOFOLLOW) != 0) {
+      return make_error(ErrorCode::InvalidInput,
+                        "cannot read {}: it is a symbolic link, not followed", path);
+    }
     return make_error(error == ENOENT || error == ENOTDIR ? ErrorCode::NotFound : ErrorCode::Io,
                       "cannot read {}: {}", path, errno_text(error));
   }
@@ -50,9 +52,23 @@ Expected<std::string> read_file(const std::string& path) {
     }
     if (got == 0) break;
     text.append(buffer, static_cast<std::size_t>(got));
+    if (text.size() >= limit) {
+      text.resize(limit);
+      break;
+    }
   }
   ::close(fd);
   return text;
+}
+
+}  // namespace
+
+Expected<std::string> read_file(const std::string& path) {
+  return read_regular(path, 0, std::string::npos);
+}
+
+Expected<std::string> read_untrusted_file(const std::string& path, std::size_t limit) {
+  return read_regular(path, O_NOFOLLOW, limit);
 }
 
 }  // namespace bootstate

@@ -17,4 +17,9 @@ namespace bootstate {
 // the Nix store, where links are the rule.
 Expected<std::string> read_file(const std::string& path);
 
+// The same for a file a less trusted party writes (a step's progress file, in a work directory
+// the step's user owns): the last component is not followed (ELOOP is InvalidInput), and at most
+// `limit` bytes are read.
+Expected<std::string> read_untrusted_file(const std::string& path, std::size_t limit);
+
 }  // namespace bootstate

@@ -1,5 +1,7 @@
 #include "stage2/command_step.hpp"
 
+#include "stage2/account.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -92,9 +94,41 @@ ProcessSpec CommandStepExecutor::spec_for(const StepContext& context,
   return spec;
 }
 
+namespace {
+
+// The step's account applied to its spec: the identity, HOME/USER/LOGNAME from the passwd entry
+// (the step's `environment` still wins), and the work directory handed over.
+Expected<void> run_as_account(const StepContext& context, ProcessSpec& spec) {
+  auto account = resolve_step_account(context.step->command, context.phase);
+  if (!account) return account.error();
+  if (!*account) return {};
+  const StepAccount& who = **account;
+  std::vector<std::pair<std::string, std::string>> defaults;
+  if (!who.home.empty()) defaults.emplace_back("HOME", who.home);
+  if (!who.user_name.empty()) {
+    defaults.emplace_back("USER", who.user_name);
+    defaults.emplace_back("LOGNAME", who.user_name);
+  }
+  for (const auto& [key, value] : defaults) {
+    if (context.step->command.environment.contains(key)) continue;
+    const std::string prefix = key + "=";
+    std::erase_if(spec.environment, [&](const std::string& v) { return v.starts_with(prefix); });
+    spec.environment.push_back(prefix + value);
+  }
+  if (!spec.work_dir.empty()) BOOTSTATE_TRY(hand_work_dir_to(spec.work_dir, who.identity));
+  spec.identity = who.identity;
+  return {};
+}
+
+}  // namespace
+
 StepOutcome CommandStepExecutor::run(const StepContext& context) {
   if (!has_step(context)) return missing_step();
-  ProcessResult result = runner_.run(spec_for(context, context.step->command.argv));
+  ProcessSpec spec = spec_for(context, context.step->command.argv);
+  if (auto as_account = run_as_account(context, spec); !as_account) {
+    return failure(as_account.error().message);
+  }
+  ProcessResult result = runner_.run(spec);
   StepOutcome outcome = failure(std::move(result.message), result.exit_status);
   outcome.ok = result.succeeded();
   return outcome;
@@ -102,7 +136,10 @@ StepOutcome CommandStepExecutor::run(const StepContext& context) {
 
 CheckResult CommandStepExecutor::check(const StepContext& context) {
   if (!has_step(context) || context.step->command.check.empty()) return CheckResult::Unknown;
-  ProcessResult result = runner_.run(spec_for(context, context.step->command.check));
+  ProcessSpec spec = spec_for(context, context.step->command.check);
+  // A check that cannot run as the step's user cannot say the step is applied.
+  if (!run_as_account(context, spec)) return CheckResult::NotApplied;
+  ProcessResult result = runner_.run(spec);
   return result.succeeded() ? CheckResult::Applied : CheckResult::NotApplied;
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,7 +61,7 @@ Expected<Pipe> make_pipe() {
 
 // What the child reports through the status pipe when it fails before execve succeeds; the
 // pipe is close-on-exec, so end-of-file there means the program is running.
-enum class ChildStage : int { Chdir = 1, Stdin, Redirect, Exec };
+enum class ChildStage : int { Chdir = 1, Stdin, Redirect, Exec, Identity };
 struct ChildFailure {
   int stage = 0;
   int error = 0;
@@ -76,8 +77,18 @@ struct ChildFailure {
 // Runs in the child between fork and execve, so only async-signal-safe calls: bootstate may
 // have other threads whose locks were copied in an unknown state.
 [[noreturn]] void exec_child(char* const* argv, char* const* envp, const char* work_dir,
-                             int output_fd, int stdout_fd, int status_fd) {
+                             const ProcessIdentity* identity, int output_fd, int stdout_fd,
+                             int status_fd) {
   ::setsid();
+  // The identity first, so that the work directory is entered with the step's own rights.
+  // Raw syscalls: glibc's setuid/setgid wrappers synchronise all threads of the process, which
+  // after fork are gone (setgroups has no such wrapper issue, but stays with its siblings).
+  if (identity != nullptr &&
+      (::syscall(SYS_setgroups, identity->groups.size(), identity->groups.data()) != 0 ||
+       ::syscall(SYS_setresgid, identity->gid, identity->gid, identity->gid) != 0 ||
+       ::syscall(SYS_setresuid, identity->uid, identity->uid, identity->uid) != 0)) {
+    child_fail(status_fd, ChildStage::Identity);
+  }
   if (work_dir != nullptr && ::chdir(work_dir) != 0) child_fail(status_fd, ChildStage::Chdir);
   int null_fd = ::open("/dev/null", O_RDONLY);
   if (null_fd < 0 || ::dup2(null_fd, 0) < 0) child_fail(status_fd, ChildStage::Stdin);
@@ -105,6 +116,10 @@ std::string failure_message(const ChildFailure& failure, const ProcessSpec& spec
       return fmt::format("cannot open /dev/null for {}: {}", spec.argv[0], why);
     case ChildStage::Redirect:
       return fmt::format("cannot redirect the output of {}: {}", spec.argv[0], why);
+    case ChildStage::Identity:
+      return fmt::format("cannot run {} as uid {} gid {}: {}", spec.argv[0],
+                         spec.identity ? spec.identity->uid : 0,
+                         spec.identity ? spec.identity->gid : 0, why);
     case ChildStage::Exec:
       break;
   }
@@ -362,6 +377,7 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
   std::vector<char*> argv = c_strings(spec.argv);
   std::vector<char*> envp = c_strings(spec.environment);
   const char* work_dir = spec.work_dir.empty() ? nullptr : spec.work_dir.c_str();
+  const ProcessIdentity* identity = spec.identity ? &*spec.identity : nullptr;
   int stdout_fd = spec.capture_stdout ? captured->write.get() : output->write.get();
 
   // Before the fork, so that whatever the step orphans is adopted by bootstate, not init.
@@ -374,7 +390,7 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
     return result;
   }
   if (pid == 0) {
-    exec_child(argv.data(), envp.data(), work_dir, output->write.get(), stdout_fd,
+    exec_child(argv.data(), envp.data(), work_dir, identity, output->write.get(), stdout_fd,
                status->write.get());
   }
   output->write.reset();
