@@ -131,6 +131,22 @@ let
           default = false;
           description = "The step may simply run again after an interruption (a power cut mid-step).";
         };
+        user = mkOption {
+          type = types.nullOr (types.either types.str types.ints.unsigned);
+          default = null;
+          example = "postgres";
+          description = ''
+            Run the command (and its `check`) as this user: its uid, primary and supplementary
+            groups and home; the step's work directory is handed to it. A name only in
+            post-activation (the initrd's account database is not the system's); a number
+            anywhere. `null` = root.
+          '';
+        };
+        group = mkOption {
+          type = types.nullOr (types.either types.str types.ints.unsigned);
+          default = null;
+          description = "Primary group for the command instead of the user's (a name only in post-activation).";
+        };
         timeout = mkOption {
           type = types.nullOr types.ints.positive;
           default = null;
@@ -279,6 +295,8 @@ let
       allowOlder
       allowReinstall
       ;
+    user = if step.user == null then null else toString step.user;
+    group = if step.group == null then null else toString step.group;
     command = if step.command == null then [ ] else toArgv step.command ++ step.args;
     check = if step.check == null then [ ] else toArgv step.check;
     device = if step.device == null then "" else step.device;
@@ -564,6 +582,15 @@ in
                         s.kind != "firmware"
                         || (s.device != null && s.cabinet != null && s.version != null && s.phase == "post-activation");
                       message = "${at}: a firmware step needs `device`, `cabinet` and `version`, and runs in post-activation.";
+                    }
+                    {
+                      assertion =
+                        !(isInitrdPhase s.phase)
+                        || builtins.all (a: a == null || builtins.isInt a || builtins.match "[0-9]+" a != null) [
+                          s.user
+                          s.group
+                        ];
+                      message = "${at}: in an initrd phase `user` and `group` must be numbers (names are resolved in stage 2).";
                     }
                     {
                       assertion = !(builtins.any (lib.hasPrefix "BOOTSTATE_") (builtins.attrNames s.environment));

@@ -36,6 +36,8 @@ rec {
         { command = step.command; }
         // when (step.check != [ ]) { check = step.check; }
         // when (step.environment != { }) { environment = step.environment; }
+        // when ((step.user or null) != null) { user = step.user; }
+        // when ((step.group or null) != null) { group = step.group; }
       else if step.kind == "storage" then
         { operations = step.operations; }
       else

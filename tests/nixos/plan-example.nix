@@ -32,8 +32,8 @@ let
       after = [ "grow-root" ];
       backup = [ "/srv/data" ];
       steps = [
-        (step { id = "relabel"; phase = "pre-switch-root"; kind = "command"; command = [ "/nix/store/x-relabel/bin/relabel" "--all" ]; idempotent = true; timeout = 120; })
-        (step { id = "move"; phase = "post-activation"; kind = "command"; command = [ "/nix/store/x-move" ]; check = [ "/nix/store/x-moved" ]; environment = { DEST = "/var/lib/data"; }; reboot = true; preview = "moves /srv/data"; })
+        (step { id = "relabel"; phase = "pre-switch-root"; kind = "command"; command = [ "/nix/store/x-relabel/bin/relabel" "--all" ]; idempotent = true; timeout = 120; user = "0"; group = "6"; })
+        (step { id = "move"; phase = "post-activation"; kind = "command"; command = [ "/nix/store/x-move" ]; check = [ "/nix/store/x-moved" ]; environment = { DEST = "/var/lib/data"; }; reboot = true; preview = "moves /srv/data"; user = "postgres"; })
       ];
       undo = [
         (step { id = "move-back"; phase = "post-activation"; kind = "command"; command = [ "/nix/store/x-move-back" ]; })
