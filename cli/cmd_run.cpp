@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -240,7 +241,11 @@ int run_command(const Machine& machine) {
   // Asked once: both the journal sink and the progress lines print to a person at stderr.
   const bool to_stderr = isatty(STDERR_FILENO) || !options.root.empty();
   JournalSink events(to_stderr);
-  ProgressReporter progress(events, machine.rooted("/run/plymouth/pid"), to_stderr);
+  // A unit (systemd sets INVOCATION_ID) whose output goes to the journal: progress also goes to
+  // the console, where the operator watches the boot.
+  const bool unit = std::getenv("INVOCATION_ID") != nullptr && !isatty(STDERR_FILENO);
+  ProgressReporter progress(events, machine.rooted("/run/plymouth/pid"), to_stderr,
+                            unit ? machine.rooted("/dev/console") : std::string());
 
   PhaseEffects effects;
   effects.store = &store;

@@ -1,5 +1,6 @@
 #include "cli/progress.hpp"
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -46,6 +47,17 @@ void plymouth_message(const std::string& text) {
   }
 }
 
+// One line on the console, as systemd writes its status there: opened for each line (a console
+// that is not there, or busy, costs nothing and stops nothing), never blocking, never becoming
+// bootstate's controlling terminal.
+void console_line(const std::string& console, const std::string& line) {
+  const int fd = ::open(console.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_APPEND);
+  if (fd < 0) return;
+  ssize_t ignored = ::write(fd, line.data(), line.size());
+  (void)ignored;
+  ::close(fd);
+}
+
 // The step ids out of the phase runner's event text ("migration \"M\" step \"S\": …"), for
 // the start line before step_paths() names the step.
 std::string label_of(std::string_view text) {
@@ -85,10 +97,12 @@ std::string elapsed_text(std::chrono::steady_clock::duration elapsed) {
   return fmt::format("{} h {} min", seconds / 3600, seconds % 3600 / 60);
 }
 
-ProgressReporter::ProgressReporter(EventSink& inner, std::string plymouth_pid_file, bool to_stderr)
+ProgressReporter::ProgressReporter(EventSink& inner, std::string plymouth_pid_file, bool to_stderr,
+                                   std::string console)
     : inner_(inner),
       plymouth_pid_file_(std::move(plymouth_pid_file)),
       to_stderr_(to_stderr),
+      console_(std::move(console)),
       interval_(heartbeat_interval()) {}
 
 ProgressReporter::~ProgressReporter() {
@@ -100,7 +114,9 @@ void ProgressReporter::report(const std::string& text) {
   if (to_stderr_) std::fprintf(stderr, "bootstate: %s\n", text.c_str());
   struct stat info {};
   if (!plymouth_pid_file_.empty() && ::stat(plymouth_pid_file_.c_str(), &info) == 0) {
-    plymouth_message("bootstate: " + text);
+    plymouth_message("bootstate: " + text);  // Plymouth owns the console while it runs
+  } else if (!console_.empty()) {
+    console_line(console_, "bootstate: " + text + "\n");
   }
 }
 

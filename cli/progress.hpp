@@ -32,7 +32,11 @@ class ProgressReporter final : public EventSink {
  public:
   // plymouth_pid_file: present while Plymouth runs (/run/plymouth/pid, re-rooted under --root).
   // to_stderr: also print progress lines on stderr (a person at a terminal).
-  ProgressReporter(EventSink& inner, std::string plymouth_pid_file, bool to_stderr);
+  // console: where the lines go when Plymouth does not run and a unit runs bootstate
+  // (/dev/console, re-rooted; empty = nowhere): the serial or VGA console an operator watches
+  // during a boot, where systemd prints its own status (the journal is not on it).
+  ProgressReporter(EventSink& inner, std::string plymouth_pid_file, bool to_stderr,
+                   std::string console = {});
   ~ProgressReporter() override;
   ProgressReporter(const ProgressReporter&) = delete;
   ProgressReporter& operator=(const ProgressReporter&) = delete;
@@ -53,6 +57,7 @@ class ProgressReporter final : public EventSink {
   EventSink& inner_;
   std::string plymouth_pid_file_;
   bool to_stderr_;
+  std::string console_;
   std::chrono::milliseconds interval_;
 
   std::mutex mutex_;

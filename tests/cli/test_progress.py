@@ -60,7 +60,7 @@ class ProgressTest(unittest.TestCase):
         os.chmod(client, stat.S_IRWXU)
         self.path = bin_directory + ":" + os.environ["PATH"]
 
-    def run_phase(self, script, plymouth_running=True):
+    def run_phase(self, script, plymouth_running=True, unit=False):
         self.machine.write_plan("g1", [{"id": "slow", "policy": "recommended", "steps": [
             command_step("work", ["/bin/sh", "-c", script])]}])
         self.machine.boot_into("g1")
@@ -73,9 +73,11 @@ class ProgressTest(unittest.TestCase):
                 file.write("1\n")
         notify = NotifySocket(self.directory)
         try:
-            result = self.machine.run("post-activation", env={
-                "NOTIFY_SOCKET": notify.path, "BOOTSTATE_TEST_HEARTBEAT_MS": "150",
-                "PATH": self.path})
+            env = {"NOTIFY_SOCKET": notify.path, "BOOTSTATE_TEST_HEARTBEAT_MS": "150",
+                   "PATH": self.path}
+            if unit:
+                env["INVOCATION_ID"] = "0123456789abcdef0123456789abcdef"  # as systemd sets it
+            result = self.machine.run("post-activation", env=env)
         finally:
             notify.close()
         return result, notify.statuses
@@ -124,6 +126,43 @@ class ProgressTest(unittest.TestCase):
         result, statuses = self.run_phase("sleep 0.5")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertFalse([s for s in statuses if "99 %" in s], statuses)
+
+
+    def console(self):
+        path = self.machine.path("/dev/console")
+        if not os.path.exists(path):
+            return []
+        with open(path) as file:
+            return file.read().splitlines()
+
+    def test_run_by_a_unit_without_plymouth_the_console_shows_the_progress(self):
+        # /dev/console of the --root tree is a file here; in a boot it is the serial or VGA
+        # console (tests/vm).
+        os.makedirs(self.machine.path("/dev"))
+        open(self.machine.path("/dev/console"), "w").close()
+        result, _ = self.run_phase('echo "30 loading" > "$BOOTSTATE_PROGRESS"; sleep 0.6',
+                                   plymouth_running=False, unit=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        console = self.console()
+        label = 'bootstate: migration "slow" step "work"'
+        self.assertEqual(console[0], label + ": started")
+        self.assertTrue(any(line.endswith(", 30 %, loading") for line in console), console)
+        self.assertRegex(console[-1], '^' + label + r': done after \d+ s$')
+
+    def test_not_on_the_console_while_plymouth_runs(self):
+        os.makedirs(self.machine.path("/dev"))
+        open(self.machine.path("/dev/console"), "w").close()
+        result, _ = self.run_phase("sleep 0.3", plymouth_running=True, unit=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.console(), [])  # Plymouth owns the console while it runs
+        self.assertTrue(self.shown_on_plymouth())
+
+    def test_not_on_the_console_outside_a_unit(self):
+        os.makedirs(self.machine.path("/dev"))
+        open(self.machine.path("/dev/console"), "w").close()
+        result, _ = self.run_phase("sleep 0.3", plymouth_running=False, unit=False)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.console(), [])  # a person at a shell sees stderr instead
 
 
 if __name__ == "__main__":
