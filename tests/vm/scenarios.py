@@ -88,12 +88,13 @@ APP = "/var/lib/vmtest/app"
 SEED = {APP: "v1\n"}
 
 
-def three_steps(name, cut_step=None):
+def three_steps(name, cut_step=None, slow_step=None):
     """Scenario (a)'s migration: one step in the initrd with the root mounted, then two in
     stage 2 with a reboot between them. With cut_step, that step sleeps after applying its
-    effect so the harness can cut the power inside it."""
+    effect so the harness can cut the power inside it; slow_step takes 12 s, longer than one
+    progress heartbeat (10 s), so the console shows one."""
     def sleep(step_id):
-        return 60 if step_id == cut_step else None
+        return 60 if step_id == cut_step else 12 if step_id == slow_step else None
     return migration("app-v2", [
         applies("s1", "pre-switch-root", "s1", sleep("s1")),
         applies("s2", "post-activation", "s2", sleep("s2"), reboot=True),
@@ -107,7 +108,8 @@ def build():
     a = "a"
     scenarios.append(Scenario(
         a, "multi-step migration with a reboot in the middle completes and is blessed",
-        [Generation(a, 1, counter=""), Generation(a, 2, [three_steps(a)])], boots=2))
+        [Generation(a, 1, counter=""), Generation(a, 2, [three_steps(a, slow_step="s3")])],
+        boots=2))
 
     b = "b"
     scenarios.append(Scenario(

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -192,6 +193,17 @@ def assert_store_matches_report(machine, last):
            f"reported {brief(last.history())}")
 
 
+def assert_console_progress(boot, label):
+    """The serial console of `boot` shows a step's start, a heartbeat and its end (issue 16
+    item 4): bootstate writes them to /dev/console when Plymouth does not run."""
+    with open(boot.log, errors="replace") as file:
+        console = file.read()
+    for line in (re.escape(f"bootstate: {label}: started"),
+                 re.escape(f"bootstate: {label}: running for ") + r"1\d s",
+                 re.escape(f"bootstate: {label}: done after ") + r"1\d s"):
+        expect(re.search(line, console), f"the console of boot {boot.number} lacks /{line}/: {boot.log}")
+
+
 def assert_scenario(scenario, machine, last):
     name = scenario.name
     assert_store_matches_report(machine, last)
@@ -200,6 +212,7 @@ def assert_scenario(scenario, machine, last):
         assert_applied_once(last, ["s1", "s2", "s3"])
         expect(len(machine.boots) == 2, "a reboot in the middle means two boots")
         expect("step s2 applied" in machine.boots[0].markers, "s2 did not run in boot 1")
+        assert_console_progress(machine.boots[1], 'migration "app-v2" step "s3"')
     elif name == "b":
         assert_fallback(scenario, machine, last, ("app-v2", "verify"))
         expect(not machine.boots[0].reached_stage2 or
