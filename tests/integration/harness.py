@@ -78,6 +78,24 @@ class Machine:
                 return result.returncode
         return 0
 
+    def point_current_system(self, name):
+        """What switch-to-configuration does first: /run/current-system → generation `name`."""
+        link = self.path("/run/current-system")
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(self.toplevel(name), link)
+
+    def run_unit(self, env=None):
+        """What switch-to-configuration's restart of the post-activation unit runs: the module's
+        ExecStart (tests/integration/unit_argv.py)."""
+        import unit_argv
+        environment = dict(os.environ)
+        environment.pop("BOOTSTATE_TEST_CRASH_AT", None)
+        environment.update(env or {})
+        return subprocess.run(unit_argv.module_argv("post-activation", BOOTSTATE, self.root),
+                              capture_output=True, text=True, env=environment, timeout=120)
+
     def status(self):
         result = self.bootstate("--json", "status")
         assert result.returncode == 0, result.stderr

@@ -5,11 +5,9 @@ attempt is a live switch.
 """
 
 import os
-import subprocess
 import unittest
 
-import unit_argv
-from harness import BOOTSTATE, Machine, STEP_TOOL, command_step
+from harness import Machine, STEP_TOOL, command_step
 
 LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 
@@ -100,9 +98,9 @@ class Cancel(unittest.TestCase):
 
     def test_cancel_of_a_live_switch_undoes_at_once(self):
         m = self.machine
-        self.switch_to("gen1")
-        self.switch_to("gen2")
-        result = self.run_unit()
+        m.point_current_system("gen1")
+        m.point_current_system("gen2")
+        result = m.run_unit()
         self.assertEqual(result.returncode, 4, result.stdout + result.stderr)
         self.assertEqual(self.db(), "version 2\n")
 
@@ -118,11 +116,11 @@ class Cancel(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(self.db(), "version 1\n")
         # The unit restarted (the same switch again) does not redo the cancelled work.
-        result = self.run_unit()
+        result = m.run_unit()
         self.assertEqual(self.db(), "version 1\n", result.stdout + result.stderr)
         # Switching back to the booted generation leaves everything as the cancel left it.
-        self.switch_to("gen1")
-        self.assertEqual(self.run_unit().returncode, 0)
+        m.point_current_system("gen1")
+        self.assertEqual(m.run_unit().returncode, 0)
         self.assertEqual(self.db(), "version 1\n")
 
     def test_cancel_without_an_attempt_in_progress_is_refused_and_changes_nothing(self):
@@ -135,17 +133,6 @@ class Cancel(unittest.TestCase):
         result = m.bootstate("cancel", "extra")
         self.assertEqual(result.returncode, 2)
         self.assertIn("takes no argument", result.stderr)
-
-    def switch_to(self, name):
-        link = self.machine.path("/run/current-system")
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink(self.machine.toplevel(name), link)
-
-    def run_unit(self):
-        argv = unit_argv.module_argv("post-activation", BOOTSTATE, self.machine.root)
-        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 `switch-to-configuration` repoints /run/current-system at the new toplevel and restarts the
 post-activation unit, which runs `bootstate run --phase post-activation --plan
 /run/current-system/bootstate/plan.json` while init= on /proc/cmdline still names the booted
-generation. `switch_to` below does the first half; `run_unit` the second.
+generation. `Machine.point_current_system` does the first half; `Machine.run_unit` the second.
 """
 
 import json
@@ -34,21 +34,10 @@ class Switch(unittest.TestCase):
         self.machine.write_plan("gen1", [])
         self.machine.boot_into("gen1")
         self.assertEqual(self.machine.boot(), 0)
-        self.switch_to("gen1")  # what stage 2 of the booted generation sets
+        self.machine.point_current_system("gen1")  # what stage 2 of the booted generation sets
 
     def tearDown(self):
         self.machine.cleanup()
-
-    def switch_to(self, name):
-        link = self.machine.path("/run/current-system")
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink(self.machine.toplevel(name), link)
-
-    def run_unit(self):
-        """What switch-to-configuration's restart of the unit runs: the module's ExecStart."""
-        return self.run_argv(unit_argv.module_argv("post-activation", BOOTSTATE, self.machine.root))
 
     def run_argv(self, argv):
         environment = dict(os.environ)
@@ -73,8 +62,8 @@ class Switch(unittest.TestCase):
         m.write_plan("gen2", [{"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
                                "steps": [self.write_db("convert", "version 2\n")]}])
         entries = self.entries()
-        self.switch_to("gen2")
-        result = self.run_unit()
+        self.machine.point_current_system("gen2")
+        result = self.machine.run_unit()
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(self.db(), "version 2\n")
         self.assertEqual(self.entries(), entries)
@@ -92,7 +81,7 @@ class Switch(unittest.TestCase):
     def test_the_installed_unit_without_plan_option_reads_the_current_systems_plan(self):
         m = self.machine
         m.write_plan("gen2", [{"id": "a", "policy": "required", "steps": [self.append("a")]}])
-        self.switch_to("gen2")
+        self.machine.point_current_system("gen2")
         result = self.run_argv(unit_argv.unit_file_argv("post-activation", BOOTSTATE, m.root))
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(m.lines("/var/lib/log"), ["a"])
@@ -100,8 +89,8 @@ class Switch(unittest.TestCase):
     def test_the_first_boot_of_a_switched_generation_blesses_it(self):
         m = self.machine
         m.write_plan("gen2", [{"id": "a", "policy": "required", "steps": [self.append("a")]}])
-        self.switch_to("gen2")
-        self.assertEqual(self.run_unit().returncode, 0)
+        self.machine.point_current_system("gen2")
+        self.assertEqual(self.machine.run_unit().returncode, 0)
         m.reboot()
         m.boot_into("gen2")
         self.assertEqual(m.boot(), 0)
@@ -115,8 +104,8 @@ class Switch(unittest.TestCase):
              "steps": [self.append("early", phase="initrd-pre-mount")]},
             {"id": "late", "policy": "required", "steps": [self.append("late")]}])
         entries = self.entries()
-        self.switch_to("gen2")
-        result = self.run_unit()
+        self.machine.point_current_system("gen2")
+        result = self.machine.run_unit()
         self.assertEqual(result.returncode, 4, result.stderr)
         self.assertIn("reboot", result.stderr)
         self.assertEqual(m.lines("/var/lib/log"), ["late"])  # its post-activation work ran
@@ -125,11 +114,11 @@ class Switch(unittest.TestCase):
         self.assertEqual(status["attempt"]["state"], "in-progress")
         # A restart of the unit in the same boot changes nothing and still says 4.
         before = m.store_bytes()
-        self.assertEqual(self.run_unit().returncode, 4)
+        self.assertEqual(self.machine.run_unit().returncode, 4)
         self.assertEqual(m.store_bytes(), before)
         m.reboot()
         m.boot_into("gen2")
-        self.switch_to("gen2")
+        self.machine.point_current_system("gen2")
         self.assertEqual(m.boot(), 0)
         self.assertEqual(m.lines("/var/lib/log"), ["late", "early"])
         self.assertEqual(m.status()["attempt"]["state"], "complete")
@@ -141,8 +130,8 @@ class Switch(unittest.TestCase):
                                "steps": [self.write_db("convert", "version 2\n"),
                                          command_step("verify", [STEP_TOOL, "fail", "3"])]}])
         entries = self.entries()
-        self.switch_to("gen2")
-        result = self.run_unit()
+        self.machine.point_current_system("gen2")
+        result = self.machine.run_unit()
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertEqual(self.db(), "version 1\n")  # the backup was restored
         self.assertEqual(self.entries(), entries)
@@ -153,7 +142,7 @@ class Switch(unittest.TestCase):
         self.assertTrue(any("nixos-rebuild switch --rollback" in line for line in status["next"]),
                         status["next"])
         # Restarted in the same boot: still failed, nothing runs again.
-        self.assertEqual(self.run_unit().returncode, 1)
+        self.assertEqual(self.machine.run_unit().returncode, 1)
         self.assertEqual(self.db(), "version 1\n")
 
     def test_a_failed_switch_migration_runs_its_undo_steps(self):
@@ -162,8 +151,8 @@ class Switch(unittest.TestCase):
                                "steps": [self.append("do"),
                                          command_step("boom", [STEP_TOOL, "fail", "2"])],
                                "undo": [self.append("undo")]}])
-        self.switch_to("gen2")
-        self.assertEqual(self.run_unit().returncode, 1)
+        self.machine.point_current_system("gen2")
+        self.assertEqual(self.machine.run_unit().returncode, 1)
         self.assertEqual(m.lines("/var/lib/log"), ["do", "undo"])
         self.assertEqual(m.migration("svc")["state"], "undone")
 
@@ -171,11 +160,11 @@ class Switch(unittest.TestCase):
         m = self.machine
         m.write_plan("gen2", [{"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
                                "steps": [self.write_db("convert", "version 2\n")]}])
-        self.switch_to("gen2")
-        self.assertEqual(self.run_unit().returncode, 0)
+        self.machine.point_current_system("gen2")
+        self.assertEqual(self.machine.run_unit().returncode, 0)
         self.assertEqual(self.db(), "version 2\n")
-        self.switch_to("gen1")  # nixos-rebuild switch --rollback
-        result = self.run_unit()
+        self.machine.point_current_system("gen1")  # nixos-rebuild switch --rollback
+        result = self.machine.run_unit()
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(self.db(), "version 1\n")
         self.assertEqual(m.migration("app-v2")["state"], "undone")
@@ -188,8 +177,8 @@ class Switch(unittest.TestCase):
         m = self.machine
         m.write_plan("gen2", [])
         before = m.store_bytes()
-        self.switch_to("gen2")
-        result = self.run_unit()
+        self.machine.point_current_system("gen2")
+        result = self.machine.run_unit()
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(m.store_bytes(), before)
 
@@ -197,8 +186,8 @@ class Switch(unittest.TestCase):
         m = self.machine
         os.makedirs(m.path("/nix/store/gen3"))
         before = m.store_bytes()
-        self.switch_to("gen3")
-        result = self.run_unit()
+        self.machine.point_current_system("gen3")
+        result = self.machine.run_unit()
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("no plan", result.stderr)
         self.assertEqual(m.store_bytes(), before)
@@ -214,7 +203,7 @@ class Switch(unittest.TestCase):
         other = m.write_plan("gen3", [{"id": "a", "policy": "required",
                                        "steps": [self.append("a")]}])
         m.write_plan("gen2", [])
-        self.switch_to("gen2")
+        self.machine.point_current_system("gen2")
         before = m.store_bytes()
         result = m.bootstate("run", "--phase", "post-activation", "--plan",
                              other + "/bootstate/plan.json")
@@ -225,7 +214,7 @@ class Switch(unittest.TestCase):
     def test_status_json_of_a_switch_names_the_current_generation(self):
         m = self.machine
         m.write_plan("gen2", [{"id": "a", "policy": "optional", "steps": [self.append("a")]}])
-        self.switch_to("gen2")
+        self.machine.point_current_system("gen2")
         status = m.status()
         self.assertEqual(status["current"]["generation"], "/nix/store/gen2")
         self.assertEqual([row["id"] for row in status["migrations"]], ["a"])

@@ -31,13 +31,6 @@ class SwitchThenReboot(unittest.TestCase):
 
     # --- the machine ---------------------------------------------------------------------------
 
-    def point_current_system(self, name):
-        link = self.machine.path("/run/current-system")
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink(self.machine.toplevel(name), link)
-
     def boot_into(self, name, env_for=None):
         """A real reboot into generation `name`: a new boot id, an empty /run, the three phases
         (post-activation after stage 2 pointed /run/current-system at the booted generation).
@@ -48,7 +41,7 @@ class SwitchThenReboot(unittest.TestCase):
         m.boot_into(name)
         for phase in PHASES:
             if phase == "post-activation":
-                self.point_current_system(name)
+                self.machine.point_current_system(name)
             result = m.run(phase, env=(env_for or {}).get(phase))
             if result.returncode != 0:
                 return result.returncode
@@ -56,7 +49,7 @@ class SwitchThenReboot(unittest.TestCase):
 
     def switch_to(self, name, env=None):
         """`nixos-rebuild switch`: repoint /run/current-system, restart the unit."""
-        self.point_current_system(name)
+        self.machine.point_current_system(name)
         return self.machine.bootstate("run", "--phase", "post-activation", "--plan", UNIT_PLAN,
                                       env=env)
 
