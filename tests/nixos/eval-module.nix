@@ -186,6 +186,22 @@ let
     boot.loader.systemd-boot.enable = true;
     boot.state.enable = true;
   };
+  # The configuration whose units tests/nixos/render-units.sh renders for the VM tier: the
+  # minimal one with the ESP where tests/vm/vmimage.py puts it (ESP_PARTUUID), so the rendered
+  # bootstate.mount names the VM's ESP device.
+  vmRender = {
+    boot.initrd.systemd.enable = true;
+    boot.loader.systemd-boot.enable = true;
+    boot.state.enable = true;
+    fileSystems."/" = {
+      device = "/dev/disk/by-label/nixos";
+      fsType = "ext4";
+    };
+    fileSystems."/boot" = {
+      device = "/dev/disk/by-partuuid/6a1b2c3d-0001-4e5f-8a9b-0c1d2e3f4a5b";
+      fsType = "vfat";
+    };
+  };
   script = name: pkgs.writeShellScript name "true";
   bad = expect: modules: {
     inherit expect;
@@ -193,6 +209,8 @@ let
   };
 in
 {
+  # Units of vmRender, with their option values, for tests/nixos/render-units.nix.
+  vm = summary (eval { modules = [ vmRender ]; });
   good = {
     docs-use = summary (eval {
       modules = [

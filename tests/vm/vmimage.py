@@ -161,9 +161,49 @@ def stripped(binary, out):
     return out
 
 
-def unit_text(name, binary_path="/usr/bin/bootstate"):
-    template = (REPO / "units" / f"bootstate-{name}.service.in").read_text()
-    return template.replace("@BOOTSTATE_BIN@", binary_path)
+RENDERED = REPO / "tests/nixos/rendered"
+# The store paths in the units nixos/module.nix renders (tests/nixos/render-units.sh) and where
+# the VM has what they name. Any other store path in a rendered unit is an error: the VM would
+# boot a unit that names something it does not have.
+STORE_PATHS = [
+    (r"/nix/store/[0-9a-z]{32}-bootstate-[0-9][^/]*/bin/bootstate", "/usr/bin/bootstate"),
+    (r"/nix/store/[0-9a-z]{32}-bootstate-gcroots/bin/bootstate-gcroots",
+     "/usr/local/bin/bootstate-gcroots"),
+    # The generation's plan template; NixOS links it as $toplevel/bootstate/plan-template.json.
+    (r"/nix/store/[0-9a-z]{32}-bootstate-plan-template\.json",
+     "/run/current-system/bootstate/plan-template.json"),
+]
+
+
+def rendered_unit(relative):
+    """A unit file as the module renders it, its store paths mapped into the VM (STORE_PATHS).
+    X-Restart-Triggers= keeps its store path: systemd ignores X- keys, NixOS' switch reads it."""
+    import re
+    lines = []
+    for line in (RENDERED / relative).read_text().splitlines(keepends=True):
+        if not line.startswith("X-Restart-Triggers="):
+            for pattern, replacement in STORE_PATHS:
+                line = re.sub(pattern, replacement, line)
+            if "/nix/store/" in line:
+                raise RuntimeError(f"{relative}: no VM path for the store path in {line.strip()}")
+        lines.append(line)
+    return "".join(lines)
+
+
+def rendered_links(prefix):
+    """The .wants/.requires links generateUnits makes for the rendered units (links.txt)."""
+    return [line.split("/", 1)[1] for line in (RENDERED / "links.txt").read_text().split()
+            if line.startswith(prefix + "/")]
+
+
+def install_rendered(system_dir, prefix):
+    """Installs the rendered units of `prefix` (initrd or system) and their links."""
+    for path in sorted((RENDERED / prefix).iterdir()):
+        (system_dir / path.name).write_text(rendered_unit(f"{prefix}/{path.name}"))
+    for link in rendered_links(prefix):
+        target_dir, unit = link.split("/")
+        (system_dir / target_dir).mkdir(exist_ok=True)
+        (system_dir / target_dir / unit).symlink_to(f"../{unit}")
 
 
 def initrd_libraries(bootstate):
@@ -185,10 +225,10 @@ def initrd_libraries(bootstate):
 
 
 def initrd(cache, bootstate, kernel_dir, kver):
-    """One dracut systemd initrd for every generation: bootstate, the two initrd units enabled
-    in initrd.target, vm-step. Each generation's plan comes in a second, tiny initrd (below)."""
-    units = [REPO / "units" / f"bootstate-{u}.service.in"
-             for u in ("initrd-pre-mount", "pre-switch-root")]
+    """One dracut systemd initrd for every generation: bootstate, the initrd units as
+    nixos/module.nix renders them (the two phases and bootstate.mount, tests/nixos/rendered),
+    vm-step. Each generation's plan comes in a second, tiny initrd (below)."""
+    units = sorted((RENDERED / "initrd").iterdir()) + [RENDERED / "links.txt"]
     binaries = initrd_libraries(bootstate) + INITRD_TOOLS
     key = digest(bootstate, *units, GUEST / "vm-step", INITRD_MODULES, INITRD_DRIVERS,
                  binaries, kver, package_version("dracut-core"), "padded to 4")
@@ -198,14 +238,10 @@ def initrd(cache, bootstate, kernel_dir, kver):
             tree = pathlib.Path(tmp) / "tree"
             (tree / "usr/bin").mkdir(parents=True)
             (tree / "usr/local/bin").mkdir(parents=True)
-            wants = tree / "etc/systemd/system/initrd.target.wants"
-            wants.mkdir(parents=True)
+            (tree / "etc/systemd/system").mkdir(parents=True)
             stripped(bootstate, tree / "usr/bin/bootstate")
             shutil.copy2(GUEST / "vm-step", tree / "usr/local/bin/vm-step")
-            for name in ("initrd-pre-mount", "pre-switch-root"):
-                unit = f"bootstate-{name}.service"
-                (tree / "etc/systemd/system" / unit).write_text(unit_text(name))
-                (wants / unit).symlink_to(f"../{unit}")
+            install_rendered(tree / "etc/systemd/system", "initrd")
             run(["dracut", "--quiet", "--no-hostonly", "--force", "--kver", kver,
                  "--kmoddir", str(kernel_dir / "lib/modules" / kver),
                  "-m", INITRD_MODULES, "--add-drivers", INITRD_DRIVERS,
@@ -249,9 +285,11 @@ def root_image(cache, base, bootstate, generations, seed_files):
     post-activation unit, the report service, and every generation's toplevel
     (/nix/store/...: `init` and `bootstate/plan.json`)."""
     guest_files = [GUEST / name for name in
-                   ("vm-step", "vmtest-report", "vmtest-report.service", "panic-init")]
-    unit = REPO / "units/bootstate-post-activation.service.in"
-    key = digest(base, bootstate, unit, *guest_files,
+                   ("vm-step", "vmtest-report", "vmtest-report.service", "panic-init",
+                    "vmtest-current-system", "vmtest-current-system.service")]
+    units = sorted((RENDERED / "system").iterdir()) + [RENDERED / "links.txt",
+                                                       REPO / "nixos/gcroots.sh"]
+    key = digest(base, bootstate, *units, *guest_files,
                  json.dumps([g.as_json() for g in generations], sort_keys=True),
                  json.dumps(seed_files, sort_keys=True), ROOT_SIZE, UNNEEDED_UNITS)
 
@@ -261,17 +299,18 @@ def root_image(cache, base, bootstate, generations, seed_files):
             run(["cp", "-a", "--reflink=auto", str(base), str(tree)])
             stripped(bootstate, tree / "usr/bin/bootstate")
             local = tree / "usr/local/bin"
-            for name in ("vm-step", "vmtest-report", "panic-init"):
+            for name in ("vm-step", "vmtest-report", "panic-init", "vmtest-current-system"):
                 shutil.copy2(GUEST / name, local / name)
+            shutil.copy2(REPO / "nixos/gcroots.sh", local / "bootstate-gcroots")
+            # systemd.tmpfiles.rules of the module; RequiresMountsFor= of the unit names it.
+            (tree / "var/lib/bootstate").mkdir(mode=0o700, parents=True, exist_ok=True)
             system = tree / "etc/systemd/system"
-            (system / "bootstate-post-activation.service").write_text(
-                unit_text("post-activation"))
+            install_rendered(system, "system")
             shutil.copy2(GUEST / "vmtest-report.service", system)
-            for target, unit_name in (("boot-complete.target.requires",
-                                       "bootstate-post-activation.service"),
-                                      ("multi-user.target.wants",
-                                       "bootstate-post-activation.service"),
-                                      ("multi-user.target.wants", "vmtest-report.service")):
+            shutil.copy2(GUEST / "vmtest-current-system.service", system)
+            for target, unit_name in (("multi-user.target.wants", "vmtest-report.service"),
+                                      ("bootstate-post-activation.service.wants",
+                                       "vmtest-current-system.service")):
                 (system / target).mkdir(exist_ok=True)
                 (system / target / unit_name).symlink_to(f"../{unit_name}")
             for masked in UNNEEDED_UNITS:
@@ -293,6 +332,9 @@ def root_image(cache, base, bootstate, generations, seed_files):
                 else:
                     (toplevel / "init").symlink_to("/lib/systemd/systemd")
                 (toplevel / "bootstate/plan.json").write_text(generation.plan_for_vm())
+                # The module's toplevel links its plan template there (systemBuilderCommands);
+                # the post-activation unit's gcroots helper roots it.
+                (toplevel / "bootstate/plan-template.json").write_text(generation.plan_for_vm())
             for relative, content in seed_files.items():
                 path = tree / relative.lstrip("/")
                 path.parent.mkdir(parents=True, exist_ok=True)
