@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/store_idle.hpp"
+
 namespace bootstate {
 namespace {
 
@@ -98,7 +100,12 @@ class Runner {
     if (end.attempt_completed) emit(Event::AttemptComplete, end.message);
     const bool reboot = (end.exit == PhaseExit::RebootRequired && end.reboot_helps) ||
                         (end.exit == PhaseExit::Failed && fallback);
-    return PhaseResult{end.exit, end.message, wrote_, fallback, reboot};
+    PhaseResult result{end.exit, end.message, wrote_, fallback, reboot};
+    // What the idle certificate needs to know (core/store_idle.hpp): asked only when this run
+    // ended with nothing done and nothing left, on the state as committed.
+    result.settled = end.exit == PhaseExit::Ok && end.boot_actions.empty() &&
+                     settled_in_every_phase(state_, input_);
+    return result;
   }
 
  private:

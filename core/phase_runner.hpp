@@ -107,6 +107,9 @@ struct PhaseResult {
   // The caller reboots now (unless --no-reboot): a reboot continues the work, or a fallback is
   // arranged. Never in a live switch, and never for a failure without a fallback.
   bool reboot = false;
+  // The committed state is idle for another boot of this generation and plan, in every phase
+  // (settled_in_every_phase, core/store_idle.hpp): the caller may write the idle certificate.
+  bool settled = false;
 };
 
 // Runs one phase for the booted plan. Errors: the store cannot be read or written (Io,
