@@ -104,6 +104,7 @@ std::optional<std::string> encode_idle_claim(const IdleClaim& claim) {
   put_u64(body, claim.head.sequence);
   put_u64(body, claim.head.payload_length);
   put_u32(body, claim.head.crc);
+  put_u32(body, claim.prefix_crc);
   put_string(body, claim.generation);
   put_string(body, claim.plan_generation);
   put_string(body, claim.plan_digest);
@@ -147,6 +148,7 @@ Expected<IdleClaim> decode_idle_claim(std::string_view bytes) {
   claim.head.sequence = cursor.get<std::uint64_t>();
   claim.head.payload_length = cursor.get<std::uint64_t>();
   claim.head.crc = cursor.get<std::uint32_t>();
+  claim.prefix_crc = cursor.get<std::uint32_t>();
   claim.generation = cursor.string();
   claim.plan_generation = cursor.string();
   claim.plan_digest = cursor.string();
@@ -161,7 +163,8 @@ Expected<IdleClaim> decode_idle_claim(std::string_view bytes) {
 }
 
 bool idle_claim_holds(const IdleClaim& claim, const std::array<std::optional<SlotHead>, 2>& heads,
-                      const IdleQuery& query) {
+                      std::uint32_t prefix_crc, const IdleQuery& query) {
+  if (prefix_crc != claim.prefix_crc) return false;
   const BootFacts& facts = query.facts;
   if (facts.switch_attempt() || facts.booted_generation.empty()) return false;
   if (claim.generation != facts.target_generation() || !(claim.plan == query.plan)) return false;
@@ -184,8 +187,10 @@ bool idle_from_certificate(SlotStorage& storage, const IdleQuery& query) {
   auto claim = decode_idle_claim(**bytes);
   if (!claim) return false;
   std::array<std::optional<SlotHead>, 2> heads;
+  std::uint32_t prefix_crc = 0;
   for (int slot = 0; slot < 2; ++slot) {
-    auto head = storage.read_head(slot, kSlotHeaderSize);
+    auto head = storage.read_head(slot, slot == claim->slot ? kSlotPrefix : kSlotHeaderSize);
+    if (head && head->has_value() && slot == claim->slot) prefix_crc = crc32c(**head);
     // A slot that cannot be read is not known to be older: no decision from the certificate.
     if (!head) return false;
     if (head->has_value()) heads[static_cast<std::size_t>(slot)] = parse_slot_head(**head);
@@ -195,14 +200,15 @@ bool idle_from_certificate(SlotStorage& storage, const IdleQuery& query) {
       return false;
     }
   }
-  return idle_claim_holds(*claim, heads, query);
+  return idle_claim_holds(*claim, heads, prefix_crc, query);
 }
 
 Expected<bool> write_idle_certificate(SlotStorage& storage, int slot, std::uint64_t sequence,
                                       IdleClaim claim) {
   if (slot != 0 && slot != 1) return false;
-  auto bytes = storage.read_head(slot, kSlotHeaderSize);
+  auto bytes = storage.read_head(slot, kSlotPrefix);
   if (!bytes || !bytes->has_value()) return false;
+  claim.prefix_crc = crc32c(**bytes);
   auto head = parse_slot_head(**bytes);
   if (!head || head->sequence != sequence || head->format_version != kSlotFormatVersion) {
     return false;

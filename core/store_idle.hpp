@@ -43,6 +43,10 @@ namespace bootstate {
 // The certificate file's size: written whole, read whole (one read of 4 KiB).
 inline constexpr std::size_t kIdleClaimSize = 4096;
 inline constexpr std::uint32_t kIdleClaimVersion = 1;
+// How much of the certified slot an idle run reads and compares (the header and the start of
+// the payload, in the one read that the header costs anyway): damage there is noticed at once;
+// damage further into the payload only by the next full parse (docs/DESIGN.md, issue #17).
+inline constexpr std::size_t kSlotPrefix = 4096;
 
 // The identity of a plan file as stat(2) sees it (following symlinks, as the plan is read).
 struct PlanIdentity {
@@ -70,8 +74,9 @@ std::optional<SlotHead> parse_slot_head(std::string_view bytes);
 
 struct IdleClaim {
   int slot = 0;
-  SlotHead head;                // of that slot, as committed
-  std::string generation;       // the generation the run worked for (booted, not a live switch)
+  SlotHead head;                 // of that slot, as committed
+  std::uint32_t prefix_crc = 0;  // CRC32C of the slot's first kSlotPrefix bytes (or all of it)
+  std::string generation;        // the generation the run worked for (booted, not a live switch)
   std::string plan_generation;  // the plan's own `generation` field (may be the initrd placeholder)
   std::string plan_digest;      // for messages and inspection; the identity is what is compared
   PlanIdentity plan;
@@ -96,8 +101,9 @@ struct IdleQuery {
 // unreadable or older), its head is exactly the certified one and of this build's slot format,
 // the run is no live switch, the generation and the plan file are the certified ones, and the
 // plan is one check_generation accepts for this phase.
+// `prefix_crc` is the CRC32C of the certified slot's first kSlotPrefix bytes as read now.
 bool idle_claim_holds(const IdleClaim& claim, const std::array<std::optional<SlotHead>, 2>& heads,
-                      const IdleQuery& query);
+                      std::uint32_t prefix_crc, const IdleQuery& query);
 
 // Reads the certificate and both slot heads through `storage`; false on anything missing,
 // unreadable or not matching (the caller then loads the full state, as without a certificate).
