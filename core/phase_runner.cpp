@@ -57,12 +57,20 @@ class Runner {
     input_.facts = facts;
     input_.phase = phase;
   }
+  // The last committed (or loaded) state goes back to the access once, not once per commit
+  // (MemoryState: preview's simulated commits copied the whole State each, issue #17).
+  ~Runner() {
+    if (loaded_) effects_.store->adopt(std::move(state_));
+  }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
 
   Expected<PhaseResult> run() {
     auto loaded = effects_.store->load();
     if (!loaded) return loaded.error();
     for (const std::string& warning : loaded->warnings) emit(Event::StoreWarning, warning);
     state_ = std::move(loaded->state);
+    loaded_ = true;
     input_.store_lost = loaded->lost;
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
@@ -109,6 +117,7 @@ class Runner {
   }
 
  private:
+  bool loaded_ = false;  // state_ holds a loaded or committed state
   Expected<void> commit(State state) {
     BOOTSTATE_TRY(effects_.store->commit(state));
     state_ = std::move(state);
