@@ -19,8 +19,11 @@
 #include "cli/journal.hpp"
 #include "cli/progress.hpp"
 #include "core/directory.hpp"
+#include "core/paths.hpp"
 #include "core/phase_runner.hpp"
+#include "core/read_file.hpp"
 #include "core/slot_files.hpp"
+#include "core/store_idle.hpp"
 #include "core/store_lock.hpp"
 #include "stage2/backup.hpp"
 #include "stage2/safe_dirs.hpp"
@@ -31,6 +34,8 @@ namespace {
 // In the initrd phases the plan comes from the initrd, which cannot name the toplevel it
 // belongs to (the toplevel contains the initrd): docs/DESIGN.md "Plan" lets it say this.
 constexpr std::string_view kBootedGenerationPlaceholder = "/run/booted-system";
+// The initrd's copy of the plan (Machine::booted_plan).
+constexpr const char* kInitrdPlan = "/etc/bootstate/plan.json";
 
 // One bootstate at a time (a second run would see the first one's `running` steps as
 // interrupted), and no decision command between this run's load and its last commit: the
@@ -177,6 +182,59 @@ int exit_status_of(const PhaseResult& result, const Options& options) {
   return kExitFailed;
 }
 
+// The plan file an idle run would parse, and its identity (core/store_idle.hpp); nullopt when it
+// cannot be told without parsing (a live switch, no generation), and the run parses as always.
+std::optional<PlanIdentity> certified_plan(const Machine& machine, Phase phase,
+                                           const BootFacts& facts) {
+  if (facts.switch_attempt() || facts.booted_generation.empty()) return std::nullopt;
+  const Options& options = machine.options();
+  std::string path;
+  if (!options.plan.empty()) {
+    path = machine.plan_file(options.plan);
+  } else if (phase == Phase::PostActivation) {
+    path = machine.plan_file(facts.target_generation());
+  } else {
+    path = machine.plan_file(kInitrdPlan);  // the copy booted_plan() reads first
+    if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT &&
+        !(options.root.empty() && phase == Phase::InitrdPreMount)) {
+      // Then the generation's own, where the root file system is (as Machine::booted_plan).
+      path = machine.plan_file(machine.root_fs(phase) == machine.root()
+                                   ? facts.booted_generation
+                                   : machine.root_fs(phase) +
+                                         lexically_normal(facts.booted_generation));
+    }
+  }
+  auto identity = identify_plan(path);
+  if (!identity) return std::nullopt;
+  return *identity;
+}
+
+// Writes the idle certificate for the state this run left (it is settled: PhaseResult). In the
+// initrd phases without --plan the plan read may have been the generation's own (the initrd's
+// copy did not parse): certified only when the file whose identity was taken holds that plan.
+// Not fatal: without a certificate the next idle run parses the state, as before.
+void certify_idle(const Machine& machine, Phase phase, SlotStorage& storage,
+                  const StateStore& durable, const Plan& plan, const std::string& plan_generation,
+                  const PlanIdentity& identity) {
+  if (phase != Phase::PostActivation && machine.options().plan.empty()) {
+    auto read = read_file(identity.path);
+    auto copy = read ? parse_plan(*read, identity.path) : Expected<Plan>(read.error());
+    if (!copy || copy->digest != plan.digest || copy->generation != plan_generation) return;
+  }
+  IdleClaim claim;
+  claim.generation = plan.generation;
+  claim.plan_generation = plan_generation;
+  claim.plan_digest = plan.digest;
+  claim.plan = identity;
+  auto written = write_idle_certificate(storage, durable.newest_slot(), durable.sequence(), claim);
+  if (!written) {
+    std::fprintf(stderr,
+                 "bootstate: the idle certificate was not written (the next idle run "
+                 "reads the whole state): %s\n",
+                 written.error().message.c_str());
+  }
+}
+
 }  // namespace
 
 int run_command(const Machine& machine) {
@@ -192,13 +250,9 @@ int run_command(const Machine& machine) {
                  machine.plan_file(facts->current_generation + "/bootstate/plan.json").c_str());
     return kExitOk;
   }
-  auto plan = machine.booted_plan(phase, *facts);
-  if (!plan) return report_error(plan.error());
-  if (auto matches = check_generation(*plan, *facts, phase); !matches) {
-    return report_error(matches.error());
-  }
-  // The placeholder stands for the booted generation from here on.
-  plan->generation = facts->target_generation();
+  // The plan file's identity before anything reads it (core/store_idle.hpp): a write to the
+  // plan after this point makes the certificate written below name an older identity.
+  const std::optional<PlanIdentity> plan_identity = certified_plan(machine, phase, *facts);
   // The lock first: it also creates /run/bootstate, where the initrd mounts the ESP.
   const std::string lock_path = machine.rooted(kStoreLockPath);
   if (auto access = machine.require_access({lock_path}, true); !access) {
@@ -223,7 +277,22 @@ int run_command(const Machine& machine) {
 
   SlotFiles slot_files(*esp + "/bootstate");
   std::unique_ptr<SlotStorage> crash_hook;
-  StateStore durable(maybe_crashing(slot_files, crash_hook));
+  SlotStorage& storage = maybe_crashing(slot_files, crash_hook);
+  if (plan_identity && idle_from_certificate(storage, IdleQuery{phase, *facts, *plan_identity,
+                                                                kBootedGenerationPlaceholder})) {
+    // Nothing to do, as the state committed last says and nothing changed since: done without
+    // parsing the plan or the state (issue #17).
+    return kExitOk;
+  }
+  auto plan = machine.booted_plan(phase, *facts);
+  if (!plan) return report_error(plan.error());
+  if (auto matches = check_generation(*plan, *facts, phase); !matches) {
+    return report_error(matches.error());
+  }
+  const std::string plan_generation = plan->generation;
+  // The placeholder stands for the booted generation from here on.
+  plan->generation = facts->target_generation();
+  StateStore durable(storage);
   StoreAccess store(durable);
   // A re-arm restores the counter the booted entry started with (LEFT + DONE); reading the
   // booted entry once, in the phase runner, is enough for that.
@@ -270,6 +339,9 @@ int run_command(const Machine& machine) {
                  "`bootstate status`)\n",
                  result.error().message.c_str());
     return kExitFailed;
+  }
+  if (result->settled && plan_identity) {
+    certify_idle(machine, phase, storage, durable, *plan, plan_generation, *plan_identity);
   }
   return exit_status_of(*result, options);
 }

@@ -31,6 +31,25 @@ class CrashingSlots final : public SlotStorage {
   Expected<void> move_aside() override { return inner_.move_aside(); }
   bool has_moved_aside() const override { return inner_.has_moved_aside(); }
   std::string describe() const override { return inner_.describe(); }
+  Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) override {
+    return inner_.read_head(slot, bytes);
+  }
+  Expected<std::optional<std::string>> read_idle_certificate() override {
+    return inner_.read_idle_certificate();
+  }
+  // idle:MODE: the cut is around the idle certificate's write instead of a commit.
+  Expected<void> write_idle_certificate(std::string_view bytes) override {
+    if (at_ != kIdleCertificate) return inner_.write_idle_certificate(bytes);
+    if (mode_ == "before") std::raise(SIGKILL);
+    if (mode_ == "torn") {
+      (void)inner_.write_idle_certificate(bytes.substr(0, bytes.size() / 2));
+      std::raise(SIGKILL);
+    }
+    auto written = inner_.write_idle_certificate(bytes);
+    std::raise(SIGKILL);
+    return written;
+  }
+  static constexpr int kIdleCertificate = -1;
 
  private:
   SlotStorage& inner_;
@@ -85,6 +104,7 @@ class CrashingLoader final : public BootLoader {
 };
 
 constexpr std::string_view kLoaderPrefix = "loader:";
+constexpr std::string_view kIdlePrefix = "idle:";
 
 }  // namespace
 
@@ -93,6 +113,11 @@ SlotStorage& maybe_crashing(SlotStorage& inner, std::unique_ptr<SlotStorage>& ho
   if (spec == nullptr) return inner;
   std::string text(spec);
   if (text.rfind(kLoaderPrefix, 0) == 0) return inner;  // a cut around a rename, not a commit
+  if (text.rfind(kIdlePrefix, 0) == 0) {
+    holder = std::make_unique<CrashingSlots>(inner, CrashingSlots::kIdleCertificate,
+                                             text.substr(kIdlePrefix.size()));
+    return *holder;
+  }
   auto colon = text.find(':');
   int at = std::atoi(text.substr(0, colon).c_str());
   std::string mode = colon == std::string::npos ? "after" : text.substr(colon + 1);

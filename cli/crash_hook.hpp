@@ -10,6 +10,9 @@
 // LoaderEntryOneShot set): MODE "before" (the state is committed, the entry not renamed) or
 // "after" (renamed, nothing after it ran). These are the cuts between a commit and the rename
 // it promises (issue #13, "around each boot-loader rename").
+//
+// BOOTSTATE_TEST_CRASH_AT=idle:MODE cuts around the write of the idle certificate
+// (core/store_idle.hpp), with the modes of a commit; commits are not cut then.
 #pragma once
 
 #include <memory>

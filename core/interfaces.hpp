@@ -217,6 +217,24 @@ class SlotStorage {
   virtual bool has_moved_aside() const { return false; }
   // Where the store lives, for messages.
   virtual std::string describe() const = 0;
+
+  // The idle certificate (core/store_idle.hpp) and the slot heads it is checked against. The
+  // defaults keep no certificate: a storage without one always takes the full parse.
+  // The first `bytes` bytes of slot 0 or 1 (fewer when it is shorter); nullopt when missing.
+  virtual Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) {
+    auto whole = read(slot);
+    if (whole && whole->has_value() && (*whole)->size() > bytes) (*whole)->resize(bytes);
+    return whole;
+  }
+  // The certificate's bytes; nullopt when there is none.
+  virtual Expected<std::optional<std::string>> read_idle_certificate() {
+    return std::optional<std::string>();
+  }
+  // Replaces the certificate with `bytes` and makes it durable (one fdatasync).
+  virtual Expected<void> write_idle_certificate(std::string_view bytes) {
+    (void)bytes;
+    return {};
+  }
 };
 
 }  // namespace bootstate

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/store_idle.hpp"
+
 namespace bootstate {
 namespace {
 
@@ -55,12 +57,20 @@ class Runner {
     input_.facts = facts;
     input_.phase = phase;
   }
+  // The last committed (or loaded) state goes back to the access once, not once per commit
+  // (MemoryState: preview's simulated commits copied the whole State each, issue #17).
+  ~Runner() {
+    if (loaded_) effects_.store->adopt(std::move(state_));
+  }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
 
   Expected<PhaseResult> run() {
     auto loaded = effects_.store->load();
     if (!loaded) return loaded.error();
     for (const std::string& warning : loaded->warnings) emit(Event::StoreWarning, warning);
     state_ = std::move(loaded->state);
+    loaded_ = true;
     input_.store_lost = loaded->lost;
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
@@ -98,10 +108,16 @@ class Runner {
     if (end.attempt_completed) emit(Event::AttemptComplete, end.message);
     const bool reboot = (end.exit == PhaseExit::RebootRequired && end.reboot_helps) ||
                         (end.exit == PhaseExit::Failed && fallback);
-    return PhaseResult{end.exit, end.message, wrote_, fallback, reboot};
+    PhaseResult result{end.exit, end.message, wrote_, fallback, reboot};
+    // What the idle certificate needs to know (core/store_idle.hpp): asked only when this run
+    // ended with nothing done and nothing left, on the state as committed.
+    result.settled = end.exit == PhaseExit::Ok && end.boot_actions.empty() &&
+                     settled_in_every_phase(state_, input_);
+    return result;
   }
 
  private:
+  bool loaded_ = false;  // state_ holds a loaded or committed state
   Expected<void> commit(State state) {
     BOOTSTATE_TRY(effects_.store->commit(state));
     state_ = std::move(state);

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "core/store_idle.hpp"
+
 namespace bootstate {
 namespace {
 
@@ -273,6 +275,97 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   return {};
 }
 
+Expected<std::optional<int>> SlotFiles::open_checked(const std::string& name) {
+  const std::string path = directory_ + "/" + name;
+  auto directory = directory_fd(false, 0);
+  if (!directory) {
+    if (directory.error().code == ErrorCode::NotFound) return std::optional<int>();
+    return directory.error();
+  }
+  Fd fd(::openat(*directory, name.c_str(),
+                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::optional<int>();
+    return open_error(path, errno);
+  }
+  BOOTSTATE_TRY(check_owned(fd.get(), path, false));
+  return std::optional<int>(fd.release());
+}
+
+namespace {
+
+// Up to `limit` bytes from the start of `fd` (closed afterwards).
+Expected<std::optional<std::string>> read_prefix(int descriptor, const std::string& path,
+                                                 std::size_t limit) {
+  Fd fd(descriptor);
+  std::string contents(limit, '\0');
+  std::size_t size = 0;
+  while (size < limit) {
+    const ssize_t count =
+        ::pread(fd.get(), contents.data() + size, limit - size, static_cast<off_t>(size));
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return io_error("read", path, errno);
+    }
+    if (count == 0) break;
+    size += static_cast<std::size_t>(count);
+  }
+  contents.resize(size);
+  return std::optional<std::string>(std::move(contents));
+}
+
+constexpr const char* kIdleName = "idle";
+
+}  // namespace
+
+Expected<std::optional<std::string>> SlotFiles::read_head(int slot, std::size_t bytes) {
+  BOOTSTATE_TRY(check_slot(slot));
+  auto fd = open_checked(slot_name(slot));
+  if (!fd) return fd.error();
+  if (!fd->has_value()) return std::optional<std::string>();
+  return read_prefix(**fd, slot_path(slot), bytes);
+}
+
+Expected<std::optional<std::string>> SlotFiles::read_idle_certificate() {
+  auto fd = open_checked(kIdleName);
+  if (!fd) return fd.error();
+  if (!fd->has_value()) return std::optional<std::string>();
+  // One byte more than a certificate: a longer file is not one.
+  return read_prefix(**fd, directory_ + "/" + kIdleName, kIdleClaimSize + 1);
+}
+
+Expected<void> SlotFiles::write_idle_certificate(std::string_view bytes) {
+  const std::string path = directory_ + "/" + kIdleName;
+  auto directory = directory_fd(false, 0);
+  if (!directory) return directory.error();
+  bool created = false;
+  Fd fd(::openat(*directory, kIdleName, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0 && errno == ENOENT) {
+    fd.reset(::openat(*directory, kIdleName,
+                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600));
+    created = true;
+  }
+  if (fd.get() < 0) return open_error(path, errno);
+  BOOTSTATE_TRY(check_owned(fd.get(), path, false));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t count =
+        ::pwrite(fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return io_error("write", path, errno);
+    }
+    done += static_cast<std::size_t>(count);
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0) {
+    return io_error("truncate", path, errno);
+  }
+  if (::fdatasync(fd.get()) != 0) return io_error("fdatasync", path, errno);
+  if (fd.close() != 0) return io_error("close", path, errno);
+  if (created) BOOTSTATE_TRY(sync_directory(*directory, directory_));
+  return {};
+}
+
 bool SlotFiles::has_moved_aside() const {
   for (int slot = 0; slot < 2; ++slot) {
     struct stat status {};
@@ -298,6 +391,13 @@ Expected<void> SlotFiles::move_aside() {
     if (errno == ENOENT) continue;
     return make_error(ErrorCode::Io, "rename {} to {}.broken: {}", slot_path(slot), slot_path(slot),
                       errno_text(errno));
+  }
+  // The certificate named a slot that is gone: a fresh store must not inherit it (its sequence
+  // numbers start again, and the certificate also names the checksum, but gone is clearer).
+  if (::unlinkat(*directory, kIdleName, 0) == 0) {
+    moved = true;
+  } else if (errno != ENOENT) {
+    return make_error(ErrorCode::Io, "remove {}/{}: {}", directory_, kIdleName, errno_text(errno));
   }
   if (moved) BOOTSTATE_TRY(sync_directory(*directory, directory_));
   return {};

@@ -57,14 +57,23 @@ class SlotFiles : public SlotStorage {
   // survives a power cut. Errors are Io and name the path and the errno text.
   Expected<void> write(int slot, std::string_view bytes) override;
 
-  // Renames each existing DIR/state.N to DIR/state.N.broken (replacing an older .broken), then
-  // fsyncs the directory. Missing slots are skipped.
+  // Renames each existing DIR/state.N to DIR/state.N.broken (replacing an older .broken) and
+  // removes DIR/idle (it vouched for a slot that is gone), then fsyncs the directory. Missing
+  // slots are skipped.
   Expected<void> move_aside() override;
   // DIR/state.0.broken or DIR/state.1.broken exists.
   bool has_moved_aside() const override;
 
   // The directory.
   std::string describe() const override { return directory_; }
+
+  // The first `bytes` bytes of DIR/state.N (one pread), checked like read().
+  Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) override;
+  // DIR/idle (core/store_idle.hpp), checked like a slot; at most kIdleClaimSize + 1 bytes.
+  Expected<std::optional<std::string>> read_idle_certificate() override;
+  // Overwrites DIR/idle in place (created 0600 when missing; the directory is then fsync'ed),
+  // truncated to `bytes`, one fdatasync. A torn write leaves a certificate whose checksum fails.
+  Expected<void> write_idle_certificate(std::string_view bytes) override;
 
   // DIR/state.N (for messages and tests).
   std::string slot_path(int slot) const;
@@ -79,6 +88,8 @@ class SlotFiles : public SlotStorage {
 
   // Size of DIR/state.N; 0 when missing or not a regular file.
   std::size_t file_size(int slot);
+  // Opens DIR/NAME for reading, checked (regular, owned); nullopt when missing.
+  Expected<std::optional<int>> open_checked(const std::string& name);
   // fallocate(KEEP_SIZE) `bytes` for the slot that is not `slot` (its content unchanged).
   Expected<void> reserve_other(int slot, std::size_t bytes);
 

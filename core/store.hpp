@@ -59,6 +59,8 @@ class StateStore {
 
   // Sequence of the newest committed state (0 when none), after load() or commit().
   std::uint64_t sequence() const { return sequence_; }
+  // The slot holding it, -1 when none (for the idle certificate, core/store_idle.hpp).
+  int newest_slot() const { return newest_slot_; }
 
  private:
   SlotStorage& storage_;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark (a) across builds: an idle `run --phase PHASE` (nothing pending) of two or more
-builds against the C baseline, at 10 and 1,000 applied migrations, in the same run.
+builds against the C baseline, at 10, 1,000 and 10,000 applied migrations (BENCH_SIZES), in the same run.
 
   python3 bench/cli/idle_compare.py BUILD_DIR [BUILD_DIR ...]
 
@@ -73,7 +73,8 @@ def main():
         file.write(b"x" * 4096)
     programs = [installed_copy(os.path.join(build, "cli/bootstate"), "bootstate-%d" % index)
                 for index, build in enumerate(builds)]
-    for count in (10, 1000):
+    sizes = [int(size) for size in os.environ.get("BENCH_SIZES", "10 1000 10000").split()]
+    for count in sizes:
         roots = [tree(build, count) for build in builds]
         commands = [[program, "--root", root, "run", "--phase", PHASE]
                     for program, root in zip(programs, roots)]

@@ -96,7 +96,8 @@ class StoreFiles(unittest.TestCase):
         self.corrupt(0)
         self.corrupt(1)
         self.assert_read_only(["`bootstate run` will move them aside"])
-        self.assertEqual(sorted(os.listdir(self.slots)), ["state.0", "state.1"])
+        # (DIR/idle, the idle certificate of issue #17, may be there too: it is no slot.)
+        self.assertEqual(sorted(set(os.listdir(self.slots)) - {"idle"}), ["state.0", "state.1"])
         # `run` is the one that moves them aside, and says so.
         result = self.machine.run("initrd-pre-mount")
         self.assertIn("moved aside", result.stdout + result.stderr)
