@@ -19,6 +19,7 @@ enum class Command {
   Accept,
   Decline,
   Retry,
+  Choose,
   Help,
   Version
 };

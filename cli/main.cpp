@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
       case Command::Decline:
       case Command::Retry:
         return decision_command(machine);
+      case Command::Choose:
+        return choose_command(machine);
       case Command::Version:
         std::printf("bootstate %s\n", BOOTSTATE_VERSION);
         return kExitOk;
