@@ -167,3 +167,74 @@ TEST_CASE("run_checks runs the checks of one phase, or all, in plan order") {
   CHECK(runner.ran == std::vector<std::string>{"b@initrd-pre-mount"});
   CHECK(initrd.empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Items and choices in the state (core/choices.hpp) and their encoding.
+
+#include "core/choices.hpp"
+#include "core/state_codec.hpp"
+
+TEST_CASE("items and choices survive the codec; without them the payload has neither key") {
+  State state;
+  CHECK(encode_state(state).find("items") == std::string::npos);
+  CHECK(encode_state(state).find("choices") == std::string::npos);
+  ItemRecord item{"pg-15-to-14", "pg", "error", "newer data", {{"dump-restore", "dump"}},
+                  "dump-restore", "/nix/store/g2", 4, 99};
+  state.items.push_back(item);
+  state.choices.push_back({"pg-15-to-14", "pg", "dump-restore", 100, "/nix/store/g2"});
+  auto decoded = decode_state(encode_state(state));
+  REQUIRE_MESSAGE(decoded.has_value(), decoded.error().message);
+  REQUIRE(decoded->items.size() == 1);
+  CHECK(decoded->items[0].resolutions[0].description == "dump");
+  CHECK(decoded->items[0].attempt == 4);
+  REQUIRE(decoded->choices.size() == 1);
+  CHECK(decoded->choices[0].generation == "/nix/store/g2");
+}
+
+TEST_CASE("choose: unknown item, undeclared resolution, ambiguous id, plan change; clear") {
+  Plan plan;
+  plan.generation = "/nix/store/g2";
+  plan.checks.push_back(pg_check());
+  std::vector<ItemRecord> items = item_records(
+      items_of_run(pg_check(), exited(0, kLine)), plan, plan.generation, 1, 5);
+  REQUIRE(items.size() == 1);
+  State state;
+  auto unknown = choose_resolution(state, items, &plan, "nope", "dump-restore", 9);
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().message.find("unknown item \"nope\"") != std::string::npos);
+  auto undeclared = choose_resolution(state, items, &plan, "pg-15-to-14", "nuke", 9);
+  REQUIRE_FALSE(undeclared.has_value());
+  CHECK(undeclared.error().message.find("it offers: dump-restore, restore-backup") !=
+        std::string::npos);
+  // The plan changed: its check no longer declares restore-backup.
+  Plan changed = plan;
+  changed.checks[0].resolutions.pop_back();
+  auto gone = choose_resolution(state, items, &changed, "pg-15-to-14", "restore-backup", 9);
+  REQUIRE_FALSE(gone.has_value());
+  CHECK(gone.error().message.find("no longer in the plan") != std::string::npos);
+  // Two checks reporting the same id: CHECK/ITEM tells them apart.
+  std::vector<ItemRecord> both = items;
+  both.push_back(items[0]);
+  both.back().check = "other";
+  auto ambiguous = choose_resolution(state, both, &plan, "pg-15-to-14", "dump-restore", 9);
+  REQUIRE_FALSE(ambiguous.has_value());
+  CHECK(ambiguous.error().message.find("pg/pg-15-to-14") != std::string::npos);
+  auto chosen = choose_resolution(state, both, &plan, "pg/pg-15-to-14", "dump-restore", 9);
+  REQUIRE_MESSAGE(chosen.has_value(), chosen.error().message);
+  REQUIRE(chosen->choices.size() == 1);
+  // The plan of that generation gets the migration; another generation's does not.
+  auto expanded = plan_with_choices(plan, *chosen, "/nix/store/g2");
+  REQUIRE(expanded.has_value());
+  Plan other = plan;
+  CHECK_FALSE(plan_with_choices(other, *chosen, "/nix/store/g3").has_value());
+  Plan no_checks;
+  CHECK_FALSE(plan_with_choices(no_checks, *chosen, "/nix/store/g2").has_value());
+  auto views = item_views(chosen->items, *chosen);
+  REQUIRE(views.size() == 1);
+  CHECK(views[0].state == ItemState::Chosen);
+  CHECK_FALSE(views[0].blocker);
+  auto cleared = clear_choice(*chosen, "pg-15-to-14");
+  REQUIRE(cleared.has_value());
+  CHECK(cleared->choices.empty());
+  CHECK_FALSE(clear_choice(*cleared, "pg-15-to-14").has_value());
+}
