@@ -7,9 +7,11 @@ booting the old generation undoes it."""
 import json
 import os
 import stat
+import subprocess
+import time
 import unittest
 
-from harness import Machine, command_step
+from harness import BOOTSTATE, Machine, command_step
 
 # The check: the "data" under the root is of version 15, the generation's server is 14. It is
 # run directly (its #! line), never through a shell by bootstate.
@@ -192,6 +194,71 @@ class ChecksTest(unittest.TestCase):
             machine.boot_into("g1")
             machine.reboot()
             self.assertEqual(machine.boot(), 0, name)
+
+    def test_choose_racing_a_run_waits_for_it_and_is_not_overwritten(self):
+        machine = self.machine
+        warn = self.script("warn", "#!/bin/sh\necho '{\"id\":\"w\",\"severity\":\"warning\","
+                                   "\"message\":\"m\",\"resolutions\":[\"keep-going\"]}'\n")
+        slow = {"id": "slow", "policy": "required",
+                "steps": [command_step("sleep", ["/bin/sleep", "2"])]}
+        machine.write_plan("g2", [slow], checks=self.checks(check_argv=[warn]))
+        machine.boot_into("g2")
+        machine.reboot()
+        for phase in ("initrd-pre-mount", "pre-switch-root"):
+            self.assertEqual(machine.run(phase).returncode, 0)
+        environment = dict(os.environ)
+        environment.pop("BOOTSTATE_TEST_CRASH_AT", None)
+        run = subprocess.Popen([BOOTSTATE, "--root", machine.root, "run", "--phase",
+                                "post-activation"], env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.0)  # the check ran and recorded the item; the slow step holds the lock
+        chosen = machine.bootstate("choose", "w", "keep-going")
+        self.assertEqual(chosen.returncode, 0, chosen.stderr)
+        self.assertIsNotNone(run.poll(), "choose returned before the run released the store")
+        run.communicate()
+        status = machine.status()
+        item = self.item(status, "w")
+        self.assertEqual((item["chosen"], item["state"]), ("keep-going", "chosen"))
+        self.assertEqual(machine.migration("slow")["state"], "applied")
+        # The next boot of g2 runs it.
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
+        self.assertEqual(self.item(machine.status(), "w")["state"], "resolved")
+
+    def test_a_power_cut_at_every_commit_of_a_resolution_boot_completes_it(self):
+        resolutions = [{"id": "dump-restore", "description": "idempotent restore",
+                        "steps": [command_step("restore", [self.set_version, "14"],
+                                               idempotent=True)]},
+                       {"id": "keep-going", "steps": [command_step("nothing", ["/bin/true"])]}]
+        for cut in range(1, 6):
+            with self.subTest(cut=cut):
+                machine = Machine()
+                self.addCleanup(machine.cleanup)
+                self.machine = machine
+                os.makedirs(machine.path("/var/lib/app"))
+                with open(machine.path("/var/lib/app/PG_VERSION"), "w") as file:
+                    file.write("15\n")
+                check = self.script("check", CHECK)
+                self.set_version = self.script("set-version", SET_VERSION)
+                checks = self.checks(check_argv=[check], resolutions=resolutions)
+                machine.write_plan("g1", [])
+                machine.boot_into("g1")
+                self.assertEqual(machine.boot(), 0)
+                g2 = machine.write_plan("g2", [], checks=checks)
+                chosen = machine.bootstate("--plan", g2 + "/bootstate/plan.json", "choose",
+                                           "app-15-to-14", "dump-restore")
+                self.assertEqual(chosen.returncode, 0, chosen.stderr)
+                machine.boot_into("g2")
+                machine.reboot()
+                for phase in ("initrd-pre-mount", "pre-switch-root"):
+                    self.assertEqual(machine.run(phase).returncode, 0)
+                machine.run("post-activation", env={"BOOTSTATE_TEST_CRASH_AT": str(cut)})
+                machine.reboot()
+                self.assertEqual(machine.boot(), 0, machine.status())
+                self.assertEqual(machine.migration("app.dump-restore")["state"], "applied")
+                self.assertEqual(self.data_version(), ["14"])
+                self.assertEqual(self.item(machine.status(), "app-15-to-14")["state"],
+                                 "resolved")
 
     def test_a_plan_without_checks_never_runs_or_records_any(self):
         status = self.machine.status()
