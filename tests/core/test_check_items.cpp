@@ -178,8 +178,9 @@ TEST_CASE("items and choices survive the codec; without them the payload has nei
   State state;
   CHECK(encode_state(state).find("items") == std::string::npos);
   CHECK(encode_state(state).find("choices") == std::string::npos);
-  ItemRecord item{"pg-15-to-14", "pg", "error", "newer data", {{"dump-restore", "dump"}},
-                  "dump-restore", "/nix/store/g2", 4, 99};
+  ItemRecord item{
+      "pg-15-to-14",   "pg", "error", "newer data", {{"dump-restore", "dump"}}, "dump-restore",
+      "/nix/store/g2", 4,    99};
   state.items.push_back(item);
   state.choices.push_back({"pg-15-to-14", "pg", "dump-restore", 100, "/nix/store/g2"});
   auto decoded = decode_state(encode_state(state));
@@ -195,8 +196,8 @@ TEST_CASE("choose: unknown item, undeclared resolution, ambiguous id, plan chang
   Plan plan;
   plan.generation = "/nix/store/g2";
   plan.checks.push_back(pg_check());
-  std::vector<ItemRecord> items = item_records(
-      items_of_run(pg_check(), exited(0, kLine)), plan, plan.generation, 1, 5);
+  std::vector<ItemRecord> items =
+      item_records(items_of_run(pg_check(), exited(0, kLine)), plan, plan.generation, 1, 5);
   REQUIRE(items.size() == 1);
   State state;
   auto unknown = choose_resolution(state, items, &plan, "nope", "dump-restore", 9);

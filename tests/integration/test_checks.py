@@ -105,6 +105,8 @@ class ChecksTest(unittest.TestCase):
         self.assertEqual(len(item["resolutions"]), 2)
         text = machine.bootstate("status").stdout
         self.assertIn("bootstate choose app-15-to-14 dump-restore", text)
+        metrics = machine.bootstate("metrics").stdout
+        self.assertIn("\nbootstate_open_error_items 1\n", metrics)
 
         # Choices that do not apply change nothing (exit 2).
         before = machine.store_bytes()
