@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/executors.hpp"
+#include "cli/items_render.hpp"
 #include "cli/json_writer.hpp"
 #include "cli/state_view.hpp"
 #include "cli/status_model.hpp"
@@ -48,6 +49,7 @@ std::string preview_text(const PreviewReport& report) {
         "Initrd phases have work: boot into this generation (nixos-rebuild boot), a live "
         "switch cannot do it\n";
   }
+  out += items_text(report.items);
   for (const std::string& note : report.notes) out += "Note: " + note + "\n";
   for (const std::string& blocker : report.blockers) out += "Blocked: " + blocker + "\n";
   return out;
@@ -63,6 +65,8 @@ std::string preview_json(const PreviewReport& report) {
   json.field("blocked", !report.blockers.empty());
   json.field("blockers", report.blockers);
   json.field("notes", report.notes);
+  json.key("items");
+  write_items_json(json, report.items);
   json.key("actions");
   json.begin_array();
   for (const PreviewAction& action : report.actions) {
@@ -135,7 +139,17 @@ int preview_command(const Machine& machine) {
   if (!snapshot) return report_error(snapshot.error());
   print_warnings(*snapshot);
   Executors executors;
-  PreviewReport report = preview_plan(snapshot->state, *plan, executors.by_kind(), machine.root());
+  // Every check of the target plan, against the machine as it is now (nothing is recorded:
+  // preview only reads).
+  std::vector<CheckItem> items;
+  if (!plan->checks.empty()) {
+    CheckRunContext context;
+    context.generation = plan->generation;
+    context.root = machine.root();
+    items = run_checks(*plan, std::nullopt, executors.checks(), context);
+  }
+  PreviewReport report =
+      preview_plan(snapshot->state, *plan, executors.by_kind(), machine.root(), items);
   print(options.json ? preview_json(report) : preview_text(report));
   return report.blockers.empty() ? kExitOk : kExitFailed;
 }

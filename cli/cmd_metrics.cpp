@@ -7,6 +7,7 @@
 // are a contract of their own (numbers for alerting), apart from status's words.
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cstdio>
 
@@ -92,8 +93,10 @@ std::string render_metrics(const StatusModel& model) {
     out += fmt::format("bootstate_migrations{{state=\"{}\"}} {}\n", label(state), count);
   }
   metric(out, "bootstate_open_error_items",
-         "Unresolved error items; bootstate has no checks producing items yet, so always 0.");
-  out += "bootstate_open_error_items 0\n";
+         "Error items of checks without a chosen resolution (they block their generation).");
+  const auto open_errors = std::count_if(model.items.begin(), model.items.end(),
+                                         [](const ItemView& view) { return view.blocker; });
+  out += fmt::format("bootstate_open_error_items {}\n", open_errors);
   metric(out, "bootstate_warnings", "Warnings status reports (a torn state slot, no plan, ...).");
   out += fmt::format("bootstate_warnings {}\n", model.warnings.size());
   return out;

@@ -329,6 +329,7 @@ int run_command(const Machine& machine) {
   };
   effects.events = &progress;
   effects.root = machine.root();
+  effects.checks = &executors.checks();
 
   auto result = run_phase(phase, *plan, *facts, effects);
   if (!result) {

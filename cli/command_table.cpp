@@ -21,11 +21,13 @@ constexpr OptionSpec kCommandOptions[] = {
     {"--attempt", "", "N", "the attempt number (default: the current attempt)"},
     {"--follow", "-f", "", "keep printing the log while the step is running"},
     {"--output", "-o", "FILE", "replace FILE atomically (a temporary file renamed over it)"},
+    {"--clear", "", "", "withdraw the choice made for ITEM"},
 };
 
 constexpr std::string_view kRunOptions[] = {"--phase"};
 constexpr std::string_view kLogOptions[] = {"--attempt", "--follow"};
 constexpr std::string_view kMetricsOptions[] = {"--output"};
+constexpr std::string_view kChooseOptions[] = {"--clear"};
 
 constexpr CommandSpec kCommands[] = {
     {Command::Run, "run", "--phase PHASE", "advance the state machine (used by the units)",
@@ -94,6 +96,15 @@ constexpr CommandSpec kCommands[] = {
      "Makes failed migration ID (forward or undo) run again at its phase, and reopens a failed\n"
      "attempt of the booted plan.",
      {}},
+    {Command::Choose, "choose", "ITEM RESOLUTION | ITEM --clear",
+     "choose how a check's item is resolved",
+     "Records durably that item ITEM (an id `preview` or `status` lists, or CHECK/ITEM) is\n"
+     "resolved by RESOLUTION: it runs as migration CHECK.RESOLUTION in the next attempt of the\n"
+     "item's generation, with everything a migration has (backup, undo, power-cut safety).\n"
+     "With --plan PLAN: for a generation not booted yet (its checks run to find the item).\n"
+     "--clear withdraws the choice. An unknown item or a resolution the item or its plan does\n"
+     "not offer: exit 2, nothing changed.",
+     kChooseOptions},
     {Command::Cancel,
      "cancel",
      "",

@@ -20,6 +20,7 @@ enum class Command {
   Decline,
   Retry,
   Cancel,
+  Choose,
   Help,
   Version
 };

@@ -20,6 +20,7 @@ int log_command(const Machine& machine);       // cmd_log.cpp
 int metrics_command(const Machine& machine);   // cmd_metrics.cpp
 int decision_command(const Machine& machine);  // accept, decline, retry
 int cancel_command(const Machine& machine);    // cmd_cancel.cpp
+int choose_command(const Machine& machine);    // cmd_choose.cpp
 
 // Prints "bootstate: MESSAGE" to stderr and returns kExitInvalid: every error that reaches a
 // command's top changed nothing (the store commits are the only writes, and they either land

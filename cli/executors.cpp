@@ -6,6 +6,7 @@
 
 #include "cli/udev_settle.hpp"
 #include "initrd/storage_step.hpp"
+#include "stage2/check_runner.hpp"
 #include "stage2/command_step.hpp"
 #include "stage2/process_runner.hpp"
 #ifdef BOOTSTATE_HAVE_FIRMWARE
@@ -17,6 +18,7 @@ namespace bootstate::cli {
 struct Executors::Parts {
   PosixProcessRunner runner;
   CommandStepExecutor command{runner};
+  ProcessCheckRunner checks{runner};
   StorageStepExecutor storage;
   UdevSettlingExecutor settled_storage{storage};
 #ifdef BOOTSTATE_HAVE_FIRMWARE
@@ -33,6 +35,10 @@ Executors::Executors() : parts_(std::make_unique<Parts>()) {
 }
 
 Executors::~Executors() = default;
+
+CheckRunner& Executors::checks() const {
+  return parts_->checks;
+}
 
 std::string fwupd_helper_path() {
   if (const char* configured = std::getenv("BOOTSTATE_FWUPD_HELPER")) return configured;

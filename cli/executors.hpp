@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/check_items.hpp"
 #include "core/interfaces.hpp"
 
 namespace bootstate::cli {
@@ -16,6 +17,8 @@ class Executors {
   Executors();
   ~Executors();
   const std::map<StepKind, StepExecutor*>& by_kind() const { return by_kind_; }
+  // The plan's checks run like command steps (stage2/check_runner.hpp).
+  CheckRunner& checks() const;
 
  private:
   struct Parts;

@@ -19,6 +19,7 @@ int priority_of(Event event) {
     case Event::AttemptFailed:
       return LOG_ERR;
     case Event::StoreWarning:
+    case Event::ItemReported:
     case Event::AttemptAbandoned:
     case Event::MarkedBad:
       return LOG_WARNING;

@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
         return decision_command(machine);
       case Command::Cancel:
         return cancel_command(machine);
+      case Command::Choose:
+        return choose_command(machine);
       case Command::Version:
         std::printf("bootstate %s\n", BOOTSTATE_VERSION);
         return kExitOk;

@@ -38,6 +38,7 @@ Expected<void> apply_option(Options& options, std::string_view name, const std::
   if (name == "--no-pager") options.no_pager = true;
   if (name == "--follow") options.follow = true;
   if (name == "--output") options.output = value;
+  if (name == "--clear") options.clear = true;
   if (name == "--phase") {
     auto phase = parse_phase(value);
     if (!phase) {
@@ -84,6 +85,14 @@ Expected<void> check_arguments(Options& options, const std::vector<std::string>&
         return usage_error(fmt::format("{} needs one migration ID", spec_of(options.command).name));
       }
       options.argument = positional[0];
+      return {};
+    case Command::Choose:
+      if (options.clear ? positional.size() != 1 : positional.size() != 2) {
+        return usage_error(options.clear ? "choose --clear needs one ITEM"
+                                         : "choose needs ITEM and RESOLUTION (or ITEM --clear)");
+      }
+      options.argument = positional[0];
+      if (!options.clear) options.resolution = positional[1];
       return {};
     default:
       break;

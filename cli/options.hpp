@@ -29,6 +29,8 @@ struct Options {
                                // help COMMAND
   std::uint64_t attempt = 0;   // log --attempt N; 0 = the current attempt
   bool follow = false;         // log --follow
+  std::string resolution;      // choose ITEM RESOLUTION
+  bool clear = false;          // choose ITEM --clear
   std::string output;          // metrics --output FILE (not re-rooted: it is the caller's file)
 };
 

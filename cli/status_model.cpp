@@ -193,6 +193,10 @@ Expected<StatusModel> gather_status(const Machine& machine) {
     auto booted_plan = machine.booted_plan(std::nullopt, *facts);
     if (booted_plan) {
       plan = std::move(*booted_plan);
+      // The resolutions chosen for this generation are migrations of its plan (as at `run`).
+      if (auto expanded = plan_with_choices(*plan, state, facts->target_generation())) {
+        plan = std::move(*expanded);
+      }
     } else {
       model.warnings.push_back(booted_plan.error().message);
     }
@@ -249,6 +253,7 @@ Expected<StatusModel> gather_status(const Machine& machine) {
     model.migrations.push_back(std::move(row));
   }
   add_displaced(model, machine.data_dir(Phase::PostActivation));
+  model.items = item_views(state.items, state);
   add_next(model, state, plan ? &*plan : nullptr);
   return model;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/machine.hpp"
+#include "core/choices.hpp"
 #include "core/interfaces.hpp"
 #include "core/state.hpp"
 
@@ -61,6 +62,9 @@ struct StatusModel {
   std::string last_good_entry;
   std::optional<Attempt> attempt;
   std::vector<MigrationRow> migrations;
+  // Items checks and steps reported, of every generation the state remembers (a fallen-back
+  // machine shows the items of the generation that failed), with their choices.
+  std::vector<ItemView> items;
   std::vector<std::string> next;      // what happens next, in words
   std::vector<std::string> warnings;  // store warnings, a missing plan, …
   std::string esp;

@@ -1,5 +1,6 @@
 // `bootstate status` for a person (laid out like `bootctl status`) and as JSON with the stable
 // keys of docs/DESIGN.md.
+#include "cli/items_render.hpp"
 #include "cli/json_writer.hpp"
 #include "cli/state_view.hpp"
 #include "cli/status_model.hpp"
@@ -174,6 +175,9 @@ std::string render_status_text(const StatusModel& model, bool colour) {
     render_steps(out, row.undo_steps, "undo ", paint);
     render_displaced(out, row);
   }
+  if (!model.items.empty()) {
+    out += "\n" + paint("Items:", kBold) + "\n" + items_text(model.items);
+  }
   out += "\n" + paint("Next:", kBold) + "\n";
   for (const std::string& line : model.next) out += "  " + line + "\n";
   for (const std::string& warning : model.warnings) {
@@ -238,6 +242,8 @@ std::string render_status_json(const StatusModel& model) {
     json.end_object();
   }
   json.end_array();
+  json.key("items");
+  write_items_json(json, model.items);
   json.field("next", model.next);
   json.field("warnings", model.warnings);
   json.end_object();

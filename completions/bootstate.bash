@@ -21,7 +21,7 @@ _bootstate_ids() {
 _bootstate() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     local prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="run status preview history log metrics accept decline retry cancel help version"
+    local commands="run status preview history log metrics accept decline retry choose cancel help version"
     local global_options="--root --esp --boot --plan --json --no-reboot --no-pager --help -h --version"
     local phases="initrd-pre-mount pre-switch-root post-activation"
     local command="" i
@@ -66,6 +66,7 @@ _bootstate() {
             run) options+=" --phase" ;;
             log) options+=" --attempt --follow -f" ;;
             metrics) options+=" --output -o" ;;
+            choose) options+=" --clear" ;;
         esac
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
         return

@@ -2,7 +2,7 @@
 # ids of `bootstate --json status` (with the --root/--esp/--plan given on the line). Installed
 # as $datadir/fish/vendor_completions.d/bootstate.fish.
 
-set -l __bootstate_commands run status preview history log metrics accept decline retry cancel help version
+set -l __bootstate_commands run status preview history log metrics accept decline retry choose cancel help version
 
 # ids from bootstate's own pretty JSON (two spaces per level): migrations or steps.
 function __bootstate_ids -a kind
@@ -34,6 +34,7 @@ complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands"
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a accept -d 'let an optional migration run'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a decline -d 'do not run a migration'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a retry -d 'run a failed migration again'
+complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a choose -d 'choose how a check item is resolved'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a cancel -d 'abandon the attempt in progress'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a help -d 'show the help'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a version -d 'show the version'
@@ -54,6 +55,7 @@ complete -c bootstate -n '__fish_seen_subcommand_from run' -l phase -x -a 'initr
 complete -c bootstate -n '__fish_seen_subcommand_from log' -l attempt -x -d 'the attempt number'
 complete -c bootstate -n '__fish_seen_subcommand_from log' -s f -l follow -d 'follow a running step'
 complete -c bootstate -n '__fish_seen_subcommand_from metrics' -s o -l output -r -F -d 'replace FILE atomically'
+complete -c bootstate -n '__fish_seen_subcommand_from choose' -l clear -d 'withdraw the choice made for ITEM'
 
 # Arguments.
 complete -c bootstate -n '__fish_seen_subcommand_from accept decline retry' -x -a '(__bootstate_ids migrations)'

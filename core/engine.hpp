@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/check_items.hpp"
 #include "core/interfaces.hpp"
 #include "core/plan.hpp"
 #include "core/state.hpp"
@@ -103,6 +104,25 @@ Expected<State> backup_restored(State state, const Decision& decision, const Boo
 // Restoring a stale migration's backup failed: its undo failed with `why` (the attempt fails).
 Expected<State> restore_failed(State state, const Decision& decision, std::string_view why,
                                const BootFacts& facts);
+
+// --- checks: before a phase's migrations (docs/DESIGN.md "Checks and resolutions") ----------
+
+struct ChecksRan {
+  State state;
+  bool changed = false;
+  std::vector<std::string> blockers;  // in words, each naming the `bootstate choose` commands
+};
+
+// Records the items the checks of this phase (`checks`, by id) reported for the attempt's
+// generation, and fails the attempt (through the transition table) when one is an error item
+// without a choice, or an error item whose chosen resolution was applied and is still
+// reported. An error only for a transition missing from the tables (a bug).
+Expected<ChecksRan> checks_ran(const State& state, const Plan& plan,
+                               const std::vector<std::string>& checks,
+                               const std::vector<CheckItem>& items, const BootFacts& facts);
+
+// What to tell the operator about an open error item: its message and the commands.
+std::string blocker_text(const ItemRecord& item);
 
 // --- finish: what this phase run ends with --------------------------------------------------
 

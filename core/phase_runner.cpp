@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/store_idle.hpp"
+#include "core/choices.hpp"
 
 namespace bootstate {
 namespace {
@@ -72,6 +73,12 @@ class Runner {
     state_ = std::move(loaded->state);
     loaded_ = true;
     input_.store_lost = loaded->lost;
+    // The resolutions the operator chose for this generation are migrations of its plan. A plan
+    // without checks has none, and this costs nothing.
+    if (!input_.plan->checks.empty()) {
+      expanded_ = plan_with_choices(*input_.plan, state_, input_.facts.target_generation());
+      if (expanded_) input_.plan = &*expanded_;
+    }
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
     auto entry = effects_.boot_loader->booted_entry();
@@ -88,6 +95,7 @@ class Runner {
     if (!reconciled) return reconciled.error();
     for (const auto& [change, text] : reconciled->events) emit(event_for(change), text);
     if (reconciled->changed) BOOTSTATE_TRY(commit(std::move(reconciled->state)));
+    BOOTSTATE_TRY(run_checks_of_phase());
 
     // Each round commits at least once or ends, and a step is never run twice for one
     // decision; the bound only turns a bug into an error instead of a hang.
@@ -122,6 +130,40 @@ class Runner {
     BOOTSTATE_TRY(effects_.store->commit(state));
     state_ = std::move(state);
     wrote_ = true;
+    return {};
+  }
+
+  // The checks of this phase, before its migrations, while the attempt is in progress (a
+  // complete or failed attempt runs nothing, so idle boots run no check either).
+  Expected<void> run_checks_of_phase() {
+    std::vector<std::string> ran;
+    for (const Check& check : input_.plan->checks) {
+      if (check.phase == input_.phase) ran.push_back(check.id);
+    }
+    if (ran.empty() || !state_.attempt || state_.attempt->state != AttemptState::InProgress) {
+      return {};
+    }
+    std::vector<CheckItem> items;
+    if (effects_.checks != nullptr) {
+      CheckRunContext context{input_.phase, input_.facts.target_generation(), effects_.root,
+                              state_.attempt->number};
+      if (effects_.events) effects_.events->status("running the checks");
+      items = run_checks(*input_.plan, input_.phase, *effects_.checks, context);
+    } else {
+      for (const Check& check : input_.plan->checks) {
+        if (check.phase != input_.phase) continue;
+        ProcessResult none;
+        none.message = "checks cannot run in this build";
+        for (CheckItem& item : items_of_run(check, none)) items.push_back(std::move(item));
+      }
+    }
+    for (const CheckItem& item : items) {
+      emit(Event::ItemReported, fmt::format("check \"{}\": {} \"{}\": {}", item.check,
+                                            to_string(item.severity), item.id, item.message));
+    }
+    auto outcome = checks_ran(state_, *input_.plan, ran, items, input_.facts);
+    if (!outcome) return outcome.error();
+    if (outcome->changed) BOOTSTATE_TRY(commit(std::move(outcome->state)));
     return {};
   }
 
@@ -320,6 +362,7 @@ class Runner {
   EngineInput input_;
   State state_;
   std::map<std::string, Migration> recorded_;
+  std::optional<Plan> expanded_;  // the plan with the chosen resolutions, when there are some
   UnavailableExecutor unavailable_;
   bool wrote_ = false;
 };
@@ -359,6 +402,7 @@ std::string_view message_id(Event event) {
       "773913c13be44251bd9a445528b7996c",  // OneShotSet
       "4be2ebeb850b4a59911fe787a1e31123",  // RebootRequired
       "dbdac4cf014f4cf8affb52079ba66466",  // StoreWarning
+      "5f0c2a9e7d1b4c3a8e6f9b2d4a7c1e35",  // ItemReported
   };
   return ids[static_cast<std::size_t>(event)];
 }

@@ -31,6 +31,7 @@ enum class Event : std::uint8_t {
   OneShotSet,
   RebootRequired,
   StoreWarning,
+  ItemReported,  // a check reported an item (issue #15)
 };
 std::string_view message_id(Event event);  // a 128-bit id as 32 hex digits
 
@@ -98,6 +99,10 @@ struct PhaseEffects {
   std::function<Expected<StepPaths>(const Migration&, const Step&, std::uint64_t attempt)> paths;
   EventSink* events = nullptr;
   std::string root = "/";  // BOOTSTATE_ROOT for steps
+  // Runs the plan's checks of the phase (docs/DESIGN.md "Checks and resolutions"); nullptr:
+  // a check of the phase cannot run and is an error item of its own. Never used for a plan
+  // without checks.
+  CheckRunner* checks = nullptr;
 };
 
 struct PhaseResult {

@@ -118,18 +118,46 @@ struct Migration {
   bool undoable() const { return !undo.empty() || !backup.empty(); }
 };
 
+// A resolution a check offers: a migration template (docs/DESIGN.md "Checks and resolutions").
+// When the operator chooses it, it runs as migration `migration.id` = "CHECK.RESOLUTION",
+// policy required, with everything a migration has (order, backup, undo, power-cut safety).
+struct CheckResolution {
+  std::string id;           // the resolution's own id ("dump-restore")
+  std::string description;  // for preview and status
+  Migration migration;      // validated like a plan migration; id "CHECK.RESOLUTION"
+};
+
+// A check predicts whether the generation applies to the machine as it is: its command prints
+// items as JSON lines (core/check_items.hpp). It runs in `phase` at boot, before that phase's
+// migrations, and whenever `preview` or `choose` asks.
+struct Check {
+  std::string id;
+  std::string description;
+  Phase phase = Phase::PostActivation;
+  std::vector<std::string> argv;        // argv[0] absolute; executed directly, no shell
+  std::uint32_t timeout_seconds = 120;  // default when the plan omits `timeout`
+  std::vector<CheckResolution> resolutions;
+
+  const CheckResolution* find(std::string_view resolution_id) const;
+};
+
 struct Plan {
   int schema = 1;
   std::string generation;  // the toplevel store path this plan belongs to
   std::vector<Migration> migrations;
-  std::string digest;  // digest of the canonical `migrations` text (not `generation`)
+  std::vector<Check> checks;  // empty for most plans: then nothing about checks costs anything
+  std::string digest;         // digest of the canonical `migrations` text (not `generation`)
 
   // Index of each migration by id, filled by parse_plan (plans have up to thousands of
   // migrations, and the engine looks them up for every record).
   std::map<std::string, std::size_t, std::less<>> index;
 
   const Migration* find(std::string_view id) const;
+  const Check* find_check(std::string_view id) const;
 };
+
+// Ids of migrations, steps, checks, resolutions and items: [a-z0-9][a-z0-9._-]{0,63}.
+bool valid_id(std::string_view id);
 
 // Plan positions in execution order: `after` first, otherwise plan order (of the migrations
 // that may run next, the first in the plan). `plan` has no cycle and every `after` id exists

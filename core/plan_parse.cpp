@@ -10,7 +10,6 @@
 #include "core/plan_rules.hpp"
 
 namespace bootstate {
-namespace {
 
 // [a-z0-9][a-z0-9._-]{0,63}, written out: std::regex cost 12 % of parsing a 1,000-migration
 // plan (docs/PERFORMANCE.md).
@@ -21,6 +20,8 @@ bool valid_id(std::string_view id) {
                      [&](char c) { return lower_or_digit(c) || c == '.' || c == '_' || c == '-'; });
 }
 
+namespace {
+
 // [A-Za-z_][A-Za-z0-9_]*
 bool valid_environment_name(std::string_view name) {
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
@@ -28,6 +29,8 @@ bool valid_environment_name(std::string_view name) {
   return std::all_of(name.begin() + 1, name.end(),
                      [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
 }
+
+}  // namespace
 
 Expected<std::string> read_id(const FieldReader& object) {
   auto id = object.required_string("id");
@@ -53,6 +56,8 @@ Expected<std::vector<std::string>> read_argv(const FieldReader& object, std::str
   }
   return argv;
 }
+
+namespace {
 
 Expected<void> read_command(const FieldReader& object, Step& step) {
   BOOTSTATE_TRY(
@@ -330,7 +335,8 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
 
   auto object = FieldReader::open(document, "");
   if (!object) return in_source(object.error());
-  if (auto known = object->reject_unknown({"schema", "generation", "migrations"}); !known) {
+  if (auto known = object->reject_unknown({"schema", "generation", "migrations", "checks"});
+      !known) {
     return in_source(known.error());
   }
   Plan plan;
@@ -374,6 +380,11 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
     canonical.add(plan.migrations[i].definition_json);
   }
   canonical.add("]");
+  // Checks change the digest only when there are some: the digest of a plan without checks
+  // is what it was before checks existed (its attempt goes on after an upgrade of bootstate).
+  if (auto checks = read_checks(*object, plan, canonical); !checks) {
+    return in_source(checks.error());
+  }
   plan.digest = canonical.hex();
   return plan;
 }

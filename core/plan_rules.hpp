@@ -10,9 +10,15 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/json_fields.hpp"
 #include "core/plan.hpp"
 
 namespace bootstate {
+
+// "id" of `object`: present, a string, and a valid id (plan.hpp valid_id).
+Expected<std::string> read_id(const FieldReader& object);
+// `key` of `object`: a non-empty array of strings whose first is an absolute path.
+Expected<std::vector<std::string>> read_argv(const FieldReader& object, std::string_view key);
 
 // One migration object at `path` ("migrations[2]"), without the cross-migration rules.
 // `text_buffer`: where its canonical text is written, reused across the migrations of a plan.
@@ -29,6 +35,12 @@ Expected<StorageOperation> parse_storage_operation(const rapidjson::Value& value
 // Migration ids are unique; `after` names existing ids other than the migration itself; the
 // `after` relation has no cycle (the message lists the cycle).
 Expected<void> check_migration_graph(const Plan& plan);
+
+// The plan's `checks` array (absent → none), validated completely: ids unique and distinct,
+// argv absolute, resolutions valid migration templates whose `after` names plan migrations and
+// whose migration id "CHECK.RESOLUTION" is a valid id no plan migration has. `plan.migrations`
+// and `plan.index` are filled already. Appends the checks' canonical text to `digest`.
+Expected<void> read_checks(const FieldReader& object, Plan& plan, TextDigest& digest);
 
 // Sizes in plans: "max" (only where `allow_max`) or digits with an optional K/M/G/T suffix
 // (powers of 1024). Returns bytes; 0 means "max".

@@ -128,6 +128,18 @@ class SimulatedBackups final : public BackupStore {
   Phase& phase_;
 };
 
+// The checks ran for real before the simulation (their items are in the report): in the
+// simulated boots they report nothing, so the boots show what the migrations would do.
+class RanAlreadyChecks final : public CheckRunner {
+ public:
+  ProcessResult run(const Check&, const CheckRunContext&) override {
+    ProcessResult result;
+    result.started = true;
+    result.exit_status = 0;
+    return result;
+  }
+};
+
 void add_notes(PreviewReport& report, const State& state, const Plan& plan) {
   for (const MigrationView& view : plan_view(plan, state)) {
     const std::string& id = view.migration->id;
@@ -171,11 +183,21 @@ void add_notes(PreviewReport& report, const State& state, const Plan& plan) {
 
 }  // namespace
 
-PreviewReport preview_plan(const State& state, const Plan& plan,
+PreviewReport preview_plan(const State& state, const Plan& booted_plan,
                            const std::map<StepKind, StepExecutor*>& executors,
-                           const std::string& root) {
+                           const std::string& root, const std::vector<CheckItem>& items) {
   PreviewReport report;
-  report.generation = plan.generation;
+  report.generation = booted_plan.generation;
+  std::optional<Plan> expanded;
+  if (!booted_plan.checks.empty()) {
+    expanded = plan_with_choices(booted_plan, state, booted_plan.generation);
+    report.items =
+        item_views(item_records(items, booted_plan, booted_plan.generation, 0, 0), state);
+    for (const ItemView& view : report.items) {
+      if (view.blocker) report.blockers.push_back(blocker_text(view.item));
+    }
+  }
+  const Plan& plan = expanded ? *expanded : booted_plan;
   add_notes(report, state, plan);
 
   MemoryState store(state);
@@ -192,6 +214,8 @@ PreviewReport preview_plan(const State& state, const Plan& plan,
                        {StepKind::Storage, &executor},
                        {StepKind::Firmware, &executor}};
   effects.root = root;
+  RanAlreadyChecks checks;
+  effects.checks = &checks;
 
   for (int boot = 1; boot <= kMaxSimulatedBoots; ++boot) {
     recorder.boot = boot;

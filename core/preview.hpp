@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/choices.hpp"
 #include "core/engine.hpp"
 #include "core/interfaces.hpp"
 #include "core/plan.hpp"
@@ -31,13 +32,17 @@ struct PreviewReport {
   int boots = 0;                       // boots until the attempt completes (0: nothing to do)
   std::vector<std::string> blockers;   // what stops it, in words (exit 1)
   std::vector<std::string> notes;      // waiting for accept, kept stale migrations, changes
-  bool initrd_work = false;  // some work runs in an initrd phase: a live switch cannot do it
+  bool initrd_work = false;     // some work runs in an initrd phase: a live switch cannot do it
+  std::vector<ItemView> items;  // what the plan's checks report about the machine as it is
 };
 
 // `executors` give describe() details (and blockers) per step kind; missing kinds are described
 // as not available in this build. `booted_entry` is the current boot's loader view (counting).
+// `items`: what the plan's checks reported when run just now (run_checks); an open error item
+// is a blocker naming the `bootstate choose` commands. The resolutions chosen for the plan's
+// generation are previewed as the migrations they become.
 PreviewReport preview_plan(const State& state, const Plan& plan,
                            const std::map<StepKind, StepExecutor*>& executors,
-                           const std::string& root);
+                           const std::string& root, const std::vector<CheckItem>& items = {});
 
 }  // namespace bootstate

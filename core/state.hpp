@@ -80,6 +80,36 @@ struct Attempt {
   std::int64_t finished_usec = 0;
 };
 
+// An item a check (or a step, through $BOOTSTATE_ITEMS) reported for a generation, as last
+// reported (docs/DESIGN.md "Checks and resolutions"). It carries its resolutions' descriptions:
+// `status` shows it after a fallback, when the booted plan no longer has its check. Issue #15.
+struct ItemResolutionRecord {
+  std::string id;
+  std::string description;
+};
+struct ItemRecord {
+  std::string id;
+  std::string check;     // the check that reported it; "MIGRATION/STEP" for a step's item
+  std::string severity;  // error, warning, recommendation (an unknown word reads as error)
+  std::string message;
+  std::vector<ItemResolutionRecord> resolutions;
+  std::string default_resolution;
+  std::string generation;     // the generation whose plan has the check
+  std::uint64_t attempt = 0;  // the attempt in which it was last reported, 0 for none
+  std::int64_t reported_usec = 0;
+};
+
+// The operator's durable choice (`bootstate choose ITEM RESOLUTION`): resolution `resolution`
+// of check `check` runs as migration "CHECK.RESOLUTION" in the attempts of `generation` (whose
+// plan has that check and resolution). Issue #15.
+struct ChoiceRecord {
+  std::string item;
+  std::string check;
+  std::string resolution;
+  std::int64_t chosen_usec = 0;
+  std::string generation;
+};
+
 struct State {
   std::optional<Attempt> attempt;           // the current (or last) attempt
   std::vector<MigrationRecord> migrations;  // every migration ever touched and not forgotten
@@ -93,11 +123,16 @@ struct State {
   // whether it ran before the loss (docs/DESIGN.md "Nothing lost"). Added in issue #13; older
   // readers ignore it.
   std::int64_t store_reset_usec = 0;
+  // Items reported by checks and steps, bounded (kItemLimit), and the operator's choices.
+  // Added in issue #15; older readers ignore them.
+  std::vector<ItemRecord> items;
+  std::vector<ChoiceRecord> choices;
 
   MigrationRecord* find(std::string_view id);
   const MigrationRecord* find(std::string_view id) const;
 };
 
 inline constexpr std::size_t kHistoryLimit = 64;
+inline constexpr std::size_t kItemLimit = 256;
 
 }  // namespace bootstate

@@ -78,6 +78,12 @@ template <typename Io, RecordOf<MigrationRecord> R>
 void visit(Io& io, R& migration);
 template <typename Io, RecordOf<Attempt> R>
 void visit(Io& io, R& attempt);
+template <typename Io, RecordOf<ItemResolutionRecord> R>
+void visit(Io& io, R& resolution);
+template <typename Io, RecordOf<ItemRecord> R>
+void visit(Io& io, R& item);
+template <typename Io, RecordOf<ChoiceRecord> R>
+void visit(Io& io, R& choice);
 template <typename Io, RecordOf<State> R>
 void visit(Io& io, R& state);
 
@@ -120,6 +126,11 @@ class Writer {
     out_.StartArray();
     for (const std::string& value : values) put(value);
     out_.EndArray();
+  }
+  // A list added later, written only when it has elements (see unless_default).
+  template <typename R>
+  void list_unless_empty(const char* name, const std::vector<R>& records) {
+    if (!records.empty()) list(name, records);
   }
   template <typename R>
   void list(const char* name, const std::vector<R>& records) {
@@ -210,6 +221,10 @@ class Reader {
     }
   }
 
+  template <typename R>
+  void list_unless_empty(const char* name, std::vector<R>& records) {
+    list(name, records);
+  }
   template <typename R>
   void list(const char* name, std::vector<R>& records) {
     records.clear();
@@ -397,6 +412,35 @@ void visit(Io& io, R& attempt) {
   io.field("finished_usec", attempt.finished_usec);
 }
 
+// Issue #15 (checks): items and choices.
+template <typename Io, RecordOf<ItemResolutionRecord> R>
+void visit(Io& io, R& resolution) {
+  io.required("id", resolution.id);
+  io.field("description", resolution.description);
+}
+
+template <typename Io, RecordOf<ItemRecord> R>
+void visit(Io& io, R& item) {
+  io.required("id", item.id);
+  io.field("check", item.check);
+  io.field("severity", item.severity);
+  io.field("message", item.message);
+  io.list("resolutions", item.resolutions);
+  io.field("default_resolution", item.default_resolution);
+  io.field("generation", item.generation);
+  io.field("attempt", item.attempt);
+  io.field("reported_usec", item.reported_usec);
+}
+
+template <typename Io, RecordOf<ChoiceRecord> R>
+void visit(Io& io, R& choice) {
+  io.required("item", choice.item);
+  io.field("check", choice.check);
+  io.field("resolution", choice.resolution);
+  io.field("chosen_usec", choice.chosen_usec);
+  io.field("generation", choice.generation);
+}
+
 template <typename Io, RecordOf<State> R>
 void visit(Io& io, R& state) {
   io.object("attempt", state.attempt);
@@ -406,6 +450,8 @@ void visit(Io& io, R& state) {
   io.list("history", state.history);
   io.field("next_attempt_number", state.next_attempt_number);
   io.unless_default("store_reset_usec", state.store_reset_usec);  // issue #13 (engine helper)
+  io.list_unless_empty("items", state.items);                     // issue #15 (checks)
+  io.list_unless_empty("choices", state.choices);                 // issue #15 (checks)
 }
 
 void put_u32(std::string& out, std::uint32_t value) {

@@ -41,11 +41,13 @@ class Machine:
     def toplevel(self, name):
         return "/nix/store/" + name
 
-    def write_plan(self, name, migrations):
+    def write_plan(self, name, migrations, checks=None):
         """Writes generation `name`'s plan and returns its toplevel path."""
         toplevel = self.toplevel(name)
         os.makedirs(self.path(toplevel + "/bootstate"), exist_ok=True)
         plan = {"schema": 1, "generation": toplevel, "migrations": migrations}
+        if checks is not None:
+            plan["checks"] = checks
         with open(self.path(toplevel + "/bootstate/plan.json"), "w") as file:
             json.dump(plan, file)
         return toplevel

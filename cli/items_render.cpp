@@ -1,0 +1,79 @@
+#include "cli/items_render.hpp"
+
+namespace bootstate::cli {
+namespace {
+
+// The argument that names the item for `choose`: its id, or CHECK/ID when another check
+// reports the same id.
+std::string item_argument(const ItemView& view, const std::vector<ItemView>& all) {
+  for (const ItemView& other : all) {
+    if (other.item.id == view.item.id && other.item.check != view.item.check) {
+      return view.item.check + "/" + view.item.id;
+    }
+  }
+  return view.item.id;
+}
+
+}  // namespace
+
+std::string items_text(const std::vector<ItemView>& items) {
+  std::string out;
+  struct Group {
+    const char* severity;
+    const char* title;
+  };
+  for (Group group : {Group{"error", "Errors (an open one blocks the generation)"},
+                      Group{"warning", "Warnings"}, Group{"recommendation", "Recommendations"}}) {
+    bool first = true;
+    for (const ItemView& view : items) {
+      const bool in_group =
+          view.item.severity == group.severity ||
+          (group.severity == std::string_view("error") && !parse_severity(view.item.severity));
+      if (!in_group) continue;
+      if (first) out += fmt::format("{}:\n", group.title);
+      first = false;
+      out += fmt::format("  {} ({}, check {}): {}\n", view.item.id, to_string(view.state),
+                         view.item.check, view.item.message);
+      if (!view.chosen.empty()) out += fmt::format("      chosen: {}\n", view.chosen);
+      if (view.item.resolutions.empty()) {
+        out += "      no resolution is offered: fix the cause, then run the check again\n";
+      }
+      const std::string argument = item_argument(view, items);
+      for (const ItemResolutionRecord& resolution : view.item.resolutions) {
+        out += fmt::format("      {}{}{}\n        bootstate choose {} {}\n", resolution.id,
+                           resolution.id == view.item.default_resolution ? " (default)" : "",
+                           resolution.description.empty() ? "" : ": " + resolution.description,
+                           argument, resolution.id);
+      }
+    }
+  }
+  return out;
+}
+
+void write_items_json(JsonWriter& json, const std::vector<ItemView>& items) {
+  json.begin_array();
+  for (const ItemView& view : items) {
+    json.begin_object();
+    json.field("id", view.item.id);
+    json.field("check", view.item.check);
+    json.field("severity", view.item.severity);
+    json.field("message", view.item.message);
+    json.key("resolutions");
+    json.begin_array();
+    for (const ItemResolutionRecord& resolution : view.item.resolutions) {
+      json.begin_object();
+      json.field("id", resolution.id);
+      json.field("description", resolution.description);
+      json.end_object();
+    }
+    json.end_array();
+    json.field_or_null("default", view.item.default_resolution);
+    json.field_or_null("chosen", view.chosen);
+    json.field("state", std::string(to_string(view.state)));
+    json.field("generation", view.item.generation);
+    json.end_object();
+  }
+  json.end_array();
+}
+
+}  // namespace bootstate::cli

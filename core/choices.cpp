@@ -1,0 +1,245 @@
+#include "core/choices.hpp"
+
+#include <algorithm>
+
+#include "core/transitions.hpp"
+
+namespace bootstate {
+namespace {
+
+Error invalid(std::string message) {
+  return Error{ErrorCode::InvalidInput, std::move(message)};
+}
+
+std::string offered(const ItemRecord& item) {
+  if (item.resolutions.empty()) return "it offers no resolution";
+  std::string ids;
+  for (const ItemResolutionRecord& resolution : item.resolutions) {
+    ids += (ids.empty() ? "" : ", ") + resolution.id;
+  }
+  return "it offers: " + ids;
+}
+
+// CHECK/ITEM or ITEM.
+std::pair<std::string_view, std::string_view> split_item(std::string_view argument) {
+  const std::size_t slash = argument.find('/');
+  if (slash == std::string_view::npos) return {{}, argument};
+  return {argument.substr(0, slash), argument.substr(slash + 1)};
+}
+
+}  // namespace
+
+std::string_view to_string(ItemState state) {
+  switch (state) {
+    case ItemState::Open:
+      return "open";
+    case ItemState::Chosen:
+      return "chosen";
+    case ItemState::Resolved:
+      return "resolved";
+    case ItemState::Failed:
+      return "failed";
+  }
+  return "open";
+}
+
+std::vector<ItemView> item_views(const std::vector<ItemRecord>& items, const State& state) {
+  std::vector<ItemView> views;
+  views.reserve(items.size());
+  for (const ItemRecord& item : items) {
+    ItemView view;
+    view.item = item;
+    if (const ChoiceRecord* choice = find_choice(state, item.generation, item.check, item.id)) {
+      view.chosen = choice->resolution;
+      view.state = ItemState::Chosen;
+      const MigrationRecord* record = state.find(item.check + "." + choice->resolution);
+      if (record != nullptr && record->state == MigrationState::Applied) {
+        view.state = ItemState::Resolved;
+      } else if (record != nullptr && record->state == MigrationState::Failed) {
+        view.state = ItemState::Failed;
+      }
+    }
+    // An unknown severity word (a newer bootstate) is treated as the strictest.
+    auto severity = parse_severity(item.severity);
+    view.blocker = (!severity || *severity == Severity::Error) && view.chosen.empty();
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
+std::vector<ItemRecord> item_records(const std::vector<CheckItem>& items, const Plan& plan,
+                                     const std::string& generation, std::uint64_t attempt,
+                                     std::int64_t now_usec) {
+  std::vector<ItemRecord> records;
+  records.reserve(items.size());
+  for (const CheckItem& item : items) {
+    ItemRecord record;
+    record.id = item.id;
+    record.check = item.check;
+    record.severity = std::string(to_string(item.severity));
+    record.message = item.message;
+    record.default_resolution = item.default_resolution;
+    record.generation = generation;
+    record.attempt = attempt;
+    record.reported_usec = now_usec;
+    const Check* check = plan.find_check(item.check);
+    for (const std::string& id : item.resolutions) {
+      const CheckResolution* resolution = check ? check->find(id) : nullptr;
+      record.resolutions.push_back({id, resolution ? resolution->description : std::string()});
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+bool record_items(State& state, const std::vector<std::string>& checks,
+                  const std::vector<ItemRecord>& fresh, const std::string& generation) {
+  const std::vector<ItemRecord> before = state.items;
+  auto replaced = [&](const ItemRecord& item) {
+    if (item.generation != generation ||
+        std::find(checks.begin(), checks.end(), item.check) == checks.end()) {
+      return false;
+    }
+    // Reported again: the fresh record replaces it. Gone, but chosen: kept, so status shows
+    // what the resolution did (resolved) instead of forgetting the item.
+    const bool again = std::any_of(fresh.begin(), fresh.end(), [&](const ItemRecord& other) {
+      return other.check == item.check && other.id == item.id;
+    });
+    return again || find_choice(state, generation, item.check, item.id) == nullptr;
+  };
+  std::erase_if(state.items, replaced);
+  state.items.insert(state.items.end(), fresh.begin(), fresh.end());
+  while (state.items.size() > kItemLimit) {
+    // Another generation's oldest first; this generation's only when nothing else is left.
+    auto oldest = std::find_if(state.items.begin(), state.items.end(), [&](const ItemRecord& item) {
+      return item.generation != generation;
+    });
+    state.items.erase(oldest == state.items.end() ? state.items.begin() : oldest);
+  }
+  auto same = [](const ItemRecord& a, const ItemRecord& b) {
+    return a.id == b.id && a.check == b.check && a.generation == b.generation &&
+           a.severity == b.severity && a.message == b.message && a.attempt == b.attempt &&
+           a.default_resolution == b.default_resolution &&
+           a.resolutions.size() == b.resolutions.size();
+  };
+  return !std::equal(before.begin(), before.end(), state.items.begin(), state.items.end(), same);
+}
+
+const ChoiceRecord* find_choice(const State& state, std::string_view generation,
+                                std::string_view check, std::string_view item) {
+  for (const ChoiceRecord& choice : state.choices) {
+    if (choice.generation == generation && choice.check == check && choice.item == item) {
+      return &choice;
+    }
+  }
+  return nullptr;
+}
+
+std::optional<Plan> plan_with_choices(const Plan& plan, const State& state,
+                                      std::string_view generation) {
+  if (plan.checks.empty() || state.choices.empty()) return std::nullopt;
+  std::optional<Plan> expanded;
+  for (const ChoiceRecord& choice : state.choices) {
+    if (choice.generation != generation) continue;
+    const Check* check = plan.find_check(choice.check);
+    const CheckResolution* resolution = check ? check->find(choice.resolution) : nullptr;
+    if (resolution == nullptr) continue;  // the plan changed: status says the choice is unused
+    if (!expanded) expanded = plan;
+    if (expanded->find(resolution->migration.id) != nullptr) continue;  // chosen for 2 items
+    expanded->index.emplace(resolution->migration.id, expanded->migrations.size());
+    expanded->migrations.push_back(resolution->migration);
+  }
+  return expanded;
+}
+
+Expected<const ItemRecord*> find_item(const std::vector<ItemRecord>& candidates,
+                                      std::string_view argument) {
+  auto [check, id] = split_item(argument);
+  const ItemRecord* found = nullptr;
+  for (const ItemRecord& item : candidates) {
+    if (item.id != id || (!check.empty() && item.check != check)) continue;
+    if (found != nullptr && found->check != item.check) {
+      return invalid(
+          fmt::format("item \"{}\" is reported by checks \"{}\" and \"{}\": name it as CHECK/ITEM "
+                      "(\"{}/{}\")",
+                      id, found->check, item.check, found->check, id));
+    }
+    // The same item of several generations: the one reported last.
+    if (found == nullptr || item.reported_usec >= found->reported_usec) found = &item;
+  }
+  if (found == nullptr) {
+    return invalid(fmt::format(
+        "unknown item \"{}\" (no check reported it; `bootstate preview` lists the items)",
+        argument));
+  }
+  return found;
+}
+
+Expected<State> choose_resolution(State state, const std::vector<ItemRecord>& candidates,
+                                  const Plan* plan, std::string_view argument,
+                                  std::string_view resolution, std::int64_t now_usec) {
+  auto found = find_item(candidates, argument);
+  if (!found) return found.error();
+  const ItemRecord& item = **found;
+  const bool offered_by_item =
+      std::any_of(item.resolutions.begin(), item.resolutions.end(),
+                  [&](const ItemResolutionRecord& each) { return each.id == resolution; });
+  if (!offered_by_item) {
+    return invalid(fmt::format("item \"{}\" has no resolution \"{}\" ({})", item.id, resolution,
+                               offered(item)));
+  }
+  if (plan != nullptr) {
+    const Check* check = plan->find_check(item.check);
+    if (check == nullptr || check->find(resolution) == nullptr) {
+      return invalid(fmt::format(
+          "resolution \"{}\" of item \"{}\" is no longer in the plan of {} (check \"{}\" {}): "
+          "run `bootstate preview` for what the plan offers now",
+          resolution, item.id, item.generation, item.check,
+          check == nullptr ? "is gone" : "does not declare it"));
+    }
+  }
+  ChoiceRecord choice{item.id, item.check, std::string(resolution), now_usec, item.generation};
+  auto existing =
+      std::find_if(state.choices.begin(), state.choices.end(), [&](const ChoiceRecord& each) {
+        return each.generation == item.generation && each.check == item.check &&
+               each.item == item.id;
+      });
+  if (existing != state.choices.end()) {
+    if (existing->resolution == resolution) return state;  // already: idempotent
+    state.choices.erase(existing);
+  }
+  state.choices.push_back(std::move(choice));
+  if (state.choices.size() > kChoiceLimit) state.choices.erase(state.choices.begin());
+  // The item is kept with the choice even if only a fresh run (preview) found it: status shows
+  // it, and the next run of its check replaces it.
+  const bool recorded =
+      std::any_of(state.items.begin(), state.items.end(), [&](const ItemRecord& each) {
+        return each.generation == item.generation && each.check == item.check && each.id == item.id;
+      });
+  if (!recorded) {
+    state.items.push_back(item);
+    if (state.items.size() > kItemLimit) state.items.erase(state.items.begin());
+  }
+  // The failed attempt of that generation goes on: the operator answered what stopped it.
+  if (state.attempt && state.attempt->state == AttemptState::Failed &&
+      state.attempt->generation == item.generation) {
+    BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Reopen));
+    state.attempt->reason.clear();
+    state.attempt->boots_without_progress = 0;
+  }
+  return state;
+}
+
+Expected<State> clear_choice(State state, std::string_view argument) {
+  auto [check, id] = split_item(argument);
+  const auto before = state.choices.size();
+  std::erase_if(state.choices, [&](const ChoiceRecord& choice) {
+    return choice.item == id && (check.empty() || choice.check == check);
+  });
+  if (state.choices.size() == before) {
+    return invalid(fmt::format("item \"{}\" has no choice to clear", argument));
+  }
+  return state;
+}
+
+}  // namespace bootstate
