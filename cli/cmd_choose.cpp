@@ -5,30 +5,18 @@
 // a choice made while `run` advances a phase applies to the state that run leaves. The checks
 // that may have to run to find the item run before the lock is taken: a check may take
 // minutes, and a boot must not wait for it.
-#include <chrono>
 #include <cstdio>
 
 #include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
 #include "cli/crash_hook.hpp"
+#include "cli/decision_store.hpp"
 #include "cli/executors.hpp"
 #include "cli/state_view.hpp"
 #include "core/choices.hpp"
-#include "core/slot_files.hpp"
-#include "core/store.hpp"
-#include "core/store_lock.hpp"
 
 namespace bootstate::cli {
 namespace {
-
-constexpr std::chrono::minutes kChooseLockWait{15};
-
-// The generation a plan is for: the booted one for the booted plan's /run/booted-system.
-std::string generation_of(const BootFacts& facts, const Plan& plan) {
-  return plan.generation.empty() || plan.generation == "/run/booted-system"
-             ? facts.booted_generation
-             : plan.generation;
-}
 
 // The plan of the item's generation, to validate the resolution against: the given one when it
 // has the item's check, else the generation's own plan if it can still be read (a fallen-back
@@ -77,18 +65,15 @@ int choose_command(const Machine& machine) {
   if (!plan) return report_error(plan.error());
   auto esp = machine.esp();
   if (!esp) return report_error(esp.error());
-  const std::string lock_path = machine.rooted(kStoreLockPath);
-  const std::string directory = *esp + "/bootstate";
-  if (auto access = machine.require_access(
-          {lock_path, directory, directory + "/state.0", directory + "/state.1"}, true);
-      !access) {
+  // Before the checks run: a caller that cannot write the store learns it at once.
+  if (auto access = DecisionStore::check_access(machine, *esp); !access) {
     return report_error(access.error());
   }
 
   // The item as the plan's checks report it now, unless the store knows it already (a boot
   // recorded it, or --clear, which needs no item).
   std::vector<ItemRecord> fresh;
-  const std::string generation = generation_of(*facts, *plan);
+  const std::string generation = plan_generation(*facts, *plan);
   if (!options.clear && !plan->checks.empty()) {
     auto known = read_state(machine);  // reads only; the decision below reloads under the lock
     const bool recorded = known && find_item(known->state.items, options.argument).has_value();
@@ -102,27 +87,14 @@ int choose_command(const Machine& machine) {
     }
   }
 
-  const std::string holder = fmt::format("bootstate choose {}", options.argument);
-  auto lock = StoreLock::acquire(lock_path, holder, kChooseLockWait, [](const std::string& who) {
-    std::fprintf(stderr,
-                 "bootstate: waiting for the state store, held by %s (Ctrl-C gives up and "
-                 "changes nothing)\n",
-                 who.c_str());
-  });
-  if (!lock) return report_error(lock.error());
-  SlotFiles slot_files(directory);
-  std::unique_ptr<SlotStorage> crash_hook;
-  StateStore store(maybe_crashing(slot_files, crash_hook));
-  auto loaded = store.load();
-  if (!loaded) return report_error(loaded.error());
-  for (const std::string& warning : loaded->warnings) {
-    std::fprintf(stderr, "Warning: %s\n", warning.c_str());
-  }
+  auto store = DecisionStore::open(machine, *esp);
+  if (!store) return report_error(store.error());
+  const State& loaded = store->state;
 
   if (options.clear) {
-    auto cleared = clear_choice(loaded->state, options.argument);
+    auto cleared = clear_choice(loaded, options.argument);
     if (!cleared) return report_error(cleared.error());
-    if (auto committed = store.commit(*cleared); !committed) {
+    if (auto committed = store->commit(*cleared); !committed) {
       return report_error(committed.error());
     }
     std::printf("item \"%s\": choice withdrawn\n", options.argument.c_str());
@@ -131,16 +103,16 @@ int choose_command(const Machine& machine) {
 
   // The item in the state the lock protects (a run may have recorded it meanwhile), else the
   // fresh run's.
-  std::vector<ItemRecord> candidates = loaded->state.items;
+  std::vector<ItemRecord> candidates = loaded.items;
   candidates.insert(candidates.end(), fresh.begin(), fresh.end());
   auto item = find_item(candidates, options.argument);
   if (!item) return report_error(item.error());
   const std::optional<Plan> item_plan = plan_for(machine, *plan, **item);
   const ItemRecord chosen_item = **item;
-  auto decided = choose_resolution(loaded->state, candidates, item_plan ? &*item_plan : nullptr,
+  auto decided = choose_resolution(loaded, candidates, item_plan ? &*item_plan : nullptr,
                                    options.argument, options.resolution, facts->now_usec);
   if (!decided) return report_error(decided.error());
-  if (auto committed = store.commit(*decided); !committed) return report_error(committed.error());
+  if (auto committed = store->commit(*decided); !committed) return report_error(committed.error());
   std::printf(
       "item \"%s\": resolution \"%s\" chosen; it runs as migration \"%s.%s\" at the next boot "
       "of %s\n",

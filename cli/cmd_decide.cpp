@@ -22,13 +22,6 @@ namespace {
 // the message names the holder. Ctrl-C before then changes nothing either.
 constexpr std::chrono::minutes kDecisionLockWait{15};
 
-// The generation a retry is for: the booted one unless the plan names another.
-std::string retry_generation(const BootFacts& facts, const Plan& plan) {
-  return plan.generation.empty() || plan.generation == "/run/booted-system"
-             ? facts.booted_generation
-             : plan.generation;
-}
-
 // A retry of `id` already committed: its attempt reopened and the migration pending (or
 // running) again. Its re-arm may still be owed: a power cut or a failed rename between the
 // commit and the rename leaves the entry +0-DONE, and only running `retry` again can fix that.
@@ -46,7 +39,7 @@ bool retry_recorded(const State& state, const std::string& generation, const std
 // unless an entry was still owed its re-arm.
 int rearm_after_retry(const Machine& machine, const std::string& esp, const BootFacts& facts,
                       const Plan& plan, const Error* refused = nullptr) {
-  const std::string generation = retry_generation(facts, plan);
+  const std::string generation = plan_generation(facts, plan);
   if (generation.empty()) return kExitOk;
   auto boot_partition = machine.boot_partition(esp);
   if (!boot_partition) return report_error(boot_partition.error());
@@ -76,12 +69,24 @@ int rearm_after_retry(const Machine& machine, const std::string& esp, const Boot
 
 }  // namespace
 
+std::string plan_generation(const BootFacts& facts, const Plan& plan) {
+  return plan.generation.empty() || plan.generation == "/run/booted-system"
+             ? facts.booted_generation
+             : plan.generation;
+}
+
+Expected<void> DecisionStore::check_access(const Machine& machine, const std::string& esp) {
+  const std::string directory = esp + "/bootstate";
+  return machine.require_access(
+      {machine.rooted(kStoreLockPath), directory, directory + "/state.0", directory + "/state.1"},
+      true);
+}
+
 Expected<DecisionStore> DecisionStore::open(const Machine& machine, const std::string& esp) {
   const Options& options = machine.options();
   const std::string lock_path = machine.rooted(kStoreLockPath);
   const std::string directory = esp + "/bootstate";
-  BOOTSTATE_TRY(machine.require_access(
-      {lock_path, directory, directory + "/state.0", directory + "/state.1"}, true));
+  BOOTSTATE_TRY(check_access(machine, esp));
   const std::string holder =
       fmt::format("bootstate {} {}", command_name(options.command), options.argument);
   auto lock = StoreLock::acquire(lock_path, holder, kDecisionLockWait, [](const std::string& who) {
@@ -141,7 +146,7 @@ int decision_command(const Machine& machine) {
     // Refused because the retry is recorded already: do the re-arm it may still owe (exit 0
     // when that renamed an entry; otherwise the refusal stands and nothing changed).
     if (options.command == Command::Retry &&
-        retry_recorded(store->state, retry_generation(*facts, *plan), options.argument)) {
+        retry_recorded(store->state, plan_generation(*facts, *plan), options.argument)) {
       return rearm_after_retry(machine, *esp, *facts, *plan, &decided.error());
     }
     return report_error(decided.error());

@@ -14,11 +14,18 @@
 
 namespace bootstate::cli {
 
+// The generation an operator decision is for: the booted one when the plan is the booted plan
+// (its /run/booted-system placeholder), else the one the plan names (--plan).
+std::string plan_generation(const BootFacts& facts, const Plan& plan);
+
 class DecisionStore {
  public:
   // Takes the lock (waiting up to 15 minutes for a running phase, saying so), loads the state.
   // Errors changed nothing: a caller that is not root, a lock not released in time, no store.
   static Expected<DecisionStore> open(const Machine& machine, const std::string& esp);
+  // What open() checks first (a caller that is not root: "needs root"), for a command that has
+  // slow work to do before it takes the lock.
+  static Expected<void> check_access(const Machine& machine, const std::string& esp);
 
   Expected<void> commit(const State& decided);
 

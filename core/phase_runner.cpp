@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "core/store_idle.hpp"
 #include "core/choices.hpp"
+#include "core/store_idle.hpp"
 
 namespace bootstate {
 namespace {

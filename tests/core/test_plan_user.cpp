@@ -49,14 +49,14 @@ TEST_CASE("a name in an initrd phase, a bad name, or an id out of range is refus
         "not the system's)");
   CHECK(rejection("initrd-pre-mount", R"(,"group":"disk")").find("steps[0].group: \"disk\"") !=
         std::string::npos);
-  for (const char* bad : {"", "-rf", "a b", "root;x", "ünicode", "a/b",
-                          "abcdefghijklmnopqrstuvwxyz0123456"}) {
+  for (const char* bad :
+       {"", "-rf", "a b", "root;x", "ünicode", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"}) {
     CHECK(rejection("post-activation", std::string(R"(,"user":")") + bad + "\"")
               .find("is neither a user or group name nor a numeric id") != std::string::npos);
   }
   CHECK(rejection("post-activation", R"(,"user":"4294967295")")
             .find("a numeric id must be between 0 and 4294967294") != std::string::npos);
-  CHECK(rejection("post-activation", R"(,"user":"99999999999")")
-            .find("between 0 and 4294967294") != std::string::npos);
+  CHECK(rejection("post-activation", R"(,"user":"99999999999")").find("between 0 and 4294967294") !=
+        std::string::npos);
   CHECK(rejection("post-activation", R"(,"user":7)").find("steps[0].user") != std::string::npos);
 }
