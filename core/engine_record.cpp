@@ -3,7 +3,9 @@
 // Every state change goes through the transition tables.
 #include <algorithm>
 
+#include "core/choices.hpp"
 #include "core/engine_internal.hpp"
+#include "core/step_items.hpp"
 #include "core/transitions.hpp"
 
 namespace bootstate {
@@ -94,8 +96,21 @@ Expected<State> step_started(State state, const Decision& decision, const BootFa
   return state;
 }
 
-Expected<State> step_finished(State state, const Decision& decision, const StepOutcome& outcome,
+Expected<State> step_finished(State state, const Decision& decision, const StepOutcome& reported,
                               const BootFacts& facts) {
+  // The items the step reported join the attempt's, whatever its exit; an error item (or a
+  // garbled report) fails a step that otherwise succeeded.
+  const std::uint64_t attempt = state.attempt ? state.attempt->number : 0;
+  StepItems items = step_items(decision.migration->id, decision.step->id, decision.undo, reported,
+                               facts.target_generation(), attempt, facts.now_usec);
+  record_items(state, {items.source}, items.records, facts.target_generation());
+  StepOutcome outcome = reported;
+  if (outcome.ok && !items.failure.empty()) {
+    outcome.ok = false;
+    outcome.awaiting_reboot = false;
+    outcome.message = std::move(items.failure);
+  }
+
   MigrationRecord& record = record_for(state, decision);
   StepRecord& step = step_record_for(record, decision);
   step.exit_status = outcome.exit_status;

@@ -104,6 +104,10 @@ struct StepOutcome {
   std::string message;           // in words, shown by status
   bool awaiting_reboot = false;  // started; completes after a reboot (firmware)
   std::string undo_record;       // to persist with the step (storage: old values)
+  // What the step wrote to the file named by $BOOTSTATE_ITEMS (core/step_items.hpp decides what
+  // it means), and why that file could not be read (empty when it was read or was not there).
+  std::string reported_items;
+  std::string reported_items_error;
 };
 
 struct StepPreview {

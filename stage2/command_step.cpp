@@ -2,6 +2,14 @@
 
 #include "stage2/account.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/check_items.hpp"
+#include "core/read_file.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -49,6 +57,32 @@ bool has_step(const StepContext& context) {
   return context.step != nullptr && context.migration != nullptr;
 }
 
+std::string items_path(const StepContext& context) {
+  return context.work_dir.empty() ? std::string() : context.work_dir + "/items";
+}
+
+// What the step wrote to $BOOTSTATE_ITEMS, into `outcome`. The work directory may belong to the
+// step's user: the file is read without following a link, only if it is a regular file, and at
+// most one byte more than a report may have (so an oversized one is recognised as such).
+void read_reported_items(const StepContext& context, StepOutcome& outcome) {
+  const std::string path = items_path(context);
+  if (path.empty()) return;
+  auto text = read_untrusted_file(path, kMaxCheckOutputBytes + 1);
+  if (text) {
+    outcome.reported_items = std::move(*text);
+  } else if (text.error().code != ErrorCode::NotFound) {
+    outcome.reported_items_error = text.error().message;
+  }
+}
+
+// A report left by an earlier run of the step (before a power cut or a retry) is not this run's.
+Expected<void> remove_old_report(const StepContext& context) {
+  const std::string path = items_path(context);
+  if (path.empty() || ::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
+  return make_error(ErrorCode::Io, "cannot remove the old $BOOTSTATE_ITEMS file {}: {}", path,
+                    std::strerror(errno));
+}
+
 }  // namespace
 
 std::vector<std::string> step_environment(const StepContext& context) {
@@ -75,6 +109,8 @@ std::vector<std::string> step_environment(const StepContext& context) {
   // on the console while the step runs (cli/progress.hpp).
   set_variable(variables, "BOOTSTATE_PROGRESS",
                context.work_dir.empty() ? "" : context.work_dir + "/progress");
+  // Where the step may report items, JSON lines like a check's (core/step_items.hpp).
+  set_variable(variables, "BOOTSTATE_ITEMS", items_path(context));
 
   std::vector<std::string> environment;
   environment.reserve(variables.size());
@@ -128,9 +164,11 @@ StepOutcome CommandStepExecutor::run(const StepContext& context) {
   if (auto as_account = run_as_account(context, spec); !as_account) {
     return failure(as_account.error().message);
   }
+  if (auto removed = remove_old_report(context); !removed) return failure(removed.error().message);
   ProcessResult result = runner_.run(spec);
   StepOutcome outcome = failure(std::move(result.message), result.exit_status);
   outcome.ok = result.succeeded();
+  read_reported_items(context, outcome);
   return outcome;
 }
 

@@ -12,6 +12,7 @@
 using namespace bootstate;
 using bootstate::test::read_text;
 using bootstate::test::TempDir;
+using bootstate::test::write_text;
 
 namespace {
 
@@ -60,7 +61,8 @@ std::vector<std::string> expected_environment(const Fixture& f,
                                    "BOOTSTATE_GENERATION=/nix/store/abc-nixos-system",
                                    "BOOTSTATE_ROOT=/",
                                    "BOOTSTATE_WORK_DIR=" + f.dir.path(),
-                                   "BOOTSTATE_PROGRESS=" + f.dir.path() + "/progress"};
+                                   "BOOTSTATE_PROGRESS=" + f.dir.path() + "/progress",
+                                   "BOOTSTATE_ITEMS=" + f.dir.path() + "/items"};
   environment.insert(environment.end(), tail.begin(), tail.end());
   return environment;
 }
@@ -116,6 +118,33 @@ TEST_CASE("a real run: the command sees exactly the step environment") {
   CHECK(outcome.exit_status == 0);
   CHECK(outcome.message == "exit status 0");
   CHECK(read_text(f.context.log_path) == lines_of(expected_environment(f)));
+}
+
+TEST_CASE("$BOOTSTATE_ITEMS: an earlier run's report is removed, this run's is read, no link") {
+  Fixture f;
+  PosixProcessRunner runner;
+  CommandStepExecutor executor(runner);
+  const std::string items = f.dir / "items";
+  write_text(items, "{\"id\": \"old\", \"severity\": \"error\", \"message\": \"stale\"}\n");
+  f.step.command.argv = {"/bin/true"};
+  StepOutcome quiet = executor.run(f.context);
+  CHECK(quiet.ok);
+  CHECK(quiet.reported_items.empty());
+  CHECK(quiet.reported_items_error.empty());
+
+  // The step writes its report (argv only, no shell: cp from a file prepared beforehand).
+  write_text(f.dir / "report",
+             "{\"id\": \"new\", \"severity\": \"warning\", \"message\": \"m\"}\n");
+  f.step.command.argv = {"/bin/cp", f.dir / "report", items};
+  StepOutcome reported = executor.run(f.context);
+  CHECK(reported.ok);
+  CHECK(reported.reported_items == read_text(f.dir / "report"));
+
+  // A link in its place is not followed (the work directory may be a less trusted user's).
+  f.step.command.argv = {"/bin/ln", "-s", f.dir / "report", items};
+  StepOutcome linked = executor.run(f.context);
+  CHECK(linked.reported_items.empty());
+  CHECK(linked.reported_items_error.find(items) != std::string::npos);
 }
 
 TEST_CASE("a real run that fails or times out") {

@@ -1,0 +1,102 @@
+"""Items a running step reports through $BOOTSTATE_ITEMS, through the binary (docs/DESIGN.md
+"Checks and resolutions": "A step may report new items while it runs"). An error item fails
+the step (and a required migration's attempt: fallback), the item stays in `status` with the
+step as its source, and the next run of the step replaces what it reported. The file is read
+without following a link and without blocking on a FIFO."""
+
+import json
+import os
+import stat
+import unittest
+
+from harness import Machine, command_step
+
+# Reports an error until the operator fixed the data, then a warning. Run directly (#!), never
+# through a shell by bootstate.
+PROBE = """#!/bin/sh
+if [ -e "$BOOTSTATE_ROOT/var/lib/app/fixed" ]; then
+  printf '{"id": "schema-drift", "severity": "warning", "message": "fixed by hand"}\\n' > "$BOOTSTATE_ITEMS"
+else
+  printf '{"id": "schema-drift", "severity": "error", "message": "table orders differs"}\\n' > "$BOOTSTATE_ITEMS"
+fi
+echo ran >> "$BOOTSTATE_ROOT/var/lib/app/runs"
+"""
+# Leaves something that is not a regular file where the report goes.
+LINK = """#!/bin/sh
+printf '{"id": "x", "severity": "warning", "message": "via a link"}\\n' > "$BOOTSTATE_WORK_DIR/elsewhere"
+ln -s "$BOOTSTATE_WORK_DIR/elsewhere" "$BOOTSTATE_ITEMS"
+"""
+FIFO = """#!/bin/sh
+mkfifo "$BOOTSTATE_ITEMS"
+"""
+
+
+class StepItemsTest(unittest.TestCase):
+    def setUp(self):
+        self.machine = Machine()
+        self.addCleanup(self.machine.cleanup)
+        os.makedirs(self.machine.path("/var/lib/app"))
+        self.machine.write_plan("g1", [])
+        self.machine.boot_into("g1")
+        self.assertEqual(self.machine.boot(), 0)
+
+    def script(self, name, text):
+        path = self.machine.path("/scripts/" + name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as file:
+            file.write(text)
+        os.chmod(path, stat.S_IRWXU)
+        return path
+
+    def boot_g2(self, script):
+        self.machine.write_plan("g2", [{"id": "m", "description": "probe", "policy": "required",
+                                        "steps": [command_step("probe", [script])]}])
+        self.machine.boot_into("g2")
+        self.machine.reboot()
+        return self.machine.boot()
+
+    def items(self):
+        return {item["id"]: item for item in self.machine.status()["items"]}
+
+    def test_an_error_item_fails_the_step_and_stays_visible_until_the_step_runs_again(self):
+        machine = self.machine
+        self.assertEqual(self.boot_g2(self.script("probe", PROBE)), 1)
+        status = machine.status()
+        self.assertEqual(status["attempt"]["state"], "failed")
+        self.assertIn('reported error "schema-drift": table orders differs',
+                      status["attempt"]["reason"])
+        item = self.items()["schema-drift"]
+        self.assertEqual((item["check"], item["severity"], item["state"]), ("m/probe", "error", "open"))
+        self.assertEqual(item["resolutions"], [])
+        self.assertIn("table orders differs", machine.bootstate("status").stdout)
+        # A step's item offers nothing to choose: a clear refusal, nothing written.
+        before = machine.store_bytes()
+        chosen = machine.bootstate("choose", "schema-drift", "anything")
+        self.assertEqual(chosen.returncode, 2, chosen.stdout + chosen.stderr)
+        self.assertEqual(machine.store_bytes(), before)
+
+        # The operator fixes the data and retries: the step's new report replaces the old one.
+        open(machine.path("/var/lib/app/fixed"), "w").close()
+        retried = machine.bootstate("retry", "m")
+        self.assertEqual(retried.returncode, 0, retried.stdout + retried.stderr)
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0, machine.status())
+        self.assertEqual(machine.status()["attempt"]["state"], "complete")
+        item = self.items()["schema-drift"]
+        self.assertEqual((item["severity"], item["message"]), ("warning", "fixed by hand"))
+        self.assertEqual(machine.lines("/var/lib/app/runs"), ["ran", "ran"])
+
+    def test_a_report_through_a_symlink_is_not_followed(self):
+        self.assertEqual(self.boot_g2(self.script("link", LINK)), 1)
+        reason = self.machine.status()["attempt"]["reason"]
+        self.assertIn("$BOOTSTATE_ITEMS file could not be read", reason)
+        self.assertNotIn("x", self.items())
+
+    def test_a_fifo_in_place_of_the_report_neither_blocks_nor_passes(self):
+        self.assertEqual(self.boot_g2(self.script("fifo", FIFO)), 1)
+        self.assertIn("$BOOTSTATE_ITEMS file could not be read",
+                      self.machine.status()["attempt"]["reason"])
+
+
+if __name__ == "__main__":
+    unittest.main()
