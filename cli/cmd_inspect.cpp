@@ -49,7 +49,7 @@ std::string preview_text(const PreviewReport& report) {
         "Initrd phases have work: boot into this generation (nixos-rebuild boot), a live "
         "switch cannot do it\n";
   }
-  out += items_text(report.items);
+  out += items_text(report.items, report.generation);
   for (const std::string& note : report.notes) out += "Note: " + note + "\n";
   for (const std::string& blocker : report.blockers) out += "Blocked: " + blocker + "\n";
   return out;

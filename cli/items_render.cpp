@@ -1,5 +1,7 @@
 #include "cli/items_render.hpp"
 
+#include "core/engine.hpp"
+
 namespace bootstate::cli {
 namespace {
 
@@ -14,9 +16,21 @@ std::string item_argument(const ItemView& view, const std::vector<ItemView>& all
   return view.item.id;
 }
 
+// A running step's items have the source MIGRATION/STEP (core/step_items.hpp), a check's its id.
+bool from_step(const ItemRecord& item) {
+  return item.check.find('/') != std::string::npos;
+}
+
+// What the operator can do about an item that offers no resolution.
+std::string without_resolution(const ItemRecord& item) {
+  if (!from_step(item)) return "fix the cause, then run the check again";
+  return fmt::format("fix the cause, then `bootstate retry {}`",
+                     item.check.substr(0, item.check.find('/')));
+}
+
 }  // namespace
 
-std::string items_text(const std::vector<ItemView>& items) {
+std::string items_text(const std::vector<ItemView>& items, std::string_view plan_generation) {
   std::string out;
   struct Group {
     const char* severity;
@@ -32,18 +46,19 @@ std::string items_text(const std::vector<ItemView>& items) {
       if (!in_group) continue;
       if (first) out += fmt::format("{}:\n", group.title);
       first = false;
-      out += fmt::format("  {} ({}, check {}): {}\n", view.item.id, to_string(view.state),
-                         view.item.check, view.item.message);
+      out +=
+          fmt::format("  {} ({}, {} {}): {}\n", view.item.id, to_string(view.state),
+                      from_step(view.item) ? "step" : "check", view.item.check, view.item.message);
       if (!view.chosen.empty()) out += fmt::format("      chosen: {}\n", view.chosen);
       if (view.item.resolutions.empty()) {
-        out += "      no resolution is offered: fix the cause, then run the check again\n";
+        out += fmt::format("      no resolution is offered: {}\n", without_resolution(view.item));
       }
       const std::string argument = item_argument(view, items);
       for (const ItemResolutionRecord& resolution : view.item.resolutions) {
-        out += fmt::format("      {}{}{}\n        bootstate choose {} {}\n", resolution.id,
+        out += fmt::format("      {}{}{}\n        {}\n", resolution.id,
                            resolution.id == view.item.default_resolution ? " (default)" : "",
                            resolution.description.empty() ? "" : ": " + resolution.description,
-                           argument, resolution.id);
+                           choose_command(argument, resolution.id, plan_generation));
       }
     }
   }

@@ -12,7 +12,8 @@
 namespace bootstate::cli {
 
 // "Errors (block the generation):" … one block per severity that has items; empty for none.
-std::string items_text(const std::vector<ItemView>& items);
+// `plan_generation`: see choose_command() (core/engine.hpp); `preview` passes its generation.
+std::string items_text(const std::vector<ItemView>& items, std::string_view plan_generation = {});
 
 // The array value of `items`: id, check, severity, message, resolutions[] (id, description),
 // default, chosen (null when none), state (open|chosen|resolved|failed), generation.

@@ -121,8 +121,14 @@ Expected<ChecksRan> checks_ran(const State& state, const Plan& plan,
                                const std::vector<std::string>& checks,
                                const std::vector<CheckItem>& items, const BootFacts& facts);
 
+// The command that chooses `resolution` for `item`. `plan_generation`: the generation whose plan
+// has the check, when `choose` cannot know it otherwise (a preview of a generation not booted
+// yet, whose items are in no state): then the command carries `--plan GENERATION`.
+std::string choose_command(std::string_view item, std::string_view resolution,
+                           std::string_view plan_generation = {});
+
 // What to tell the operator about an open error item: its message and the commands.
-std::string blocker_text(const ItemRecord& item);
+std::string blocker_text(const ItemRecord& item, std::string_view plan_generation = {});
 
 // --- finish: what this phase run ends with --------------------------------------------------
 

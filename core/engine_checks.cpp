@@ -8,14 +8,20 @@
 
 namespace bootstate {
 
-std::string blocker_text(const ItemRecord& item) {
+std::string choose_command(std::string_view item, std::string_view resolution,
+                           std::string_view plan_generation) {
+  if (plan_generation.empty()) return fmt::format("bootstate choose {} {}", item, resolution);
+  return fmt::format("bootstate choose --plan {} {} {}", plan_generation, item, resolution);
+}
+
+std::string blocker_text(const ItemRecord& item, std::string_view plan_generation) {
   std::string text = fmt::format("check \"{}\" reports {} \"{}\": {}", item.check, item.severity,
                                  item.id, item.message);
   if (item.resolutions.empty()) return text + " (it offers no resolution)";
   text += "; choose a resolution:";
   for (std::size_t i = 0; i < item.resolutions.size(); ++i) {
-    text += fmt::format("{} `bootstate choose {} {}`", i == 0 ? "" : " or", item.id,
-                        item.resolutions[i].id);
+    text += fmt::format("{} `{}`", i == 0 ? "" : " or",
+                        choose_command(item.id, item.resolutions[i].id, plan_generation));
   }
   return text;
 }

@@ -194,7 +194,8 @@ PreviewReport preview_plan(const State& state, const Plan& booted_plan,
     report.items =
         item_views(item_records(items, booted_plan, booted_plan.generation, 0, 0), state);
     for (const ItemView& view : report.items) {
-      if (view.blocker) report.blockers.push_back(blocker_text(view.item));
+      // A previewed generation's items are in no state: `choose` needs its plan named.
+      if (view.blocker) report.blockers.push_back(blocker_text(view.item, report.generation));
     }
   }
   const Plan& plan = expanded ? *expanded : booted_plan;

@@ -4,8 +4,9 @@
 #   bootstate-pre-switch-check NEW_TOPLEVEL ACTION BOOTSTATE [ARG...]
 #
 # Shows `bootstate preview NEW_TOPLEVEL` and refuses, from `bootstate --json preview`, when:
-#   - the preview reports a blocker (`blocked`) or cannot read the plan (exit 2), for any
-#     action but dry-activate;
+#   - the preview reports a blocker (`blocked`: an unresolved error item of a check, a held
+#     migration, …) or cannot read the plan (exit 2), for any action but dry-activate; the
+#     blockers are repeated with the commands that resolve them (`bootstate choose --plan …`);
 #   - ACTION is a live one (switch, test) and booting the new generation has initrd-phase
 #     work (`initrd_work`: forward steps or the undo of a stale migration): that work can only
 #     run during a boot. Use `nixos-rebuild boot` and reboot instead.
@@ -29,7 +30,9 @@ if [ -z "$action" ]; then
 else
   unnamed=false
 fi
-plan=$new/bootstate/plan.json
+# BOOTSTATE_TREE: only for tests that give BOOTSTATE `--root TREE` (the generation's path is then
+# inside TREE); empty on a machine.
+plan=${BOOTSTATE_TREE:-}$new/bootstate/plan.json
 
 if [ "$action" = dry-activate ]; then exit 0; fi
 if [ ! -e "$plan" ]; then
@@ -47,7 +50,12 @@ case $rc in
   *) echo "bootstate: preview of $new failed (exit $rc); not switching" >&2; exit 1 ;;
 esac
 if [ "$(jq -r '.blocked' <<<"$report")" = true ]; then
-  echo "bootstate: booting $new is blocked (see the preview above); not switching" >&2
+  {
+    echo "bootstate: booting $new is blocked; not switching:"
+    # Each blocker names what resolves it (for a check's error item: the `bootstate choose
+    # --plan …` commands, which work before the generation is booted).
+    jq -r '(.blockers // [])[] | "  " + .' <<<"$report"
+  } >&2
   exit 1
 fi
 

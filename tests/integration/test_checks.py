@@ -70,13 +70,28 @@ class ChecksTest(unittest.TestCase):
                 return item
         raise AssertionError("no item %s in %s" % (item_id, document["items"]))
 
+    def test_the_command_preview_prints_works_as_printed(self):
+        # Before, preview of a generation not booted yet printed `bootstate choose ITEM RES`,
+        # which refused with "unknown item": the item is in no state until that generation boots.
+        machine = self.machine
+        g2 = machine.write_plan("g2", [], checks=self.checks())
+        preview = machine.bootstate("--json", "preview", g2)
+        blocker = json.loads(preview.stdout)["blockers"][0]
+        printed = blocker.split("`")[1]
+        self.assertEqual(printed, "bootstate choose --plan %s app-15-to-14 dump-restore" % g2)
+        chosen = machine.bootstate(*printed.split()[1:])
+        self.assertEqual(chosen.returncode, 0, chosen.stderr)
+        self.assertEqual(machine.bootstate("--json", "preview", g2).returncode, 0)
+
     def test_predicted_blocked_chosen_resolved_and_undone(self):
         machine = self.machine
         g2 = machine.write_plan("g2", [], checks=self.checks())
 
         preview = machine.bootstate("preview", g2)
         self.assertEqual(preview.returncode, 1, preview.stdout + preview.stderr)
-        self.assertIn("bootstate choose app-15-to-14 dump-restore", preview.stdout)
+        # g2 is not booted, so its items are in no state: the command names its plan, and it
+        # is the command that works as printed (tested in test_the_previewed_command_works).
+        self.assertIn("bootstate choose --plan %s app-15-to-14 dump-restore" % g2, preview.stdout)
         self.assertIn("Errors", preview.stdout)
         document = json.loads(machine.bootstate("--json", "preview", g2).stdout)
         item = self.item(document, "app-15-to-14")

@@ -68,7 +68,9 @@ class StepItemsTest(unittest.TestCase):
         item = self.items()["schema-drift"]
         self.assertEqual((item["check"], item["severity"], item["state"]), ("m/probe", "error", "open"))
         self.assertEqual(item["resolutions"], [])
-        self.assertIn("table orders differs", machine.bootstate("status").stdout)
+        text = machine.bootstate("status").stdout
+        self.assertIn("schema-drift (open, step m/probe): table orders differs", text)
+        self.assertIn("fix the cause, then `bootstate retry m`", text)
         # A step's item offers nothing to choose: a clear refusal, nothing written.
         before = machine.store_bytes()
         chosen = machine.bootstate("choose", "schema-drift", "anything")
