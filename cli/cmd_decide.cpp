@@ -25,10 +25,14 @@ constexpr std::chrono::minutes kDecisionLockWait{15};
 // A retry of `id` already committed: its attempt reopened and the migration pending (or
 // running) again. Its re-arm may still be owed: a power cut or a failed rename between the
 // commit and the rename leaves the entry +0-DONE, and only running `retry` again can fix that.
-bool retry_recorded(const State& state, const std::string& generation, const std::string& id) {
+// For a check (no record): its generation's attempt is in progress again.
+bool retry_recorded(const State& state, const Plan& plan, const std::string& generation,
+                    const std::string& id) {
   const MigrationRecord* record = state.find(id);
-  return record != nullptr && state.attempt && state.attempt->generation == generation &&
-         state.attempt->state == AttemptState::InProgress &&
+  const bool reopened = state.attempt && state.attempt->generation == generation &&
+                        state.attempt->state == AttemptState::InProgress;
+  if (record == nullptr) return reopened && plan.find_check(id) != nullptr;
+  return reopened &&
          (record->state == MigrationState::Pending || record->state == MigrationState::Running);
 }
 
@@ -146,16 +150,27 @@ int decision_command(const Machine& machine) {
     // Refused because the retry is recorded already: do the re-arm it may still owe (exit 0
     // when that renamed an entry; otherwise the refusal stands and nothing changed).
     if (options.command == Command::Retry &&
-        retry_recorded(store->state, plan_generation(*facts, *plan), options.argument)) {
+        retry_recorded(store->state, *plan, plan_generation(*facts, *plan), options.argument)) {
       return rearm_after_retry(machine, *esp, *facts, *plan, &decided.error());
     }
     return report_error(decided.error());
   }
   if (auto committed = store->commit(*decided); !committed) return report_error(committed.error());
-  std::printf(
-      "migration \"%s\" %s; it takes effect at the next `bootstate run` (post-activation "
-      "now, or the next boot)\n",
-      options.argument.c_str(), verb);
+  const std::string generation = plan_generation(*facts, *plan);
+  if (options.command == Command::Retry && fell_back_from(store->state, generation)) {
+    std::printf(
+        "%s fell back to the last good generation: its next boot starts a new attempt, "
+        "which runs \"%s\" again\n",
+        generation.c_str(), options.argument.c_str());
+  } else if (options.command == Command::Retry && store->state.find(options.argument) == nullptr) {
+    std::printf("check \"%s\": the attempt of %s goes on; its next boot runs the checks again\n",
+                options.argument.c_str(), generation.c_str());
+  } else {
+    std::printf(
+        "migration \"%s\" %s; it takes effect at the next `bootstate run` (post-activation "
+        "now, or the next boot)\n",
+        options.argument.c_str(), verb);
+  }
   if (options.command == Command::Retry) return rearm_after_retry(machine, *esp, *facts, *plan);
   return kExitOk;
 }

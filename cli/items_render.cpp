@@ -21,11 +21,14 @@ bool from_step(const ItemRecord& item) {
   return item.check.find('/') != std::string::npos;
 }
 
-// What the operator can do about an item that offers no resolution.
+// What the operator can do about an item that offers no resolution: fix the cause, then retry
+// the step, or the check (retry_check: its generation's next boot runs the checks again). The
+// generation is named: after a fallback the booted plan is another one.
 std::string without_resolution(const ItemRecord& item) {
-  if (!from_step(item)) return "fix the cause, then run the check again";
-  return fmt::format("fix the cause, then `bootstate retry {}`",
-                     item.check.substr(0, item.check.find('/')));
+  const std::string retried =
+      from_step(item) ? item.check.substr(0, item.check.find('/')) : item.check;
+  return fmt::format("fix the cause, then `bootstate retry {}{}`",
+                     item.generation.empty() ? "" : "--plan " + item.generation + " ", retried);
 }
 
 }  // namespace

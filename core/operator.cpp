@@ -142,8 +142,45 @@ Expected<State> decline_migration(State state, const Plan& plan, std::string_vie
   return state;
 }
 
+bool fell_back_from(const State& state, std::string_view generation) {
+  if (generation.empty() || (state.attempt && state.attempt->generation == generation)) {
+    return false;
+  }
+  for (auto attempt = state.history.rbegin(); attempt != state.history.rend(); ++attempt) {
+    if (attempt->generation == generation) return attempt->state == AttemptState::Failed;
+  }
+  return false;
+}
+
+Expected<State> retry_check(State state, const Plan& plan, std::string_view id) {
+  if (plan.find_check(id) == nullptr) {
+    return invalid(
+        fmt::format("unknown check \"{}\" (not in the plan of {})", id, plan.generation));
+  }
+  const Attempt* attempt = state.attempt ? &*state.attempt : nullptr;
+  if (attempt == nullptr || attempt->generation != plan.generation ||
+      attempt->state != AttemptState::Failed) {
+    return invalid(
+        fmt::format("check \"{}\": no failed attempt of {} to retry{}", id, plan.generation,
+                    attempt != nullptr && attempt->generation == plan.generation &&
+                            attempt->state == AttemptState::InProgress
+                        ? " (its attempt is in progress: the check runs again at its next boot)"
+                        : ""));
+  }
+  BOOTSTATE_TRY(reopen_failed_attempt(state, plan));
+  return state;
+}
+
 Expected<State> retry_migration(State state, const Plan& plan, std::string_view id) {
+  // After the fallback the generation's next boot starts a new attempt, which runs the work
+  // (and the checks) again: nothing to change here, the caller re-arms its boot entries.
+  if (fell_back_from(state, plan.generation) &&
+      (plan.find(id) != nullptr || plan.find_check(id) != nullptr)) {
+    return state;
+  }
   MigrationRecord* record = state.find(id);
+  // A check has no record: retrying it means running the failed attempt again, checks first.
+  if (record == nullptr && plan.find_check(id) != nullptr) return retry_check(state, plan, id);
   if (record == nullptr) return unknown(id, state);
   if (record->state != MigrationState::Failed) {
     return invalid(

@@ -70,6 +70,37 @@ class ChecksTest(unittest.TestCase):
                 return item
         raise AssertionError("no item %s in %s" % (item_id, document["items"]))
 
+    def test_a_failed_check_is_retried_after_the_fallback_with_the_printed_command(self):
+        # Before, a check that failed (a `check-failed` item, no resolution) left its
+        # generation failed for good: `retry` knew migrations only.
+        machine = self.machine
+        flaky = self.script("flaky", '#!/bin/sh\n[ -e "$BOOTSTATE_ROOT/var/lib/app/ready" ] || exit 3\n')
+        machine.write_plan("g2", [], checks=self.checks(check_argv=[flaky]))
+        machine.boot_into("g2")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 1)
+        machine.boot_into("g1")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
+        self.assertEqual(self.item(machine.status(), "check-failed")["state"], "open")
+        command = "bootstate retry --plan %s app" % machine.toplevel("g2")
+        self.assertIn(command, machine.bootstate("status").stdout)
+        # Nothing to retry while the generation has no failed attempt of its own: refused.
+        self.assertEqual(machine.bootstate("retry", "app").returncode, 2)
+
+        open(machine.path("/var/lib/app/ready"), "w").close()
+        retried = machine.bootstate(*command.split()[1:])
+        self.assertEqual(retried.returncode, 0, retried.stdout + retried.stderr)
+        self.assertIn("its next boot starts a new attempt", retried.stdout)
+        # The same answer again: the same outcome.
+        self.assertEqual(machine.bootstate(*command.split()[1:]).returncode, 0)
+        machine.boot_into("g2")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0, machine.status())
+        status = machine.status()
+        self.assertEqual(status["attempt"]["state"], "complete")
+        self.assertNotIn("check-failed", [item["id"] for item in status["items"]])
+
     def test_the_command_preview_prints_works_as_printed(self):
         # Before, preview of a generation not booted yet printed `bootstate choose ITEM RES`,
         # which refused with "unknown item": the item is in no state until that generation boots.

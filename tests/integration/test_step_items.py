@@ -50,7 +50,8 @@ class StepItemsTest(unittest.TestCase):
 
     def boot_g2(self, script):
         self.machine.write_plan("g2", [{"id": "m", "description": "probe", "policy": "required",
-                                        "steps": [command_step("probe", [script])]}])
+                                        "steps": [command_step("probe", [script])],
+                                        "undo": [command_step("back", ["/bin/true"])]}])
         self.machine.boot_into("g2")
         self.machine.reboot()
         return self.machine.boot()
@@ -68,9 +69,15 @@ class StepItemsTest(unittest.TestCase):
         item = self.items()["schema-drift"]
         self.assertEqual((item["check"], item["severity"], item["state"]), ("m/probe", "error", "open"))
         self.assertEqual(item["resolutions"], [])
+        # The fallback boots g1; its status shows the item with what to do, and that command
+        # works as printed from there.
+        machine.boot_into("g1")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
         text = machine.bootstate("status").stdout
         self.assertIn("schema-drift (open, step m/probe): table orders differs", text)
-        self.assertIn("fix the cause, then `bootstate retry m`", text)
+        command = "bootstate retry --plan %s m" % machine.toplevel("g2")
+        self.assertIn("fix the cause, then `%s`" % command, text)
         # A step's item offers nothing to choose: a clear refusal, nothing written.
         before = machine.store_bytes()
         chosen = machine.bootstate("choose", "schema-drift", "anything")
@@ -79,8 +86,10 @@ class StepItemsTest(unittest.TestCase):
 
         # The operator fixes the data and retries: the step's new report replaces the old one.
         open(machine.path("/var/lib/app/fixed"), "w").close()
-        retried = machine.bootstate("retry", "m")
+        retried = machine.bootstate(*command.split()[1:])
         self.assertEqual(retried.returncode, 0, retried.stdout + retried.stderr)
+        self.assertIn("its next boot starts a new attempt", retried.stdout)
+        machine.boot_into("g2")
         machine.reboot()
         self.assertEqual(machine.boot(), 0, machine.status())
         self.assertEqual(machine.status()["attempt"]["state"], "complete")
