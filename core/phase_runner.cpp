@@ -95,13 +95,25 @@ class Runner {
     if (!reconciled) return reconciled.error();
     for (const auto& [change, text] : reconciled->events) emit(event_for(change), text);
     if (reconciled->changed) BOOTSTATE_TRY(commit(std::move(reconciled->state)));
-    BOOTSTATE_TRY(run_checks_of_phase());
 
     // Each round commits at least once or ends, and a step is never run twice for one
     // decision; the bound only turns a bug into an error instead of a hang.
+    // The phase's checks run once the undo work of the phase is done, before its first forward
+    // action: they judge the machine as this generation's migrations will find it. Booting an
+    // older generation undoes a newer one's resolution first (PostgreSQL: the dump back to the
+    // older major), and its check, run before that, would report the very state the undo is
+    // about to remove, and stop the boot that removes it.
+    bool checks_ran = false;
     for (int round = 0; round < 100000; ++round) {
       auto decision = next(state_, input_);
       if (!decision) return decision.error();
+      const bool forward = decision->kind != ActionKind::None &&
+                           decision->kind != ActionKind::Bookkeeping && !decision->undo;
+      if (!checks_ran && (forward || decision->kind == ActionKind::None)) {
+        checks_ran = true;
+        BOOTSTATE_TRY(run_checks_of_phase());
+        continue;  // the checks may have failed the attempt: decide again
+      }
       if (decision->kind == ActionKind::None) break;
       BOOTSTATE_TRY(act(*decision));
     }
@@ -133,8 +145,8 @@ class Runner {
     return {};
   }
 
-  // The checks of this phase, before its migrations, while the attempt is in progress (a
-  // complete or failed attempt runs nothing, so idle boots run no check either).
+  // The checks of this phase, after its undo work and before its migrations, while the attempt
+  // is in progress (a complete or failed attempt runs nothing, so idle boots run no check).
   Expected<void> run_checks_of_phase() {
     std::vector<std::string> ran;
     for (const Check& check : input_.plan->checks) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "core/phase_runner.hpp"
 
@@ -181,6 +182,21 @@ void add_notes(PreviewReport& report, const State& state, const Plan& plan) {
   }
 }
 
+// The checks of `plan` that a boot of it runs only after undoing one of their resolutions (a
+// recorded, not kept migration "CHECK.RESOLUTION" the plan does not have): what they report
+// now is about the state that undo changes (the phase runner runs checks after undo work).
+std::set<std::string> checks_after_undo(const State& state, const Plan& plan) {
+  std::set<std::string> checks;
+  auto recorded = recorded_definitions(state, plan);
+  for (const StaleView& view : stale_view(state, plan, recorded)) {
+    if (view.kept || !view.pending) continue;
+    for (const Check& check : plan.checks) {
+      if (view.record->id.starts_with(check.id + ".")) checks.insert(check.id);
+    }
+  }
+  return checks;
+}
+
 }  // namespace
 
 PreviewReport preview_plan(const State& state, const Plan& booted_plan,
@@ -193,9 +209,20 @@ PreviewReport preview_plan(const State& state, const Plan& booted_plan,
     expanded = plan_with_choices(booted_plan, state, booted_plan.generation);
     report.items =
         item_views(item_records(items, booted_plan, booted_plan.generation, 0, 0), state);
+    const std::set<std::string> rerun =
+        checks_after_undo(state, expanded ? *expanded : booted_plan);
     for (const ItemView& view : report.items) {
+      if (!view.blocker) continue;
+      if (rerun.contains(view.item.check)) {
+        report.notes.push_back(fmt::format(
+            "check \"{}\" reports error \"{}\" on the machine as it is, but booting this "
+            "generation first undoes a resolution of that check, and the check runs again after "
+            "it",
+            view.item.check, view.item.id));
+        continue;
+      }
       // A previewed generation's items are in no state: `choose` needs its plan named.
-      if (view.blocker) report.blockers.push_back(blocker_text(view.item, report.generation));
+      report.blockers.push_back(blocker_text(view.item, report.generation));
     }
   }
   const Plan& plan = expanded ? *expanded : booted_plan;

@@ -101,6 +101,42 @@ class ChecksTest(unittest.TestCase):
         self.assertEqual(status["attempt"]["state"], "complete")
         self.assertNotIn("check-failed", [item["id"] for item in status["items"]])
 
+    def test_both_generations_check_and_the_older_one_undoes_the_newer_ones_resolution(self):
+        # Like PostgreSQL: every generation has the version check, against its own server.
+        # Before, booting g1 again ran g1's check before undoing g2's resolution: it saw the data
+        # that undo was about to convert back, failed the boot, and the undo never ran; preview
+        # and the pre-switch check refused to go back at all.
+        machine = self.machine
+        versioned = self.script("versioned", """#!/bin/sh
+version=$(cat "$BOOTSTATE_ROOT/var/lib/app/PG_VERSION")
+[ "$version" = "$1" ] && exit 0
+printf '{"id": "app-%s-to-%s", "severity": "error", "message": "data %s, server %s", "resolutions": ["dump-restore"]}\\n' "$version" "$1" "$version" "$1"
+""")
+        g1 = machine.write_plan("g1", [], checks=self.checks(check_argv=[versioned, "15"]))
+        g2 = machine.write_plan("g2", [], checks=self.checks(check_argv=[versioned, "14"]))
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
+        self.assertEqual(machine.bootstate("preview", g1).returncode, 0)
+        self.assertEqual(machine.bootstate("choose", "--plan", g2, "app-15-to-14",
+                                           "dump-restore").returncode, 0)
+        machine.boot_into("g2")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0, machine.status())
+        self.assertEqual(self.data_version(), ["14"])
+
+        preview = machine.bootstate("--json", "preview", g1)
+        self.assertEqual(preview.returncode, 0, preview.stdout)
+        document = json.loads(preview.stdout)
+        self.assertFalse(document["blocked"])
+        self.assertTrue(any("runs again after it" in note for note in document["notes"]),
+                        document["notes"])
+        machine.boot_into("g1")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0, machine.status())
+        self.assertEqual(self.data_version(), ["15"])
+        self.assertEqual(machine.migration("app.dump-restore")["state"], "undone")
+        self.assertEqual(machine.status()["attempt"]["state"], "complete")
+
     def test_the_command_preview_prints_works_as_printed(self):
         # Before, preview of a generation not booted yet printed `bootstate choose ITEM RES`,
         # which refused with "unknown item": the item is in no state until that generation boots.
