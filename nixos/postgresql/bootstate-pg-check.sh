@@ -30,6 +30,10 @@ done
 [ -n "$server_bindir" ] || { echo "bootstate-pg-check: --server-bindir is required" >&2; usage; }
 case $data_dir in /*) ;; *) echo "bootstate-pg-check: --data-dir must be absolute: $data_dir" >&2; exit 2 ;; esac
 data_dir=${data_dir%/}
+# Under the machine's root: bootstate's --root (BOOTSTATE_ROOT; "/" on a machine, so nothing
+# changes there) lets tests run the declared argv against a tree.
+root=${BOOTSTATE_ROOT:-/}
+data_dir=${root%/}$data_dir
 
 # JSON string contents: backslash and double quote escaped; other control characters cannot
 # occur (paths with a newline are refused by the module's assertion; PG_VERSION is checked).

@@ -49,6 +49,13 @@ done
 case $action in pg-upgrade | dump-restore | restore-backup | undo | done | undo-done) ;; *) usage ;; esac
 [[ $data_dir == /* ]] || { log "--data-dir must be an absolute path"; usage; }
 [ -n "$server_bindir" ] || { log "--server-bindir is required"; usage; }
+# The paths are the machine's: under bootstate's --root (BOOTSTATE_ROOT, "/" on a machine), so
+# tests can run the declared argv against a tree. bootstate's backup manifests name the path as
+# declared, so that form is kept for find_backup.
+root=${BOOTSTATE_ROOT:-/}
+declared_data_dir=$data_dir
+data_dir=${root%/}$data_dir
+[ -z "$backups_dir" ] || backups_dir=${root%/}$backups_dir
 
 state=$data_dir.bootstate # beside DIR: survives DIR being moved aside
 in_progress=$state/in-progress
@@ -281,7 +288,7 @@ find_backup() { # newest copy of $data_dir in bootstate's backups whose PG_VERSI
     while IFS= read -r line; do
       case $line in bootstate-backup*) continue ;; esac
       i=$((i + 1))
-      [ "$line" = "+ $data_dir" ] || continue
+      [ "$line" = "+ $declared_data_dir" ] || continue
       copy=$(dirname "$manifest")/data/$i
       [ "$(version_of_dir "$copy")" = "$target" ] || continue
       t=$(stat -c %Y "$manifest")

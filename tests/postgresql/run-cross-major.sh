@@ -40,20 +40,7 @@ port=$((40000 + $$ % 20000))
 
 # The 14 bin directory the tests pass as --bindir (see the header for the two tools from 15).
 pg14=$tmp/pg14
-mkdir -p "$pg14"
-for t in initdb pg_ctl postgres; do ln -s "$npm14/$t" "$pg14/$t"; done
-ln -s "$pg15/pg_controldata" "$pg14/pg_controldata"
-cat >"$pg14/pg_resetwal" <<EOF
-#!/bin/bash
-set -euo pipefail
-if [ "\$1" = -V ]; then echo "pg_resetwal (PostgreSQL) 14"; exit 0; fi
-[ "\$1" = -n ] || { echo "test shim: only -n (read only)" >&2; exit 1; }
-v=\$(mktemp -d); trap 'rm -rf "\$v"' EXIT
-mkdir "\$v/global"; cp "\$2/global/pg_control" "\$v/global/"; echo 15 >"\$v/PG_VERSION"
-ln -s "\$2/pg_wal" "\$v/pg_wal"; chmod 700 "\$v"
-"$pg15/pg_resetwal" -n "\$v"
-EOF
-chmod 0755 "$pg14/pg_resetwal"
+"$here/pg14-bindir.sh" "$npm14" "$pg15" "$pg14"
 
 as_pg() { setpriv --reuid=postgres --regid="$(id -g postgres)" --init-groups -- env HOME="$tmp/home" "$@"; }
 
