@@ -130,6 +130,16 @@ class Machine:
                     snapshot[os.path.relpath(full, base)] = file.read()
         return snapshot
 
+    def script(self, name, text):
+        """Writes an executable /scripts/NAME in the tree (a step or check run by its #! line,
+        never through a shell by bootstate) and returns its path."""
+        path = self.path("/scripts/" + name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as file:
+            file.write(text)
+        os.chmod(path, 0o700)
+        return path
+
     def lines(self, absolute):
         try:
             with open(self.path(absolute)) as file:

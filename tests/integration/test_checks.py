@@ -6,7 +6,6 @@ booting the old generation undoes it."""
 
 import json
 import os
-import stat
 import subprocess
 import time
 import unittest
@@ -41,12 +40,7 @@ class ChecksTest(unittest.TestCase):
         self.assertEqual(self.machine.boot(), 0)
 
     def script(self, name, text):
-        path = self.machine.path("/scripts/" + name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as file:
-            file.write(text)
-        os.chmod(path, stat.S_IRWXU)
-        return path
+        return self.machine.script(name, text)
 
     def checks(self, check_argv=None, resolutions=None):
         if resolutions is None:

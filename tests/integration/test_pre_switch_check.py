@@ -7,7 +7,6 @@ resolve it")."""
 
 import os
 import re
-import stat
 import subprocess
 import unittest
 
@@ -24,11 +23,7 @@ class PreSwitchCheckTest(unittest.TestCase):
     def setUp(self):
         self.machine = Machine()
         self.addCleanup(self.machine.cleanup)
-        check = self.machine.path("/scripts/check")
-        os.makedirs(os.path.dirname(check))
-        with open(check, "w") as file:
-            file.write(CHECK)
-        os.chmod(check, stat.S_IRWXU)
+        check = self.machine.script("check", CHECK)
         os.makedirs(self.machine.path("/var/lib/app"))
         self.machine.write_plan("g1", [])
         self.machine.boot_into("g1")

@@ -6,7 +6,6 @@ without following a link and without blocking on a FIFO."""
 
 import json
 import os
-import stat
 import unittest
 
 from harness import Machine, command_step
@@ -41,12 +40,7 @@ class StepItemsTest(unittest.TestCase):
         self.assertEqual(self.machine.boot(), 0)
 
     def script(self, name, text):
-        path = self.machine.path("/scripts/" + name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as file:
-            file.write(text)
-        os.chmod(path, stat.S_IRWXU)
-        return path
+        return self.machine.script(name, text)
 
     def boot_g2(self, script):
         self.machine.write_plan("g2", [{"id": "m", "description": "probe", "policy": "required",
