@@ -38,13 +38,17 @@ def migration(id, steps, **extra):
 
 
 class Generation:
-    def __init__(self, scenario, number, migrations=(), counter="+3", panics=False):
+    def __init__(self, scenario, number, migrations=(), counter="+3", panics=False,
+                 entry=True):
         tag = f"{scenario}-{number}"
         store_hash = hashlib.sha256(tag.encode()).hexdigest()[:32]
         self.toplevel = f"/nix/store/{store_hash}-nixos-system-vm-{tag}"
         self.number = number
         self.counter = counter
         self.panics = panics
+        # False: no boot entry (a generation reached by a live switch; systemd-boot would
+        # otherwise boot it first, as the newest)
+        self.entry = entry
         self.plan = {"schema": 1, "generation": "@TOPLEVEL@", "migrations": list(migrations)}
 
     def plan_text(self, root, generation=None):
@@ -66,7 +70,7 @@ class Generation:
 
 class Scenario:
     def __init__(self, name, title, generations, boots, seed=None, cut_at=None,
-                 cross_check=True):
+                 cross_check=True, switch_to=None):
         self.name = name
         self.title = title
         self.generations = generations
@@ -74,6 +78,7 @@ class Scenario:
         self.seed = seed or {}
         self.cut_at = cut_at  # console marker of the first boot at which the power is cut
         self.cross_check = cross_check
+        self.switch_to = switch_to  # a generation the first boot switches to (vmtest-switch)
 
     @property
     def old(self):
@@ -163,6 +168,25 @@ def build():
              applies("finish", "post-activation", "finish"),
          ], backup=[APP])], counter="+2", panics=True)],
         boots=6, seed=SEED))
+
+    # Live switches (issue 14 item 1): the booted generation 1 switches to 2 with the module's
+    # post-activation unit restarted, as switch-to-configuration does; no reboot either way.
+    g_ok = "g-ok"
+    new = Generation(g_ok, 2, [migration("app-v2", [applies("s1", "post-activation", "s1")])],
+                     entry=False)
+    scenarios.append(Scenario(
+        g_ok, "live switch: the new generation's post-activation work runs, no reboot",
+        [Generation(g_ok, 1, counter=""), new], boots=1, cross_check=False, switch_to=new))
+
+    g_fail = "g-fail"
+    new = Generation(g_fail, 2, [migration("app-v2", [
+        writes("convert", "post-activation", "app", "v2"),
+        fails("verify", "post-activation"),
+    ], backup=[APP])], entry=False)
+    scenarios.append(Scenario(
+        g_fail, "live switch that fails: undone at once, the unit fails, no reboot",
+        [Generation(g_fail, 1, counter=""), new], boots=1, seed=SEED, cross_check=False,
+        switch_to=new))
 
     return {scenario.name: scenario for scenario in scenarios}
 

@@ -286,7 +286,8 @@ def root_image(cache, base, bootstate, generations, seed_files):
     (/nix/store/...: `init` and `bootstate/plan.json`)."""
     guest_files = [GUEST / name for name in
                    ("vm-step", "vmtest-report", "vmtest-report.service", "panic-init",
-                    "vmtest-current-system", "vmtest-current-system.service")]
+                    "vmtest-current-system", "vmtest-current-system.service", "vmtest-switch",
+                    "vmtest-switch.service")]
     units = sorted((RENDERED / "system").iterdir()) + [RENDERED / "links.txt",
                                                        REPO / "nixos/gcroots.sh"]
     key = digest(base, bootstate, *units, *guest_files,
@@ -299,7 +300,8 @@ def root_image(cache, base, bootstate, generations, seed_files):
             run(["cp", "-a", "--reflink=auto", str(base), str(tree)])
             stripped(bootstate, tree / "usr/bin/bootstate")
             local = tree / "usr/local/bin"
-            for name in ("vm-step", "vmtest-report", "panic-init", "vmtest-current-system"):
+            for name in ("vm-step", "vmtest-report", "panic-init", "vmtest-current-system",
+                         "vmtest-switch"):
                 shutil.copy2(GUEST / name, local / name)
             shutil.copy2(REPO / "nixos/gcroots.sh", local / "bootstate-gcroots")
             # systemd.tmpfiles.rules of the module; RequiresMountsFor= of the unit names it.
@@ -308,7 +310,9 @@ def root_image(cache, base, bootstate, generations, seed_files):
             install_rendered(system, "system")
             shutil.copy2(GUEST / "vmtest-report.service", system)
             shutil.copy2(GUEST / "vmtest-current-system.service", system)
+            shutil.copy2(GUEST / "vmtest-switch.service", system)
             for target, unit_name in (("multi-user.target.wants", "vmtest-report.service"),
+                                      ("multi-user.target.wants", "vmtest-switch.service"),
                                       ("bootstate-post-activation.service.wants",
                                        "vmtest-current-system.service")):
                 (system / target).mkdir(exist_ok=True)
@@ -375,7 +379,7 @@ def write_esp(disk, files, entries, loader_conf):
         run(["mkfs.vfat", "-F", "32", "-n", "ESP", "-C", str(esp), str(ESP_SIZE * 1024)])
         image = f"{esp}"
         for directory in ("EFI", "EFI/BOOT", "EFI/systemd", "EFI/nixos", "loader",
-                          "loader/entries"):
+                          "loader/entries", "vmtest"):
             run(["mmd", "-i", image, f"::/{directory}"], env=env)
         sdboot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
         run(["mcopy", "-i", image, sdboot, "::/EFI/BOOT/BOOTX64.EFI"], env=env)

@@ -90,7 +90,12 @@ def prepare_disk(scenario, artefacts, workdir, loader_conf):
         files[plan_path] = plan_cpio
         names = {"kernel": "/EFI/nixos/linux.efi", "initrd": "/EFI/nixos/initrd.efi",
                  "plan": plan_path}
-        entries[f"{entry}{generation.counter}.conf"] = entry_text(generation, names)
+        if generation.entry:
+            entries[f"{entry}{generation.counter}.conf"] = entry_text(generation, names)
+    if scenario.switch_to is not None:
+        switch_to = workdir / "switch-to"
+        switch_to.write_text(scenario.switch_to.toplevel + "\n")
+        files["/vmtest/switch-to"] = switch_to
     vmimage.write_esp(disk, files, entries, loader_conf)
     return disk
 
@@ -184,6 +189,33 @@ def assert_fallback(scenario, machine, last, failed_step, expected_state="failed
     return status
 
 
+def assert_live_switch(scenario, machine, last, ok):
+    """A live switch from the booted generation 1 to 2 (vmtest-switch restarts the module's
+    post-activation unit): one boot, its report from that boot (so no reboot), generation 1
+    still booted; on success the attempt of 2 complete and its step applied once; on failure
+    the unit failed, the attempt of 2 failed and its migration undone at once (backup back)."""
+    status = last.status()
+    expect(len(machine.boots) == 1 and last.reached_stage2,
+           "the switch rebooted the machine (no report from the switching boot)")
+    expect(booted_generation(last) == scenario.old.toplevel, "generation 1 is not booted")
+    result = last.files().get("switch-result") or ""
+    attempt = status["attempt"]
+    expect(attempt["generation"] == scenario.new.toplevel, f"no attempt of 2: {attempt}")
+    if ok:
+        expect("restart-exit 0" in result and "Result=success" in result,
+               f"the restarted unit: {result!r}")
+        expect(attempt["state"] == "complete", f"attempt: {attempt}")
+        assert_applied_once(last, ["s1"])
+    else:
+        expect("restart-exit 0" not in result and "ActiveState=failed" in result,
+               f"the restarted unit did not fail: {result!r}")
+        expect(attempt["state"] == "failed", f"attempt: {attempt}")
+        undone = migration(status, "app-v2")
+        expect(undone and undone["state"] == "undone", f"app-v2: {undone}")
+        expect((last.files().get("app") or "") == "v1\n",
+               f"backup not restored: {last.files().get('app')!r}")
+
+
 def assert_store_matches_report(machine, last):
     """The store the host reads out of the image says what the guest reported."""
     def brief(history):
@@ -243,6 +275,8 @@ def assert_scenario(scenario, machine, last):
                f"the data partition was not grown to 64 MiB: {data}")
         status = last.status()
         expect(migration(status, "grow-data")["state"] == "applied", "grow-data not applied")
+    elif name.startswith("g-"):
+        assert_live_switch(scenario, machine, last, ok=name == "g-ok")
     elif name.startswith("e-"):
         assert_blessed_completion(scenario, machine, last)
         assert_applied_once(last, ["s1", "s2", "s3"])
