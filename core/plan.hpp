@@ -128,14 +128,16 @@ struct CheckResolution {
 };
 
 // A check predicts whether the generation applies to the machine as it is: its command prints
-// items as JSON lines (core/check_items.hpp). It runs in `phase` at boot, before that phase's
-// migrations, and whenever `preview` or `choose` asks.
+// items as JSON lines (core/check_items.hpp). It runs in `phase` at boot, after that phase's
+// undo work and before its migrations, and whenever `preview` or `choose` asks.
 struct Check {
   std::string id;
   std::string description;
   Phase phase = Phase::PostActivation;
   std::vector<std::string> argv;        // argv[0] absolute; executed directly, no shell
   std::uint32_t timeout_seconds = 120;  // default when the plan omits `timeout`
+  std::string user;                     // who it runs as (docs/DESIGN.md "Steps as a user")
+  std::string group;
   std::vector<CheckResolution> resolutions;
 
   const CheckResolution* find(std::string_view resolution_id) const;

@@ -53,4 +53,9 @@ std::string account_problem(std::string_view account, Phase phase);
 // A decimal uid/gid, nullopt for a name.
 std::optional<std::uint32_t> numeric_account(std::string_view account);
 
+// The optional `user` and `group` members of a step or check that runs in `phase`, checked by
+// account_problem (the error names the member).
+Expected<void> read_account(const FieldReader& object, Phase phase, std::string& user,
+                            std::string& group);
+
 }  // namespace bootstate

@@ -116,6 +116,22 @@ Expected<std::optional<StepAccount>> resolve_step_account(const CommandSpec& com
   return std::optional<StepAccount>(std::move(account));
 }
 
+void set_account_environment(std::vector<std::string>& environment, const StepAccount& who,
+                             const std::map<std::string, std::string>& kept) {
+  std::vector<std::pair<std::string, std::string>> values;
+  if (!who.home.empty()) values.emplace_back("HOME", who.home);
+  if (!who.user_name.empty()) {
+    values.emplace_back("USER", who.user_name);
+    values.emplace_back("LOGNAME", who.user_name);
+  }
+  for (const auto& [key, value] : values) {
+    if (kept.contains(key)) continue;
+    const std::string prefix = key + "=";
+    std::erase_if(environment, [&](const std::string& v) { return v.starts_with(prefix); });
+    environment.push_back(prefix + value);
+  }
+}
+
 Expected<void> hand_work_dir_to(const std::string& work_dir, const ProcessIdentity& identity) {
   stage2::Fd directory(::open(work_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!directory.valid()) {

@@ -3,8 +3,10 @@
 // handed to that user.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/interfaces.hpp"
@@ -24,6 +26,11 @@ struct StepAccount {
 // group, supplementary groups and home. Without a group a numeric user with no entry runs with
 // gid = uid. Errors name the account: "user \"pgadmin\" does not exist (no passwd entry)".
 Expected<std::optional<StepAccount>> resolve_step_account(const CommandSpec& command, Phase phase);
+
+// Sets HOME, USER and LOGNAME of `environment` ("KEY=VALUE" entries) from the account's passwd
+// entry, except the keys in `kept` (a step's own `environment` wins over them).
+void set_account_environment(std::vector<std::string>& environment, const StepAccount& who,
+                             const std::map<std::string, std::string>& kept = {});
 
 // The step's work directory (created by bootstate, root's) becomes the step user's, so the step
 // can write where BOOTSTATE_WORK_DIR points. Opened without following a symlink.

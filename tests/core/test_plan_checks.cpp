@@ -93,6 +93,22 @@ TEST_CASE("a plan without checks keeps the digest it had before checks existed")
   CHECK(with->digest != without->digest);
 }
 
+TEST_CASE("a check may run as a user: names in stage 2, numbers in the initrd") {
+  auto named =
+      parse_plan(plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],)"
+                                  R"("user":"postgres","group":"postgres"}])"),
+                 "plan.json");
+  REQUIRE_MESSAGE(named.has_value(), named.error().message);
+  CHECK(named->checks[0].user == "postgres");
+  CHECK(named->checks[0].group == "postgres");
+  auto numeric = parse_plan(
+      plan_with_checks(R"([{"id":"c","phase":"initrd-pre-mount","command":["/x"],"user":"71"}])"),
+      "plan.json");
+  REQUIRE_MESSAGE(numeric.has_value(), numeric.error().message);
+  CHECK(numeric->checks[0].user == "71");
+  CHECK(numeric->checks[0].group.empty());
+}
+
 TEST_CASE("bad checks are refused naming the JSON path") {
   check_rejected(plan_with_checks("{}"), "checks: expected an array");
   check_rejected(plan_with_checks(R"([{"id":"c","phase":"post-activation"}])"),
@@ -112,8 +128,14 @@ TEST_CASE("bad checks are refused naming the JSON path") {
       plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"shell":"y"}])"),
       "checks[0].shell: unknown key");
   check_rejected(
-      plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"user":"pg"}])"),
-      "checks[0].user: running as another user is not supported");
+      plan_with_checks(R"([{"id":"c","phase":"initrd-pre-mount","command":["/x"],"user":"pg"}])"),
+      "checks[0].user: \"pg\": in phase initrd-pre-mount only a numeric id is allowed");
+  check_rejected(
+      plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"group":7}])"),
+      "checks[0].group");
+  check_rejected(
+      plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"user":"a b"}])"),
+      "checks[0].user: \"a b\" is neither a user or group name nor a numeric id");
   check_rejected(plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"]},)"
                                   R"({"id":"c","phase":"post-activation","command":["/y"]}])"),
                  "checks[1].id: duplicate check id \"c\"");

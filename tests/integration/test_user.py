@@ -81,6 +81,35 @@ class StepsAsAUser(unittest.TestCase):
         self.assertIn("migrations[0].steps[0].user: \"postgres\": in phase initrd-pre-mount only "
                       "a numeric id is allowed", result.stderr)
 
+    def check_plan(self, **account):
+        """A plan whose check reports, as an item's message, who it runs as."""
+        m = self.machine
+        check = m.script("who", '#!/bin/sh\nprintf \'{"id": "who", "severity": "warning", '
+                                '"message": "%s %s %s"}\\n\' "$(id -u)" "$(id -g)" "$HOME"\n')
+        os.chmod(check, 0o755)  # the user runs it
+        checks = [dict({"id": "c", "phase": "post-activation", "command": [check]}, **account)]
+        return m.write_plan("gen1", [], checks=checks)
+
+    def test_a_check_runs_as_its_user(self):
+        # Before, a check's `user` was refused by the plan parser (issue 15 item 3).
+        nobody = pwd.getpwnam("nobody")
+        generation = self.check_plan(user="nobody")
+        self.machine.boot_into("gen1")
+        self.assertEqual(self.machine.boot(), 0)
+        items = {i["id"]: i for i in self.machine.status()["items"]}
+        self.assertEqual(items["who"]["message"],
+                         "%d %d %s" % (nobody.pw_uid, nobody.pw_gid, nobody.pw_dir))
+        # preview runs it the same way, before any boot of a generation
+        preview = self.machine.bootstate("--json", "preview", generation)
+        self.assertIn("%d %d" % (nobody.pw_uid, nobody.pw_gid), preview.stdout)
+
+    def test_a_check_whose_user_does_not_exist_is_an_error_item_naming_it(self):
+        self.check_plan(user="no-such-user-bs")
+        self.machine.boot_into("gen1")
+        self.assertEqual(self.machine.boot(), 1)
+        items = {i["id"]: i for i in self.machine.status()["items"]}
+        self.assertIn('user "no-such-user-bs" does not exist', items["check-failed"]["message"])
+
 
 if __name__ == "__main__":
     unittest.main()
