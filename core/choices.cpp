@@ -125,6 +125,25 @@ bool record_items(State& state, const std::vector<std::string>& checks,
   return !std::equal(before.begin(), before.end(), state.items.begin(), state.items.end(), same);
 }
 
+bool forget_items_left_behind(State& state, const std::string& generation) {
+  if (state.items.empty() && state.choices.empty()) return false;
+  std::string fallen_back_from;
+  if (!state.history.empty()) {
+    const Attempt& before = state.history.back();
+    if (before.state == AttemptState::Failed || before.state == AttemptState::Abandoned) {
+      fallen_back_from = before.generation;
+    }
+  }
+  auto left_behind = [&](const std::string& of) {
+    return of != generation && (fallen_back_from.empty() || of != fallen_back_from);
+  };
+  const std::size_t before = state.items.size() + state.choices.size();
+  std::erase_if(state.items, [&](const ItemRecord& item) { return left_behind(item.generation); });
+  std::erase_if(state.choices,
+                [&](const ChoiceRecord& choice) { return left_behind(choice.generation); });
+  return state.items.size() + state.choices.size() != before;
+}
+
 const ChoiceRecord* find_choice(const State& state, std::string_view generation,
                                 std::string_view check, std::string_view item) {
   for (const ChoiceRecord& choice : state.choices) {

@@ -47,6 +47,13 @@ std::vector<ItemRecord> item_records(const std::vector<CheckItem>& items, const 
 bool record_items(State& state, const std::vector<std::string>& checks,
                   const std::vector<ItemRecord>& fresh, const std::string& generation);
 
+// An attempt of `generation` completed (the state's current attempt): the items and choices of
+// other generations are dropped, except those of the generation whose attempt came right
+// before it and failed or was abandoned (the one just fallen back from, which the operator may
+// still choose for or retry). Without this, items of generations long left behind stayed in
+// `status` until kItemLimit pushed them out. Returns whether anything was dropped.
+bool forget_items_left_behind(State& state, const std::string& generation);
+
 const ChoiceRecord* find_choice(const State& state, std::string_view generation,
                                 std::string_view check, std::string_view item);
 

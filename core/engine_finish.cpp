@@ -3,6 +3,7 @@
 // complete and the entry blessed (semantics 7).
 #include <algorithm>
 
+#include "core/choices.hpp"
 #include "core/engine_internal.hpp"
 #include "core/transitions.hpp"
 
@@ -139,6 +140,7 @@ Expected<PhaseEnd> finish_switch(const State& original, const EngineInput& input
   BOOTSTATE_TRY(advance(attempt.state, AttemptEvent::Complete));
   attempt.finished_usec = input.facts.now_usec;
   attempt.reason.clear();
+  forget_items_left_behind(state, attempt.generation);
   end.changed = true;
   end.attempt_completed = true;
   // Not the last good generation yet: that needs a boot of it (finish blesses its first one).
@@ -218,6 +220,7 @@ Expected<PhaseEnd> finish(const State& original, const EngineInput& input) {
     attempt.state = *completed;
     attempt.finished_usec = input.facts.now_usec;
     attempt.reason.clear();
+    forget_items_left_behind(state, attempt.generation);
     state.last_good_generation = input.facts.booted_generation;
     state.last_good_entry = input.entry.id;
     end.changed = true;

@@ -220,6 +220,11 @@ printf '{"id": "app-%s-to-%s", "severity": "error", "message": "data %s, server 
         self.assertEqual(machine.boot(), 0)
         self.assertEqual(self.data_version(), ["15"])
         self.assertEqual(machine.migration("app.dump-restore")["state"], "undone")
+        # g2 completed before g1 came back: its item and choice are not g1's business any more
+        # (before, they stayed in every status until 256 newer items pushed them out).
+        status = machine.status()
+        self.assertEqual(status["items"], [])
+        self.assertNotIn("Items:", machine.bootstate("status").stdout)
 
     def test_choose_ahead_with_plan_runs_at_the_first_boot(self):
         machine = self.machine
