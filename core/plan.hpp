@@ -136,6 +136,10 @@ struct Check {
   Phase phase = Phase::PostActivation;
   std::vector<std::string> argv;        // argv[0] absolute; executed directly, no shell
   std::uint32_t timeout_seconds = 120;  // default when the plan omits `timeout`
+  // Who the check runs as, like a command step's `user`/`group` (empty = root; numbers only in
+  // the initrd phases).
+  std::string user;
+  std::string group;
   std::vector<CheckResolution> resolutions;
 
   const CheckResolution* find(std::string_view resolution_id) const;

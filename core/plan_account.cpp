@@ -1,4 +1,4 @@
-// The `user` and `group` of a step (docs/DESIGN.md "Steps as a user").
+// The `user` and `group` of a command step or a check (docs/DESIGN.md "Steps as a user").
 #include <algorithm>
 #include <charconv>
 
@@ -38,6 +38,20 @@ std::string account_problem(std::string_view account, Phase phase) {
                      });
   return valid ? ""
                : fmt::format("\"{}\" is neither a user or group name nor a numeric id", account);
+}
+
+Expected<void> read_account(const FieldReader& object, Phase phase, std::string& user,
+                            std::string& group) {
+  for (auto [key, field] : {std::pair{"user", &user}, {"group", &group}}) {
+    auto account = object.optional_string(key);
+    if (!account) return account.error();
+    if (!object.has(key)) continue;
+    if (std::string problem = account_problem(*account, phase); !problem.empty()) {
+      return object.error_at(key, problem);
+    }
+    *field = std::move(*account);
+  }
+  return {};
 }
 
 }  // namespace bootstate

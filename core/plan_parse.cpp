@@ -63,16 +63,7 @@ Expected<void> read_command(const FieldReader& object, Step& step) {
   BOOTSTATE_TRY(
       object.reject_unknown({"id", "phase", "kind", "timeout", "reboot", "idempotent", "preview",
                              "command", "check", "environment", "user", "group"}));
-  for (auto [key, field] :
-       {std::pair{"user", &step.command.user}, {"group", &step.command.group}}) {
-    auto account = object.optional_string(key);
-    if (!account) return account.error();
-    if (!object.has(key)) continue;
-    if (std::string problem = account_problem(*account, step.phase); !problem.empty()) {
-      return object.error_at(key, problem);
-    }
-    *field = std::move(*account);
-  }
+  BOOTSTATE_TRY(read_account(object, step.phase, step.command.user, step.command.group));
   auto argv = read_argv(object, "command");
   if (!argv) return argv.error();
   step.command.argv = std::move(*argv);

@@ -1,5 +1,6 @@
 #include "stage2/check_runner.hpp"
 
+#include "stage2/account.hpp"
 #include "stage2/command_step.hpp"
 
 namespace bootstate {
@@ -26,6 +27,18 @@ ProcessResult ProcessCheckRunner::run(const Check& check, const CheckRunContext&
   spec.capture_stdout = true;
   spec.log_limit_bytes = kMaxCheckOutputBytes + 1;
   spec.journal_identifier = fmt::format("bootstate-check-{}", check.id);
+  // As the check's `user`/`group`, resolved like a command step's (stage2/account.hpp). Its
+  // work directory stays "/", never handed to the user: a check looks, it writes nothing.
+  auto account = resolve_account(check.user, check.group, check.phase);
+  if (!account) {
+    ProcessResult not_started;  // an error item of its own (run_checks), never a pass
+    not_started.message = account.error().message;
+    return not_started;
+  }
+  if (*account) {
+    set_account_environment(**account, spec.environment, {});
+    spec.identity = (*account)->identity;
+  }
   return runner_.run(spec);
 }
 

@@ -103,18 +103,7 @@ Expected<void> run_as_account(const StepContext& context, ProcessSpec& spec) {
   if (!account) return account.error();
   if (!*account) return {};
   const StepAccount& who = **account;
-  std::vector<std::pair<std::string, std::string>> defaults;
-  if (!who.home.empty()) defaults.emplace_back("HOME", who.home);
-  if (!who.user_name.empty()) {
-    defaults.emplace_back("USER", who.user_name);
-    defaults.emplace_back("LOGNAME", who.user_name);
-  }
-  for (const auto& [key, value] : defaults) {
-    if (context.step->command.environment.contains(key)) continue;
-    const std::string prefix = key + "=";
-    std::erase_if(spec.environment, [&](const std::string& v) { return v.starts_with(prefix); });
-    spec.environment.push_back(prefix + value);
-  }
+  set_account_environment(who, spec.environment, context.step->command.environment);
   if (!spec.work_dir.empty()) BOOTSTATE_TRY(hand_work_dir_to(spec.work_dir, who.identity));
   spec.identity = who.identity;
   return {};

@@ -82,5 +82,66 @@ class StepsAsAUser(unittest.TestCase):
                       "a numeric id is allowed", result.stderr)
 
 
+
+# A check that reports who it runs as, as a warning item (the boot goes on), in the item's
+# message: uid, gid, groups, HOME, USER.
+WHO_CHECK = ('printf \'{"id": "who", "severity": "warning", "message": "%s", '
+             '"resolutions": ["r"]}\\n\' "$(echo $(id -u) $(id -g) / $(id -G) / $HOME ${USER-})"')
+
+
+class ChecksAsAUser(unittest.TestCase):
+    """A check's `user`/`group` (docs/DESIGN.md "Checks run as a user"), and a resolution's
+    steps as theirs (a resolution is a migration)."""
+
+    def setUp(self):
+        StepsAsAUser.setUp(self)
+
+    def boot_with_check(self, **account):
+        m = self.machine
+        check = {"id": "c", "phase": "post-activation", "command": ["/bin/sh", "-c", WHO_CHECK],
+                 "resolutions": [{"id": "r", "steps": [report_step("s", user="nobody")]}]}
+        check.update(account)
+        m.write_plan("gen1", [], checks=[check])
+        m.boot_into("gen1")
+        return m.boot()
+
+    def item(self):
+        items = self.machine.status()["items"]
+        self.assertEqual(len(items), 1, items)
+        return items[0]
+
+    def test_a_check_runs_with_the_uid_gid_groups_and_home_asked_for(self):
+        nobody = pwd.getpwnam("nobody")
+        self.assertEqual(self.boot_with_check(user="nobody"), 0)
+        self.assertEqual(self.item()["message"], "%d %d / %d / %s nobody" % (
+            nobody.pw_uid, nobody.pw_gid, nobody.pw_gid, nobody.pw_dir))
+
+    def test_a_check_with_numbers_and_a_group(self):
+        self.assertEqual(self.boot_with_check(user="23456", group="12"), 0)
+        self.assertEqual(self.item()["message"], "23456 12 / 12 / /")  # HOME=/ and no USER: no entry
+
+    def test_a_check_as_root_by_default(self):
+        self.assertEqual(self.boot_with_check(), 0)
+        self.assertTrue(self.item()["message"].startswith("0 0 / "), self.item()["message"])
+
+    def test_a_check_whose_user_does_not_exist_is_an_error_item_naming_it(self):
+        self.assertEqual(self.boot_with_check(user="no-such-user-bs"), 1)
+        item = self.item()
+        self.assertEqual(item["severity"], "error")
+        self.assertIn('user "no-such-user-bs" does not exist', item["message"])
+
+    def test_a_chosen_resolutions_step_runs_as_its_user(self):
+        m = self.machine
+        nobody = pwd.getpwnam("nobody")
+        self.assertEqual(self.boot_with_check(user="nobody"), 0)
+        self.assertEqual(m.bootstate("choose", "who", "r").returncode, 0)
+        m.reboot()
+        self.assertEqual(m.boot(), 0)
+        path = m.path("/var/lib/bootstate/work/c.r/s/who")
+        with open(path) as file:
+            lines = file.read().splitlines()
+        self.assertEqual(lines[:2], [str(nobody.pw_uid), str(nobody.pw_gid)])
+        self.assertEqual(os.stat(os.path.dirname(path)).st_uid, nobody.pw_uid)
+
 if __name__ == "__main__":
     unittest.main()
