@@ -86,27 +86,30 @@ std::string undoing_generation(const State& state) {
 }
 
 // The operator cancelled the attempt of the shown plan (docs/DESIGN.md "Cancel"): none of its
-// migrations runs any more, whatever plan_view would say of them (it reads the records, which
-// a cancel leaves as they were), so each row says so and what undoes its effect.
+// migrations runs any more, whatever plan_view would say (it reads the records, which a cancel
+// leaves as they were). A row that would have run, or that the cancelled attempt touched, says
+// so and what undoes its effect; one an earlier attempt applied stays as it reads.
 // `live_switch`: the attempt is the current system's, and `bootstate cancel` undid at once.
-void mark_cancelled(std::vector<MigrationRow>& rows, const State& state, bool live_switch) {
-  for (MigrationRow& row : rows) {
-    if (!row.in_plan) continue;
-    row.readiness = "cancelled";
-    if (row.state == "pending" || row.state == "declined") {
-      row.detail = "will not run: the operator cancelled the attempt";
-    } else if (row.state == "undone") {
-      row.detail = live_switch ? "undone by `bootstate cancel`: the operator cancelled the attempt"
-                               : "undone: the operator cancelled the attempt";
-    } else if (live_switch) {
-      row.detail = fmt::format(
-          "{} before the operator cancelled the attempt, and not undone yet: `bootstate cancel` "
-          "again undoes it{}",
-          row.state, row.detail.empty() ? "" : " (" + row.detail + ")");
-    } else {
-      row.detail = fmt::format("{} before the operator cancelled the attempt: booting {} undoes it",
-                               row.state, undoing_generation(state));
-    }
+void mark_cancelled(MigrationRow& row, const MigrationRecord* record, const State& state,
+                    bool live_switch) {
+  const bool touched_by_attempt =
+      record != nullptr && record->touched() && record->attempt == state.attempt->number;
+  const bool would_run = row.readiness == "runnable" || row.readiness == "waiting";
+  if (!touched_by_attempt && !would_run) return;
+  row.readiness = "cancelled";
+  if (!touched_by_attempt) {
+    row.detail = "will not run: the operator cancelled the attempt";
+  } else if (row.state == "undone") {
+    row.detail = live_switch ? "undone by `bootstate cancel`: the operator cancelled the attempt"
+                             : "undone: the operator cancelled the attempt";
+  } else if (live_switch) {
+    row.detail = fmt::format(
+        "{} in the cancelled attempt, and not undone yet: `bootstate cancel` again undoes it{}",
+        row.state, row.detail.empty() ? "" : " (" + row.detail + ")");
+  } else {
+    row.detail = fmt::format(
+        "{} in the cancelled attempt: booting {} undoes it (unless that generation has it too)",
+        row.state, undoing_generation(state));
   }
 }
 
@@ -119,8 +122,8 @@ bool add_cancelled_next(StatusModel& model, const State& state, bool switched) {
   if (switched && attempt.generation == model.current_generation) {
     const bool undone =
         std::none_of(model.migrations.begin(), model.migrations.end(), [](const MigrationRow& row) {
-          return row.in_plan && row.state != "pending" && row.state != "declined" &&
-                 row.state != "undone";
+          return row.readiness == "cancelled" && row.state != "pending" &&
+                 row.state != "declined" && row.state != "undone";
         });
     model.next.push_back(fmt::format(
         "the live switch's {}{}: `nixos-rebuild switch --rollback` goes back to the booted "
@@ -297,6 +300,10 @@ Expected<StatusModel> gather_status(const Machine& machine) {
   }
 
   if (plan) {
+    const bool cancelled =
+        attempt_cancelled(state) && state.attempt->generation == plan->generation;
+    const bool live_switch = facts && facts->switch_attempt() && state.attempt &&
+                             state.attempt->generation == facts->current_generation;
     for (const MigrationView& view : plan_view(*plan, state)) {
       MigrationRow row = migration_row(*view.migration, view.record);
       row.readiness = std::string(to_string(view.readiness));
@@ -304,12 +311,8 @@ Expected<StatusModel> gather_status(const Machine& machine) {
       if (view.readiness == Readiness::Declined) row.state = "declined";
       row.definition_changed = view.record != nullptr && view.record->touched() &&
                                view.record->digest != view.migration->digest;
+      if (cancelled) mark_cancelled(row, view.record, state, live_switch);
       model.migrations.push_back(std::move(row));
-    }
-    if (attempt_cancelled(state) && state.attempt->generation == plan->generation) {
-      const bool live_switch = facts && facts->switch_attempt() &&
-                               state.attempt->generation == facts->current_generation;
-      mark_cancelled(model.migrations, state, live_switch);
     }
   }
   auto recorded = plan ? recorded_definitions(state, *plan) : std::map<std::string, Migration>{};

@@ -37,10 +37,15 @@ class Cancel(unittest.TestCase):
         os.makedirs(self.data)
         with open(self.data + "/db", "w") as file:
             file.write("version 1\n")
-        self.machine.write_plan("gen1", [])
+        # "base" is applied by gen1's attempt and kept by gen2: a cancel of gen2 leaves it be.
+        base = {"id": "base", "policy": "required",
+                "steps": [command_step("b", [STEP_TOOL, "append", self.machine.path("/var/lib/base"),
+                                             "base"])]}
+        self.machine.write_plan("gen1", [base])
         # gen2 converts the data (a backup makes it undoable), then has initrd work after it:
         # the attempt stays in progress, waiting for a reboot, when its first boot ends.
         self.machine.write_plan("gen2", [
+            base,
             {"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
              "steps": [command_step("convert", [STEP_TOOL, "write", self.data + "/db",
                                                 "version 2\n"])]},
@@ -158,6 +163,7 @@ class Cancel(unittest.TestCase):
         self.assertIn("will not run", readiness["later"][1])
         self.assertEqual(readiness["app-v2"][0], "cancelled", readiness)
         self.assertIn(undone_by, readiness["app-v2"][1])
+        self.assertEqual(readiness["base"], ("applied", ""))  # an earlier attempt's stays
         return text.stdout, status
 
     def test_status_after_cancel_after_a_boot_says_the_last_good_boot_undoes(self):
