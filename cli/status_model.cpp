@@ -79,9 +79,84 @@ bool nothing_pending(const State& state, const Plan& plan) {
   return !work_remains(state, plan, recorded_definitions(state, plan));
 }
 
+// The generation whose boot undoes what a cancelled attempt applied, in words.
+std::string undoing_generation(const State& state) {
+  return state.last_good_generation.empty() ? "a generation without these migrations"
+                                            : state.last_good_generation;
+}
+
+// The operator cancelled the attempt of the shown plan (docs/DESIGN.md "Cancel"): none of its
+// migrations runs any more, whatever plan_view would say (it reads the records, which a cancel
+// leaves as they were). A row that would have run, or that the cancelled attempt touched, says
+// so and what undoes its effect; one an earlier attempt applied stays as it reads.
+// `live_switch`: the attempt is the current system's, and `bootstate cancel` undid at once.
+void mark_cancelled(MigrationRow& row, const MigrationRecord* record, const State& state,
+                    bool live_switch) {
+  const bool touched_by_attempt =
+      record != nullptr && record->touched() && record->attempt == state.attempt->number;
+  const bool would_run = row.readiness == "runnable" || row.readiness == "waiting";
+  if (!touched_by_attempt && !would_run) return;
+  row.readiness = "cancelled";
+  if (!touched_by_attempt) {
+    row.detail = "will not run: the operator cancelled the attempt";
+  } else if (row.state == "undone") {
+    row.detail = live_switch ? "undone by `bootstate cancel`: the operator cancelled the attempt"
+                             : "undone: the operator cancelled the attempt";
+  } else if (live_switch) {
+    row.detail = fmt::format(
+        "{} in the cancelled attempt, and not undone yet: `bootstate cancel` again undoes it{}",
+        row.state, row.detail.empty() ? "" : " (" + row.detail + ")");
+  } else {
+    row.detail = fmt::format(
+        "{} in the cancelled attempt: booting {} undoes it (unless that generation has it too)",
+        row.state, undoing_generation(state));
+  }
+}
+
+// "Next:" of a cancelled attempt; false when the attempt is of neither the booted nor the
+// current generation (then the booted plan's own preview follows).
+bool add_cancelled_next(StatusModel& model, const State& state, bool switched) {
+  const Attempt& attempt = *state.attempt;
+  const std::string by_whom = fmt::format("attempt #{} for {} was cancelled by the operator",
+                                          attempt.number, attempt.generation);
+  if (switched && attempt.generation == model.current_generation) {
+    const bool undone =
+        std::none_of(model.migrations.begin(), model.migrations.end(), [](const MigrationRow& row) {
+          return row.readiness == "cancelled" && row.state != "pending" &&
+                 row.state != "declined" && row.state != "undone";
+        });
+    model.next.push_back(fmt::format(
+        "the live switch's {}{}: `nixos-rebuild switch --rollback` goes back to the booted "
+        "generation {}",
+        by_whom,
+        undone ? " and what it applied was undone by `bootstate cancel`"
+               : "; what it applied is not undone yet: `bootstate cancel` again undoes it",
+        or_unknown(model.booted_generation)));
+    return true;
+  }
+  if (attempt.generation != model.booted_generation) {
+    model.next.push_back(
+        fmt::format("{}: booting {} undoes what it applied", by_whom, undoing_generation(state)));
+    return false;
+  }
+  model.next.push_back(by_whom + ": nothing more of it runs");
+  if (state.last_good_generation.empty() || state.last_good_generation == attempt.generation) {
+    model.next.push_back(
+        "no last good generation is known: what the attempt applied stays until a generation "
+        "without those migrations boots");
+  } else {
+    model.next.push_back(fmt::format(
+        "the next boot starts the last good generation {} (`bootstate cancel` arranged it; "
+        "otherwise pick it from the boot menu): booting {} undoes what the attempt applied",
+        state.last_good_generation, state.last_good_generation));
+  }
+  return true;
+}
+
 void add_next(StatusModel& model, const State& state, const Plan* plan) {
   const bool switched =
       !model.current_generation.empty() && model.current_generation != model.booted_generation;
+  if (attempt_cancelled(state) && add_cancelled_next(model, state, switched)) return;
   if (switched && state.attempt && state.attempt->state == AttemptState::Failed &&
       state.attempt->generation == model.current_generation) {
     // docs/DESIGN.md "A live switch": what the failed switch did was undone; going back to the
@@ -225,6 +300,10 @@ Expected<StatusModel> gather_status(const Machine& machine) {
   }
 
   if (plan) {
+    const bool cancelled =
+        attempt_cancelled(state) && state.attempt->generation == plan->generation;
+    const bool live_switch = facts && facts->switch_attempt() && state.attempt &&
+                             state.attempt->generation == facts->current_generation;
     for (const MigrationView& view : plan_view(*plan, state)) {
       MigrationRow row = migration_row(*view.migration, view.record);
       row.readiness = std::string(to_string(view.readiness));
@@ -232,6 +311,7 @@ Expected<StatusModel> gather_status(const Machine& machine) {
       if (view.readiness == Readiness::Declined) row.state = "declined";
       row.definition_changed = view.record != nullptr && view.record->touched() &&
                                view.record->digest != view.migration->digest;
+      if (cancelled) mark_cancelled(row, view.record, state, live_switch);
       model.migrations.push_back(std::move(row));
     }
   }

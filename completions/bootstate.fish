@@ -1,6 +1,7 @@
-# fish completion for bootstate(8): commands, options, phases, and the migration and step
-# ids of `bootstate --json status` (with the --root/--esp/--plan given on the line). Installed
-# as $datadir/fish/vendor_completions.d/bootstate.fish.
+# fish completion for bootstate(8): commands, options, phases, the migration and step ids, and
+# the item ids and resolutions (for `choose`) of `bootstate --json status` (with the
+# --root/--esp/--plan given on the line). Installed as
+# $datadir/fish/vendor_completions.d/bootstate.fish.
 
 set -l __bootstate_commands run status preview history log metrics accept decline retry choose cancel help version
 
@@ -22,6 +23,75 @@ function __bootstate_ids -a kind
             if (kind == "migrations" || kind == "steps") print migration
         }
         top == "\"migrations\":" && /^          "id": "/ { if (kind == "steps") print migration "/" value($0) }'
+end
+
+# From items[]: the item arguments of `choose` (no ITEM: the ids of items not resolved yet,
+# CHECK/ID where two checks report the same id), or the resolution names item ITEM offers.
+function __bootstate_items -a item
+    set -l passed
+    set -l words (commandline -opc)
+    for i in (seq 2 (count $words))
+        switch $words[$i]
+            case --root --esp --plan
+                set -a passed $words[$i] $words[(math $i + 1)]
+        end
+    end
+    bootstate $passed --json status 2>/dev/null | awk -v item="$item" '
+        /^  "[a-z_]+": / { top = $1 }
+        function value(line) { sub(/^ *"[a-z_]+": "/, "", line); sub(/",?$/, "", line); return line }
+        top != "\"items\":" { next }
+        /^      "id": "/ { id = value($0); resolutions = "" }
+        /^      "check": "/ { check = value($0) }
+        /^      "state": "/ { state = value($0) }
+        /^          "id": "/ { resolutions = resolutions " " value($0) }
+        /^    }/ { n++; ids[n] = id; checks[n] = check; states[n] = state; offered[n] = resolutions }
+        END {
+            for (i = 1; i <= n; i++)
+                for (j = 1; j <= n; j++)
+                    if (ids[i] == ids[j] && checks[i] != checks[j]) shared[ids[i]] = 1
+            for (i = 1; i <= n; i++) {
+                name = (ids[i] in shared) ? checks[i] "/" ids[i] : ids[i]
+                if (item == "") {
+                    if (states[i] != "resolved" && !(name in seen)) { seen[name] = 1; print name }
+                } else if (item == name || item == checks[i] "/" ids[i]) {
+                    count = split(offered[i], names, " ")
+                    for (k = 1; k <= count; k++)
+                        if (!(names[k] in seen)) { seen[names[k]] = 1; print names[k] }
+                }
+            }
+        }'
+end
+
+# The arguments of `choose` typed so far: no item yet → items; an item → its resolutions.
+function __bootstate_choose_arguments
+    set -l words (commandline -opc)
+    set -l arguments
+    set -l seen_command 0
+    set -l skip 0
+    for word in $words[2..-1]
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        switch $word
+            case --root --esp --boot --plan
+                set skip 1
+            case '-*'
+            case '*'
+                if test $seen_command -eq 1
+                    set -a arguments $word
+                else
+                    set seen_command 1
+                end
+        end
+    end
+    switch (count $arguments)
+        case 0
+            __bootstate_items ''
+        case 1
+            __bootstate_items $arguments[1]
+            echo --clear
+    end
 end
 
 complete -c bootstate -f
@@ -61,4 +131,5 @@ complete -c bootstate -n '__fish_seen_subcommand_from choose' -l clear -d 'withd
 complete -c bootstate -n '__fish_seen_subcommand_from accept decline retry' -x -a '(__bootstate_ids migrations)'
 complete -c bootstate -n '__fish_seen_subcommand_from log' -x -a '(__bootstate_ids steps)'
 complete -c bootstate -n '__fish_seen_subcommand_from preview' -F
+complete -c bootstate -n '__fish_seen_subcommand_from choose' -x -a '(__bootstate_choose_arguments)'
 complete -c bootstate -n '__fish_seen_subcommand_from help' -x -a "$__bootstate_commands"

@@ -136,7 +136,9 @@ struct Check {
   Phase phase = Phase::PostActivation;
   std::vector<std::string> argv;        // argv[0] absolute; executed directly, no shell
   std::uint32_t timeout_seconds = 120;  // default when the plan omits `timeout`
-  std::string user;                     // who it runs as (docs/DESIGN.md "Steps as a user")
+  // Who the check runs as, like a command step's `user`/`group` (empty = root; numbers only in
+  // the initrd phases).
+  std::string user;
   std::string group;
   std::vector<CheckResolution> resolutions;
 

@@ -1,4 +1,4 @@
-// The `user` and `group` of a step or check (docs/DESIGN.md "Steps as a user").
+// The `user` and `group` of a command step or a check (docs/DESIGN.md "Steps as a user").
 #include <algorithm>
 #include <charconv>
 

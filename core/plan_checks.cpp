@@ -12,13 +12,14 @@
 namespace bootstate {
 namespace {
 
-// A resolution runs its steps, each with its own `user`; one for the whole resolution is
-// refused rather than ignored, so a step meant to run as an unprivileged user never runs as
-// root by mistake.
+// A resolution is a migration, and a migration has no account of its own: each of its command
+// steps names `user`/`group` (as in any migration). Refused rather than ignored, so a resolution
+// meant to run as an unprivileged user never runs as root by mistake.
 Expected<void> refuse_user(const FieldReader& object) {
   if (!object.has("user") && !object.has("group")) return {};
   return object.error_at(object.has("user") ? "user" : "group",
-                         "a resolution has no account of its own: give its steps `user`");
+                         "a resolution runs as the `user`/`group` of each of its steps; set it "
+                         "there (steps[].user)");
 }
 
 // The resolution object at `path` as the migration it becomes: the same members, `id` replaced

@@ -52,9 +52,8 @@ Expected<std::uint64_t> parse_plan_size(std::string_view text, bool allow_max);
 std::string account_problem(std::string_view account, Phase phase);
 // A decimal uid/gid, nullopt for a name.
 std::optional<std::uint32_t> numeric_account(std::string_view account);
-
-// The optional `user` and `group` members of a step or check that runs in `phase`, checked by
-// account_problem (the error names the member).
+// The optional `user` and `group` members of `object` (a command step or a check running in
+// `phase`) into `user` / `group`, each validated by account_problem (errors name the field).
 Expected<void> read_account(const FieldReader& object, Phase phase, std::string& user,
                             std::string& group);
 

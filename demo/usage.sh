@@ -39,8 +39,9 @@ boot
 text <<'MD'
 # Using bootstate: an administrator's walk-through
 
-This walk-through follows one machine through four generations: a migration that needs a
-reboot, a migration that fails and falls back, and one that fails softly and is retried. Every
+This walk-through follows one machine through six generations: a migration that needs a
+reboot, a migration that fails and falls back, one that fails softly and is retried, an attempt
+the operator cancels, and a check whose problem the operator resolves. Every
 output below is real: `demo/usage.sh` wrote this file by driving the demo's simulated machine
 (`demo/run.sh`: a directory tree booted by bootsim, which plays the firmware, systemd-boot 252
 with boot counting, and systemd, around the real `bootstate` binary). On a real machine the
@@ -212,7 +213,105 @@ printf '```console\n$ mkdir /var/lib/app/plugins\n```\n\n'
 admin preview /nix/store/4d4d4d4d4d4d4d4d-nixos-system-demo
 
 text <<'MD'
-## 5. Fleets
+## 5. Cancelling an attempt
+
+Generation 5 adds a search index: `search-index` builds it after activation (the app's data is
+backed up first), and `search-initrd` then needs the initrd of the next boot. After the first
+boot the attempt waits for that reboot:
+MD
+python3 - "$ROOT/gen3.json" "$ROOT/gen5.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+plan["migrations"] += [
+    {"id": "search-index", "description": "Build the search index of the app's data",
+     "policy": "required", "backup": ["/var/lib/app"],
+     "steps": [{"id": "build", "phase": "post-activation", "kind": "command", "timeout": 30,
+                "preview": "write /var/lib/app/search.idx",
+                "command": ["/bin/sh", "-c", "echo index-v1 > \"$BOOTSTATE_ROOT/var/lib/app/search.idx\""]}]},
+    {"id": "search-initrd", "description": "Let the initrd find the index", "policy": "required",
+     "after": ["search-index"],
+     "steps": [{"id": "register", "phase": "initrd-pre-mount", "kind": "command", "timeout": 30,
+                "preview": "nothing, in this demo", "command": ["/bin/true"]}]}]
+json.dump(plan, open(sys.argv[2], "w"), indent=1)
+PY
+install_generation 5 5e5e5e5e5e5e5e5e "$ROOT/gen5.json"
+boot
+admin status
+text <<'MD'
+The operator decides against it. `cancel` abandons the attempt: nothing more of it runs. With
+boot counting it marks the booted entry bad, so the next boot starts the last good generation,
+which undoes what the attempt applied. `status` says so of each migration the attempt applied
+or would still have run:
+MD
+admin cancel
+admin status
+text <<'MD'
+The next boot is generation 3 again; `search-index` (which generation 3 does not have) is undone
+from its backup, and `history` keeps the cancelled attempt with its reason:
+MD
+boot
+admin status
+admin history
+text <<'MD'
+In a live switch (`nixos-rebuild switch` left work for the next boot) `cancel` undoes at once,
+and `status` and `cancel` say to switch back with `nixos-rebuild switch --rollback`. A cancelled
+generation booted anyway from the menu runs nothing of the attempt and is never blessed.
+
+## 6. A check predicts a problem: choosing a resolution
+
+A plan's `checks` run at `preview` and at boot, before their phase's migrations, against the
+machine as it is. Generation 6 reads the app's search cache in version 2 only, and its check
+finds version 1 on this machine. An item of severity `error` blocks the generation until a
+resolution is chosen; `preview` exits 1 and names the commands:
+MD
+echo 1 >"$ROOT/var/lib/app/cache-version"
+python3 - "$ROOT/gen3.json" "$ROOT/gen6.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+def write_version(version):
+    return ["/bin/sh", "-c", "echo %s > \"$BOOTSTATE_ROOT/var/lib/app/cache-version\"" % version]
+plan["checks"] = [{
+    "id": "cache", "description": "the search cache is of the version this generation reads",
+    "phase": "post-activation", "timeout": 10,
+    "command": ["/bin/sh", "-c",
+                "v=$(cat \"$BOOTSTATE_ROOT/var/lib/app/cache-version\" 2>/dev/null) || exit 0; "
+                "[ \"$v\" = 2 ] && exit 0; "
+                "printf '{\"id\": \"cache-v%s\", \"severity\": \"error\", \"message\": \"the search "
+                "cache is of version %s; this generation reads version 2 only\", \"resolutions\": "
+                "[\"rebuild\", \"drop\"], \"default\": \"rebuild\"}\\n' \"$v\" \"$v\""],
+    "resolutions": [
+        {"id": "rebuild", "description": "convert the cache to version 2 (minutes on a large site)",
+         "backup": ["/var/lib/app"],
+         "steps": [{"id": "convert", "phase": "post-activation", "kind": "command",
+                    "timeout": 30, "command": write_version(2)}]},
+        {"id": "drop", "description": "start with an empty cache of version 2",
+         "backup": ["/var/lib/app"],
+         "steps": [{"id": "empty", "phase": "post-activation", "kind": "command",
+                    "timeout": 30, "command": write_version(2)}]}]}]
+json.dump(plan, open(sys.argv[2], "w"), indent=1)
+PY
+install_generation 6 6f6f6f6f6f6f6f6f "$ROOT/gen6.json"
+admin preview /nix/store/6f6f6f6f6f6f6f6f-nixos-system-demo
+text <<'MD'
+Choose at your own pace: before booting the generation (`--plan` names its plan, since its
+items are in no state yet) or after it failed and fell back (`status` of the fallen-back
+generation lists the item under "Items:" with the same commands). A choice can be withdrawn
+with `--clear` until it has run:
+MD
+admin --plan /nix/store/6f6f6f6f6f6f6f6f-nixos-system-demo/bootstate/plan.json choose cache-v1 drop
+admin --plan /nix/store/6f6f6f6f6f6f6f6f-nixos-system-demo/bootstate/plan.json choose cache-v1 --clear
+admin --plan /nix/store/6f6f6f6f6f6f6f6f-nixos-system-demo/bootstate/plan.json choose cache-v1 rebuild
+text <<'MD'
+The next boot of generation 6 runs the check again (the item is still reported, now with a
+choice), then the resolution as migration `cache.rebuild` like any other (backup, undo,
+history); after it the check finds nothing and the item is resolved. Booting an older
+generation undoes it like any migration that generation does not have:
+MD
+boot
+admin status
+
+text <<'MD'
+## 7. Fleets
 
 `bootstate metrics` writes the state for node-exporter's textfile collector
 (docs/METRICS.md); colmena and deploy-rs users can read `bootstate --json status`

@@ -69,24 +69,27 @@ std::vector<std::uint32_t> supplementary_groups(const char* name, std::uint32_t 
 }  // namespace
 
 Expected<std::optional<StepAccount>> resolve_step_account(const CommandSpec& command, Phase phase) {
-  if (command.user.empty() && command.group.empty()) return std::optional<StepAccount>();
+  return resolve_account(command.user, command.group, phase);
+}
+
+Expected<std::optional<StepAccount>> resolve_account(const std::string& user,
+                                                     const std::string& group, Phase phase) {
+  if (user.empty() && group.empty()) return std::optional<StepAccount>();
   StepAccount account;
   // The initrd's account database is not the system's: ids only, nothing looked up (the plan
   // parser refused names there).
   const bool stage2 = phase == Phase::PostActivation;
-  if (!command.user.empty()) {
-    const auto uid = numeric_account(command.user);
+  if (!user.empty()) {
+    const auto uid = numeric_account(user);
     std::vector<char> buffer;
     std::optional<passwd> entry;
     if (!uid) {
-      auto found =
-          lookup_passwd([&](passwd* e, char* b, std::size_t n,
-                            passwd** r) { return ::getpwnam_r(command.user.c_str(), e, b, n, r); },
-                        buffer, fmt::format("user \"{}\"", command.user));
+      auto found = lookup_passwd([&](passwd* e, char* b, std::size_t n,
+                                     passwd** r) { return ::getpwnam_r(user.c_str(), e, b, n, r); },
+                                 buffer, fmt::format("user \"{}\"", user));
       if (!found) return found.error();
       if (!*found) {
-        return make_error(ErrorCode::Failed, "user \"{}\" does not exist (no passwd entry)",
-                          command.user);
+        return make_error(ErrorCode::Failed, "user \"{}\" does not exist (no passwd entry)", user);
       }
       entry = *found;
     } else if (stage2) {
@@ -107,29 +110,13 @@ Expected<std::optional<StepAccount>> resolve_step_account(const CommandSpec& com
       account.identity.gid = *uid;
     }
   }
-  if (!command.group.empty()) {
-    auto gid = group_id(command.group);
+  if (!group.empty()) {
+    auto gid = group_id(group);
     if (!gid) return gid.error();
     account.identity.gid = *gid;
-    if (command.user.empty()) account.identity.groups.clear();  // root without root's groups
+    if (user.empty()) account.identity.groups.clear();  // root without root's groups
   }
   return std::optional<StepAccount>(std::move(account));
-}
-
-void set_account_environment(std::vector<std::string>& environment, const StepAccount& who,
-                             const std::map<std::string, std::string>& kept) {
-  std::vector<std::pair<std::string, std::string>> values;
-  if (!who.home.empty()) values.emplace_back("HOME", who.home);
-  if (!who.user_name.empty()) {
-    values.emplace_back("USER", who.user_name);
-    values.emplace_back("LOGNAME", who.user_name);
-  }
-  for (const auto& [key, value] : values) {
-    if (kept.contains(key)) continue;
-    const std::string prefix = key + "=";
-    std::erase_if(environment, [&](const std::string& v) { return v.starts_with(prefix); });
-    environment.push_back(prefix + value);
-  }
 }
 
 Expected<void> hand_work_dir_to(const std::string& work_dir, const ProcessIdentity& identity) {
@@ -143,6 +130,22 @@ Expected<void> hand_work_dir_to(const std::string& work_dir, const ProcessIdenti
                       identity.uid, errno_text(errno));
   }
   return {};
+}
+
+void set_account_environment(const StepAccount& account, std::vector<std::string>& environment,
+                             const std::map<std::string, std::string>& set_by_plan) {
+  std::vector<std::pair<std::string, std::string>> defaults;
+  if (!account.home.empty()) defaults.emplace_back("HOME", account.home);
+  if (!account.user_name.empty()) {
+    defaults.emplace_back("USER", account.user_name);
+    defaults.emplace_back("LOGNAME", account.user_name);
+  }
+  for (const auto& [key, value] : defaults) {
+    if (set_by_plan.contains(key)) continue;
+    const std::string prefix = key + "=";
+    std::erase_if(environment, [&](const std::string& v) { return v.starts_with(prefix); });
+    environment.push_back(prefix + value);
+  }
 }
 
 }  // namespace bootstate

@@ -26,11 +26,14 @@ struct StepAccount {
 // group, supplementary groups and home. Without a group a numeric user with no entry runs with
 // gid = uid. Errors name the account: "user \"pgadmin\" does not exist (no passwd entry)".
 Expected<std::optional<StepAccount>> resolve_step_account(const CommandSpec& command, Phase phase);
+// The same for any `user`/`group` pair (a check's: docs/DESIGN.md "Checks run as a user").
+Expected<std::optional<StepAccount>> resolve_account(const std::string& user,
+                                                     const std::string& group, Phase phase);
 
-// Sets HOME, USER and LOGNAME of `environment` ("KEY=VALUE" entries) from the account's passwd
-// entry, except the keys in `kept` (a step's own `environment` wins over them).
-void set_account_environment(std::vector<std::string>& environment, const StepAccount& who,
-                             const std::map<std::string, std::string>& kept = {});
+// HOME, USER and LOGNAME of `account`'s passwd entry replace those of `environment`
+// ("KEY=VALUE"), except the ones the plan sets itself (`set_by_plan`: a step's `environment`).
+void set_account_environment(const StepAccount& account, std::vector<std::string>& environment,
+                             const std::map<std::string, std::string>& set_by_plan);
 
 // The step's work directory (created by bootstate, root's) becomes the step user's, so the step
 // can write where BOOTSTATE_WORK_DIR points. Opened without following a symlink.

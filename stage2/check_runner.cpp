@@ -18,23 +18,6 @@ std::vector<std::string> check_environment(const Check& check, const CheckRunCon
   };
 }
 
-namespace {
-
-// The check's `user`/`group` applied to its spec (identity, HOME/USER/LOGNAME), as for steps.
-Expected<void> run_as_account(const Check& check, Phase phase, ProcessSpec& spec) {
-  CommandSpec command;
-  command.user = check.user;
-  command.group = check.group;
-  auto account = resolve_step_account(command, phase);
-  if (!account) return account.error();
-  if (!*account) return {};
-  set_account_environment(spec.environment, **account);
-  spec.identity = (*account)->identity;
-  return {};
-}
-
-}  // namespace
-
 ProcessResult ProcessCheckRunner::run(const Check& check, const CheckRunContext& context) {
   ProcessSpec spec;
   spec.argv = check.argv;
@@ -44,11 +27,17 @@ ProcessResult ProcessCheckRunner::run(const Check& check, const CheckRunContext&
   spec.capture_stdout = true;
   spec.log_limit_bytes = kMaxCheckOutputBytes + 1;
   spec.journal_identifier = fmt::format("bootstate-check-{}", check.id);
-  if (auto as_account = run_as_account(check, context.phase, spec); !as_account) {
-    // Not run at all: the check fails (an error item of its own says why), never passes.
-    ProcessResult refused;
-    refused.message = as_account.error().message;
-    return refused;
+  // As the check's `user`/`group`, resolved like a command step's (stage2/account.hpp). Its
+  // work directory stays "/", never handed to the user: a check looks, it writes nothing.
+  auto account = resolve_account(check.user, check.group, check.phase);
+  if (!account) {
+    ProcessResult not_started;  // an error item of its own (run_checks), never a pass
+    not_started.message = account.error().message;
+    return not_started;
+  }
+  if (*account) {
+    set_account_environment(**account, spec.environment, {});
+    spec.identity = (*account)->identity;
   }
   return runner_.run(spec);
 }

@@ -139,7 +139,7 @@ Expected<void> run_as_account(const StepContext& context, ProcessSpec& spec) {
   if (!account) return account.error();
   if (!*account) return {};
   const StepAccount& who = **account;
-  set_account_environment(spec.environment, who, context.step->command.environment);
+  set_account_environment(who, spec.environment, context.step->command.environment);
   if (!spec.work_dir.empty()) BOOTSTATE_TRY(hand_work_dir_to(spec.work_dir, who.identity));
   spec.identity = who.identity;
   return {};

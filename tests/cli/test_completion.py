@@ -37,6 +37,33 @@ def complete(words, cword=None):
     return [line for line in result.stdout.splitlines() if line]
 
 
+def machine_with_items(test):
+    """A --root tree whose status has items (docs/DESIGN.md "Checks and resolutions"): g2's
+    checks report an error item with two resolutions, and two warnings with the same id from
+    two checks (which `choose` names CHECK/ID); g2's boot fails on the error and falls back."""
+    machine = Machine()
+    test.addCleanup(machine.cleanup)
+
+    def check(check_id, item_id, severity, resolutions):
+        line = json.dumps({"id": item_id, "severity": severity, "message": "about " + item_id,
+                           "resolutions": resolutions})
+        return {"id": check_id, "phase": "post-activation", "command": ["/bin/echo", line],
+                "resolutions": [{"id": r, "steps": [command_step("s", ["/bin/true"])]}
+                                for r in resolutions]}
+
+    machine.write_plan("g1", [])
+    machine.boot_into("g1")
+    test.assertEqual(machine.boot(), 0)
+    machine.write_plan("g2", [], checks=[
+        check("app", "app-15-to-14", "error", ["dump-restore", "keep-going"]),
+        check("db", "shared", "warning", ["fix"]),
+        check("disk", "shared", "warning", ["grow"])])
+    machine.boot_into("g2")
+    machine.reboot()
+    test.assertEqual(machine.boot(), 1)  # the open error item fails the boot
+    return machine
+
+
 class BashCompletionTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -83,6 +110,29 @@ class BashCompletionTest(unittest.TestCase):
         self.assertEqual(complete(["bootstate", "--root", machine.root, "log", "--attempt", ""]),
                          ["1"])
 
+    def test_choose_offers_items_then_their_resolutions(self):
+        machine = machine_with_items(self)
+        root = ["bootstate", "--root", machine.root]
+        self.assertEqual(complete(root + ["choose", ""]),
+                         ["app-15-to-14", "db/shared", "disk/shared"])
+        self.assertEqual(complete(root + ["choose", "d"]), ["db/shared", "disk/shared"])
+        self.assertEqual(complete(root + ["choose", "app-15-to-14", ""]),
+                         ["dump-restore", "keep-going", "--clear"])
+        self.assertEqual(complete(root + ["choose", "app-15-to-14", "k"]), ["keep-going"])
+        self.assertEqual(complete(root + ["choose", "disk/shared", ""]), ["grow", "--clear"])
+        self.assertEqual(complete(root + ["choose", "app-15-to-14", "keep-going", ""]), [])
+        # A chosen item is still offered (to change or --clear the choice); a resolved one is not.
+        self.assertEqual(machine.bootstate("choose", "db/shared", "fix").returncode, 0)
+        self.assertIn("db/shared", complete(root + ["choose", ""]))
+        machine.boot_into("g1")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
+        self.assertEqual(machine.bootstate("choose", "app-15-to-14", "keep-going").returncode, 0)
+        machine.boot_into("g2")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)  # both resolutions run: the items are resolved
+        self.assertEqual(complete(root + ["choose", ""]), ["disk/shared"])
+
     def test_files_for_paths(self):
         offered = complete(["bootstate", "preview", os.path.join(COMPLETIONS, "bootstate.b")])
         self.assertEqual(offered, [os.path.join(COMPLETIONS, "bootstate.bash")])
@@ -116,6 +166,36 @@ class FishCompletionTest(unittest.TestCase):
         self.assertEqual(self.complete("bootstate --root %s accept " % machine.root), ["app-data"])
         self.assertEqual(self.complete("bootstate --root %s log " % machine.root),
                          ["app-data", "app-data/convert"])
+
+    def test_choose_offers_items_then_their_resolutions(self):
+        machine = machine_with_items(self)
+        line = "bootstate --root %s choose " % machine.root
+        self.assertEqual(self.complete(line), ["app-15-to-14", "db/shared", "disk/shared"])
+        self.assertEqual(self.complete(line + "app-15-to-14 "),
+                         ["--clear", "dump-restore", "keep-going"])
+        self.assertEqual(self.complete(line + "db/shared "), ["--clear", "fix"])
+
+
+@unittest.skipIf(shutil.which("zsh") is None, "zsh is not installed (scripts/install-deps.sh)")
+class ZshItemsTest(unittest.TestCase):
+    """zsh's completion system needs a terminal; its helper that reads items[] runs in zsh here
+    (the file without its last line, which starts the completion)."""
+
+    def items(self, root, item):
+        environment = dict(os.environ)
+        environment["PATH"] = os.path.dirname(os.path.abspath(BOOTSTATE)) + ":" + environment["PATH"]
+        script = 'source <(sed \\$d "$1"); _bootstate_items "$2" --root "$3"'
+        result = subprocess.run(["zsh", "-f", "-c", script, "zsh",
+                                 os.path.join(COMPLETIONS, "_bootstate"), item, root],
+                                capture_output=True, text=True, env=environment, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.splitlines()
+
+    def test_items_and_resolutions(self):
+        machine = machine_with_items(self)
+        self.assertEqual(self.items(machine.root, ""), ["app-15-to-14", "db/shared", "disk/shared"])
+        self.assertEqual(self.items(machine.root, "app-15-to-14"), ["dump-restore", "keep-going"])
+        self.assertEqual(self.items(machine.root, "disk/shared"), ["grow"])
 
 
 class EveryShellKnowsTheTableTest(unittest.TestCase):

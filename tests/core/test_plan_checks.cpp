@@ -93,22 +93,6 @@ TEST_CASE("a plan without checks keeps the digest it had before checks existed")
   CHECK(with->digest != without->digest);
 }
 
-TEST_CASE("a check may run as a user: names in stage 2, numbers in the initrd") {
-  auto named =
-      parse_plan(plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],)"
-                                  R"("user":"postgres","group":"postgres"}])"),
-                 "plan.json");
-  REQUIRE_MESSAGE(named.has_value(), named.error().message);
-  CHECK(named->checks[0].user == "postgres");
-  CHECK(named->checks[0].group == "postgres");
-  auto numeric = parse_plan(
-      plan_with_checks(R"([{"id":"c","phase":"initrd-pre-mount","command":["/x"],"user":"71"}])"),
-      "plan.json");
-  REQUIRE_MESSAGE(numeric.has_value(), numeric.error().message);
-  CHECK(numeric->checks[0].user == "71");
-  CHECK(numeric->checks[0].group.empty());
-}
-
 TEST_CASE("bad checks are refused naming the JSON path") {
   check_rejected(plan_with_checks("{}"), "checks: expected an array");
   check_rejected(plan_with_checks(R"([{"id":"c","phase":"post-activation"}])"),
@@ -127,15 +111,6 @@ TEST_CASE("bad checks are refused naming the JSON path") {
   check_rejected(
       plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"shell":"y"}])"),
       "checks[0].shell: unknown key");
-  check_rejected(
-      plan_with_checks(R"([{"id":"c","phase":"initrd-pre-mount","command":["/x"],"user":"pg"}])"),
-      "checks[0].user: \"pg\": in phase initrd-pre-mount only a numeric id is allowed");
-  check_rejected(
-      plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"group":7}])"),
-      "checks[0].group");
-  check_rejected(
-      plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"],"user":"a b"}])"),
-      "checks[0].user: \"a b\" is neither a user or group name nor a numeric id");
   check_rejected(plan_with_checks(R"([{"id":"c","phase":"post-activation","command":["/x"]},)"
                                   R"({"id":"c","phase":"post-activation","command":["/y"]}])"),
                  "checks[1].id: duplicate check id \"c\"");
@@ -192,5 +167,54 @@ TEST_CASE("bad resolutions are refused naming the JSON path") {
       plan_with_checks(check_with(
           "", R"({"id":"r","user":"postgres","steps":[{"id":"s","phase":"post-activation",)"
               R"("kind":"command","command":["/r"]}]})")),
-      "checks[0].resolutions[0].user");
+      "checks[0].resolutions[0].user: a resolution runs as the `user`/`group` of each of its "
+      "steps");
+}
+
+// docs/DESIGN.md "Checks run as a user": the rules of a command step's `user`/`group`.
+std::string check_in(const std::string& phase, const std::string& account) {
+  return plan_with_checks(R"([{"id":"c","phase":")" + phase + R"(","command":["/x"])" + account +
+                          "}]");
+}
+
+TEST_CASE("a check takes user and group like a command step") {
+  auto named =
+      parse_plan(check_in("post-activation", R"(,"user":"postgres","group":"wheel")"), "plan.json");
+  REQUIRE_MESSAGE(named.has_value(), named.error().message);
+  CHECK(named->checks[0].user == "postgres");
+  CHECK(named->checks[0].group == "wheel");
+  auto numeric =
+      parse_plan(check_in("initrd-pre-mount", R"(,"user":"70","group":"71")"), "plan.json");
+  REQUIRE_MESSAGE(numeric.has_value(), numeric.error().message);
+  CHECK(numeric->checks[0].user == "70");
+  CHECK(numeric->checks[0].group == "71");
+  auto root = parse_plan(check_in("post-activation", ""), "plan.json");
+  REQUIRE(root.has_value());
+  CHECK(root->checks[0].user.empty());
+  CHECK(root->checks[0].group.empty());
+  // The account is part of the plan's digest: running as another user is another plan.
+  CHECK(named->digest != root->digest);
+  // A resolution's steps run as their own user (a resolution is a migration).
+  auto resolution_step = parse_plan(
+      plan_with_checks(check_with(
+          "", R"({"id":"r","steps":[{"id":"s","phase":"post-activation","kind":"command",)"
+              R"("command":["/r"],"user":"postgres"}]})")),
+      "plan.json");
+  REQUIRE_MESSAGE(resolution_step.has_value(), resolution_step.error().message);
+  CHECK(resolution_step->checks[0].resolutions[0].migration.steps[0].command.user == "postgres");
+}
+
+TEST_CASE("a check's bad user or group is refused naming the field") {
+  check_rejected(check_in("post-activation", R"(,"user":70)"), "checks[0].user");
+  check_rejected(check_in("post-activation", R"(,"group":["wheel"])"), "checks[0].group");
+  check_rejected(check_in("post-activation", R"(,"user":"")"),
+                 "checks[0].user: \"\" is neither a user or group name nor a numeric id");
+  check_rejected(check_in("post-activation", R"(,"user":"-rf")"), "checks[0].user: \"-rf\"");
+  check_rejected(check_in("post-activation", R"(,"user":"4294967295")"),
+                 "checks[0].user: a numeric id must be between 0 and 4294967294");
+  // Names only where the system's account database is: not in the initrd phases.
+  check_rejected(check_in("initrd-pre-mount", R"(,"user":"postgres")"),
+                 "checks[0].user: \"postgres\": in phase initrd-pre-mount only a numeric id");
+  check_rejected(check_in("pre-switch-root", R"(,"group":"wheel")"),
+                 "checks[0].group: \"wheel\": in phase pre-switch-root only a numeric id");
 }

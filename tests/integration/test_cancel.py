@@ -4,12 +4,28 @@ boot of the last good generation (which cancel arranges to boot next), or at onc
 attempt is a live switch.
 """
 
+import json
 import os
 import unittest
 
 from harness import Machine, STEP_TOOL, command_step
 
+try:
+    import jsonschema
+except ImportError:  # pragma: no cover - validate_status says why
+    jsonschema = None
+
+SOURCE = os.environ.get("BOOTSTATE_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
+
 LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+
+def validate_status(test, status):
+    """`status --json` after a cancel against docs/schema (python3-jsonschema)."""
+    if jsonschema is None:
+        test.fail("python3-jsonschema is not installed (scripts/install-deps.sh test)")
+    with open(os.path.join(SOURCE, "docs", "schema", "status.schema.json")) as file:
+        jsonschema.validate(status, json.load(file))
 
 
 class Cancel(unittest.TestCase):
@@ -21,10 +37,15 @@ class Cancel(unittest.TestCase):
         os.makedirs(self.data)
         with open(self.data + "/db", "w") as file:
             file.write("version 1\n")
-        self.machine.write_plan("gen1", [])
+        # "base" is applied by gen1's attempt and kept by gen2: a cancel of gen2 leaves it be.
+        base = {"id": "base", "policy": "required",
+                "steps": [command_step("b", [STEP_TOOL, "append", self.machine.path("/var/lib/base"),
+                                             "base"])]}
+        self.machine.write_plan("gen1", [base])
         # gen2 converts the data (a backup makes it undoable), then has initrd work after it:
         # the attempt stays in progress, waiting for a reboot, when its first boot ends.
         self.machine.write_plan("gen2", [
+            base,
             {"id": "app-v2", "policy": "required", "backup": ["/var/lib/app"],
              "steps": [command_step("convert", [STEP_TOOL, "write", self.data + "/db",
                                                 "version 2\n"])]},
@@ -122,6 +143,53 @@ class Cancel(unittest.TestCase):
         m.point_current_system("gen1")
         self.assertEqual(m.run_unit().returncode, 0)
         self.assertEqual(self.db(), "version 1\n")
+
+    def assert_status_says_cancelled(self, undone_by):
+        """`status` after a cancel: no migration of the cancelled attempt reads as work to come
+        (no "runnable", "waiting", "pending" next step), each says it was cancelled by the
+        operator, and "Next:" says what undoes (or undid) what it applied."""
+        m = self.machine
+        text = m.bootstate("status")
+        self.assertEqual(text.returncode, 0, text.stderr)
+        for word in ("runnable", "waiting"):
+            self.assertNotIn(word, text.stdout)
+        self.assertIn("cancelled by the operator", text.stdout)
+        self.assertIn(undone_by, text.stdout.split("Next:")[1])
+        self.assertNotIn("run later", text.stdout)
+        status = m.status()
+        validate_status(self, status)
+        readiness = {row["id"]: (row["readiness"], row["detail"]) for row in status["migrations"]}
+        self.assertEqual(readiness["later"][0], "cancelled", readiness)
+        self.assertIn("will not run", readiness["later"][1])
+        self.assertEqual(readiness["app-v2"][0], "cancelled", readiness)
+        self.assertIn(undone_by, readiness["app-v2"][1])
+        self.assertEqual(readiness["base"], ("applied", ""))  # an earlier attempt's stays
+        return text.stdout, status
+
+    def test_status_after_cancel_after_a_boot_says_the_last_good_boot_undoes(self):
+        m = self.machine
+        self.boot_counted("gen2")
+        self.assertEqual(m.boot(), 4)
+        self.assertEqual(m.migration("later")["readiness"], "runnable")  # before the cancel
+        self.assertEqual(m.bootstate("cancel").returncode, 0)
+        text, status = self.assert_status_says_cancelled("booting /nix/store/gen1 undoes")
+        self.assertEqual(m.migration("app-v2")["state"], "applied")
+        self.assertIn("the next boot starts the last good generation /nix/store/gen1", text)
+        # Booted anyway: the same words (the phase refused, nothing ran).
+        m.reboot()
+        m.run("initrd-pre-mount")
+        self.assert_status_says_cancelled("booting /nix/store/gen1 undoes")
+
+    def test_status_after_cancel_of_a_live_switch_says_it_was_undone(self):
+        m = self.machine
+        m.point_current_system("gen1")
+        m.point_current_system("gen2")
+        self.assertEqual(m.run_unit().returncode, 4)
+        self.assertEqual(m.migration("later")["readiness"], "runnable")  # before the cancel
+        self.assertEqual(m.bootstate("cancel").returncode, 0)
+        text, status = self.assert_status_says_cancelled("undone by `bootstate cancel`")
+        self.assertEqual(m.migration("app-v2")["state"], "undone")
+        self.assertIn("nixos-rebuild switch --rollback", text.split("Next:")[1])
 
     def test_cancel_without_an_attempt_in_progress_is_refused_and_changes_nothing(self):
         m = self.machine

@@ -351,5 +351,87 @@ printf '{"id": "app-%s-to-%s", "severity": "error", "message": "data %s, server 
         self.assertNotIn(b'"choices"', payload)
 
 
+
+SOURCE = os.environ.get("BOOTSTATE_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
+# A stand-in for the configured server: answers `postgres --version` as PostgreSQL 15 only when
+# it runs as the postgres user, so the item it leads to tells who ran the check.
+FAKE_POSTGRES = """#!/bin/sh
+[ "$(id -un)" = postgres ] || { echo "runs as $(id -un), not postgres" >&2; exit 1; }
+echo "postgres (PostgreSQL) 15.4"
+"""
+
+
+def has_postgres_user():
+    try:
+        import pwd
+        pwd.getpwnam("postgres")
+        return True
+    except KeyError:
+        return False
+
+
+@unittest.skipIf(subprocess.run(["sh", "-c", "command -v nix-instantiate"],
+                                capture_output=True).returncode != 0,
+                 "nix-instantiate is not installed (it renders nixos/postgresql/check.nix)")
+@unittest.skipIf(os.geteuid() != 0 or not has_postgres_user(),
+                 "needs root and a postgres user (Debian's postgresql package has one)")
+class PostgresqlDeclarationTest(unittest.TestCase):
+    """nixos/postgresql/check.nix rendered by nix-instantiate, as the NixOS module renders it into
+    the plan: the plan accepts its check (`user = "postgres"`), and the check runs as postgres."""
+
+    def setUp(self):
+        self.machine = Machine()
+        self.addCleanup(self.machine.cleanup)
+        # In the tree (the check reads --data-dir below BOOTSTATE_ROOT), reachable by postgres.
+        self.outside = self.machine.path("/outside")
+        os.makedirs(self.outside + "/bin")
+        os.makedirs(self.outside + "/data")
+        for directory in (self.machine.root, self.outside, self.outside + "/bin"):
+            os.chmod(directory, 0o755)
+        with open(self.outside + "/data/PG_VERSION", "w") as file:
+            file.write("14\n")
+        with open(os.path.join(SOURCE, "nixos/postgresql/bootstate-pg-check.sh")) as file:
+            check_script = file.read()
+        for name, text in (("postgres", FAKE_POSTGRES), ("bootstate-pg-check", check_script)):
+            with open(self.outside + "/bin/" + name, "w") as file:
+                file.write(text)
+            os.chmod(self.outside + "/bin/" + name, 0o755)
+        self.machine.write_plan("g1", [])
+        self.machine.boot_into("g1")
+        self.assertEqual(self.machine.boot(), 0)
+
+    def declaration(self, **extra):
+        argv = ["nix-instantiate", "--eval", "--strict", "--json",
+                os.path.join(SOURCE, "nixos/postgresql/check.nix"),
+                "--argstr", "checkExe", self.outside + "/bin/bootstate-pg-check",
+                "--argstr", "resolveExe", "/run/bootstate-pg-resolve",
+                "--argstr", "dataDir", "/outside/data",  # in the tree (BOOTSTATE_ROOT)
+                "--argstr", "serverBindir", self.outside + "/bin"]
+        for key, value in extra.items():
+            argv += ["--argstr", key, value]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return json.loads(result.stdout)
+
+    def test_the_declared_check_is_accepted_and_runs_as_postgres(self):
+        declaration = self.declaration()
+        self.assertEqual(declaration["user"], "postgres")
+        g2 = self.machine.write_plan("g2", [], checks=[declaration])
+        preview = self.machine.bootstate("--json", "preview", g2)
+        self.assertEqual(preview.returncode, 1, preview.stdout + preview.stderr)  # a blocker
+        items = json.loads(preview.stdout)["items"]
+        self.assertEqual([item["id"] for item in items], ["postgresql-upgrade-14-to-15"], items)
+        self.assertEqual([r["id"] for r in items[0]["resolutions"]], ["pg-upgrade", "dump-restore"])
+
+    def test_the_same_check_as_root_is_told_apart(self):
+        g2 = self.machine.write_plan("g2", [], checks=[self.declaration(user="root")])
+        preview = self.machine.bootstate("--json", "preview", g2)
+        items = json.loads(preview.stdout)["items"]
+        self.assertEqual(len(items), 1, items)
+        self.assertNotEqual(items[0]["id"], "postgresql-upgrade-14-to-15")
+        self.assertEqual(items[0]["severity"], "error")  # the check failed: never a pass
+        self.assertIn("exit status 1", items[0]["message"])
+
+
 if __name__ == "__main__":
     unittest.main()

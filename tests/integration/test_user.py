@@ -81,35 +81,66 @@ class StepsAsAUser(unittest.TestCase):
         self.assertIn("migrations[0].steps[0].user: \"postgres\": in phase initrd-pre-mount only "
                       "a numeric id is allowed", result.stderr)
 
-    def check_plan(self, **account):
-        """A plan whose check reports, as an item's message, who it runs as."""
-        m = self.machine
-        check = m.script("who", '#!/bin/sh\nprintf \'{"id": "who", "severity": "warning", '
-                                '"message": "%s %s %s"}\\n\' "$(id -u)" "$(id -g)" "$HOME"\n')
-        os.chmod(check, 0o755)  # the user runs it
-        checks = [dict({"id": "c", "phase": "post-activation", "command": [check]}, **account)]
-        return m.write_plan("gen1", [], checks=checks)
 
-    def test_a_check_runs_as_its_user(self):
-        # Before, a check's `user` was refused by the plan parser (issue 15 item 3).
+# A check that reports who it runs as, as a warning item (the boot goes on), in the item's
+# message: uid, gid, groups, HOME, USER.
+WHO_CHECK = ('printf \'{"id": "who", "severity": "warning", "message": "%s", '
+             '"resolutions": ["r"]}\\n\' "$(echo $(id -u) $(id -g) / $(id -G) / $HOME ${USER-})"')
+
+
+class ChecksAsAUser(unittest.TestCase):
+    """A check's `user`/`group` (docs/DESIGN.md "Checks run as a user"), and a resolution's
+    steps as theirs (a resolution is a migration)."""
+
+    def setUp(self):
+        StepsAsAUser.setUp(self)
+
+    def boot_with_check(self, **account):
+        m = self.machine
+        check = {"id": "c", "phase": "post-activation", "command": ["/bin/sh", "-c", WHO_CHECK],
+                 "resolutions": [{"id": "r", "steps": [report_step("s", user="nobody")]}]}
+        check.update(account)
+        m.write_plan("gen1", [], checks=[check])
+        m.boot_into("gen1")
+        return m.boot()
+
+    def item(self):
+        items = self.machine.status()["items"]
+        self.assertEqual(len(items), 1, items)
+        return items[0]
+
+    def test_a_check_runs_with_the_uid_gid_groups_and_home_asked_for(self):
         nobody = pwd.getpwnam("nobody")
-        generation = self.check_plan(user="nobody")
-        self.machine.boot_into("gen1")
-        self.assertEqual(self.machine.boot(), 0)
-        items = {i["id"]: i for i in self.machine.status()["items"]}
-        self.assertEqual(items["who"]["message"],
-                         "%d %d %s" % (nobody.pw_uid, nobody.pw_gid, nobody.pw_dir))
-        # preview runs it the same way, before any boot of a generation
-        preview = self.machine.bootstate("--json", "preview", generation)
-        self.assertIn("%d %d" % (nobody.pw_uid, nobody.pw_gid), preview.stdout)
+        self.assertEqual(self.boot_with_check(user="nobody"), 0)
+        self.assertEqual(self.item()["message"], "%d %d / %d / %s nobody" % (
+            nobody.pw_uid, nobody.pw_gid, nobody.pw_gid, nobody.pw_dir))
+
+    def test_a_check_with_numbers_and_a_group(self):
+        self.assertEqual(self.boot_with_check(user="23456", group="12"), 0)
+        self.assertEqual(self.item()["message"], "23456 12 / 12 / /")  # HOME=/ and no USER: no entry
+
+    def test_a_check_as_root_by_default(self):
+        self.assertEqual(self.boot_with_check(), 0)
+        self.assertTrue(self.item()["message"].startswith("0 0 / "), self.item()["message"])
 
     def test_a_check_whose_user_does_not_exist_is_an_error_item_naming_it(self):
-        self.check_plan(user="no-such-user-bs")
-        self.machine.boot_into("gen1")
-        self.assertEqual(self.machine.boot(), 1)
-        items = {i["id"]: i for i in self.machine.status()["items"]}
-        self.assertIn('user "no-such-user-bs" does not exist', items["check-failed"]["message"])
+        self.assertEqual(self.boot_with_check(user="no-such-user-bs"), 1)
+        item = self.item()
+        self.assertEqual(item["severity"], "error")
+        self.assertIn('user "no-such-user-bs" does not exist', item["message"])
 
+    def test_a_chosen_resolutions_step_runs_as_its_user(self):
+        m = self.machine
+        nobody = pwd.getpwnam("nobody")
+        self.assertEqual(self.boot_with_check(user="nobody"), 0)
+        self.assertEqual(m.bootstate("choose", "who", "r").returncode, 0)
+        m.reboot()
+        self.assertEqual(m.boot(), 0)
+        path = m.path("/var/lib/bootstate/work/c.r/s/who")
+        with open(path) as file:
+            lines = file.read().splitlines()
+        self.assertEqual(lines[:2], [str(nobody.pw_uid), str(nobody.pw_gid)])
+        self.assertEqual(os.stat(os.path.dirname(path)).st_uid, nobody.pw_uid)
 
 if __name__ == "__main__":
     unittest.main()
