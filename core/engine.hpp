@@ -8,6 +8,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/check_items.hpp"
@@ -22,8 +24,19 @@ namespace bootstate {
 inline constexpr std::uint32_t kMaxBootsWithoutProgress = 4;
 inline constexpr std::size_t kMaxBootsPerAttempt = 64;
 
+// The plan's shape, computed once per phase run instead of at every decision: with 1,000
+// pending migrations, `status` rebuilt the execution order and looked every id up in the plan's
+// map once per step (issue #17, docs/PERFORMANCE.md "(e)").
+struct PlanIndex {
+  std::vector<std::size_t> order;                              // migration_order(plan)
+  std::unordered_map<std::string_view, std::size_t> position;  // first migration with the id
+  std::vector<std::vector<std::size_t>> after;                 // positions of each `after`
+};
+PlanIndex index_plan(const Plan& plan);
+
 struct EngineInput {
-  const Plan* plan = nullptr;  // the booted generation's validated plan
+  const Plan* plan = nullptr;        // the booted generation's validated plan
+  const PlanIndex* index = nullptr;  // index_plan(*plan), or nullptr: built where needed
   // Parsed definitions of recorded migrations that are not in `plan` (stale ones), by id. A
   // record whose definition could not be parsed is absent here and reported as a blocker.
   const std::map<std::string, Migration>* recorded = nullptr;
@@ -178,7 +191,8 @@ struct MigrationView {
 };
 
 // The plan's migrations in execution order (`after` first, then plan order), with readiness.
-std::vector<MigrationView> plan_view(const Plan& plan, const State& state);
+std::vector<MigrationView> plan_view(const Plan& plan, const State& state,
+                                     const PlanIndex* index = nullptr);
 
 struct StaleView {
   const MigrationRecord* record = nullptr;
@@ -190,7 +204,8 @@ struct StaleView {
 
 // Recorded migrations not in the plan that touched the machine, newest first (undo order).
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
-                                  const std::map<std::string, Migration>& recorded);
+                                  const std::map<std::string, Migration>& recorded,
+                                  const PlanIndex* index = nullptr);
 
 // The plan's migrations that a failed or cancelled live switch undoes (docs/DESIGN.md "A live
 // switch", "Cancel"): those of the attempt that touched the machine and did not complete (the
@@ -204,7 +219,8 @@ std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
 // migration still has undo work (or is blocked): the one answer reconcile, finish and status
 // share.
 bool work_remains(const State& state, const Plan& plan,
-                  const std::map<std::string, Migration>& recorded);
+                  const std::map<std::string, Migration>& recorded,
+                  const PlanIndex* index = nullptr);
 
 // The operator cancelled the current attempt (`bootstate cancel`): it is abandoned but still
 // current. An attempt abandoned because another generation booted is archived at once, so a

@@ -1,6 +1,8 @@
 // next(): the one thing to do now in this phase. Stale migrations are undone first, newest
 // first and one at a time (semantics 1); then the plan's runnable migrations advance, each step
 // only in its own phase (semantics 2); an interrupted step resumes by the table of semantics 3.
+#include <algorithm>
+
 #include "core/engine_internal.hpp"
 
 namespace bootstate {
@@ -18,7 +20,14 @@ bool reboot_pending(const State& state, const EngineInput& input) {
     }
     return false;
   };
+  // Only a record with a step of this boot can ask for a reboot: the definition is looked up
+  // for those alone (at every decision, a lookup per record was a quadratic term, issue #17).
+  auto this_boot = [&](const std::vector<StepRecord>& records) {
+    return std::any_of(records.begin(), records.end(),
+                       [&](const StepRecord& step) { return step.boot_id == input.facts.boot_id; });
+  };
   for (const MigrationRecord& record : state.migrations) {
+    if (!this_boot(record.steps) && !this_boot(record.undo_steps)) continue;
     const Migration* definition = definition_of(input, record.id);
     if (definition == nullptr) continue;
     if (pending_in(record.steps, definition->steps)) return true;
@@ -179,10 +188,11 @@ Expected<Decision> next(const State& state, const EngineInput& input) {
     return undo ? *undo : Decision{};
   }
   if (switch_idle(state, input)) return Decision{};
-  const std::vector<MigrationView> views = plan_view(*input.plan, state);
+  const std::vector<MigrationView> views = plan_view(*input.plan, state, input.index);
   if (auto failed = fail_unrunnable(state, input, views)) return *failed;
   if (reboot_pending(state, input)) return Decision{};
-  if (auto undo = next_undo(state, input, stale_view(state, *input.plan, *input.recorded))) {
+  if (auto undo =
+          next_undo(state, input, stale_view(state, *input.plan, *input.recorded, input.index))) {
     return *undo;
   }
   if (auto forward = next_forward(state, input, views)) return *forward;

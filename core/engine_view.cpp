@@ -2,6 +2,7 @@
 // and what undoing a stale one takes. Shared by the engine, `status` and `preview`.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/engine_internal.hpp"
@@ -28,7 +29,12 @@ bool started(const StepRecord& record) {
 }
 
 const Migration* definition_of(const EngineInput& input, std::string_view id) {
-  if (const Migration* migration = input.plan->find(id)) return migration;
+  if (input.index != nullptr) {
+    auto found = input.index->position.find(id);
+    if (found != input.index->position.end()) return &input.plan->migrations[found->second];
+  } else if (const Migration* migration = input.plan->find(id)) {
+    return migration;
+  }
   if (input.recorded == nullptr) return nullptr;
   auto found = input.recorded->find(std::string(id));
   return found == input.recorded->end() ? nullptr : &found->second;
@@ -88,19 +94,29 @@ bool needs_operator_after_loss(const Step& step) {
   return !step.idempotent && !has_check(step);
 }
 
-namespace {
-
-// Position of migration `id` in the plan; the plan was validated, so it is there.
-std::size_t index_in(const Plan& plan, std::string_view id) {
-  return static_cast<std::size_t>(plan.find(id) - plan.migrations.data());
+PlanIndex index_plan(const Plan& plan) {
+  PlanIndex index;
+  const std::size_t count = plan.migrations.size();
+  index.position.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) index.position.emplace(plan.migrations[i].id, i);
+  index.after.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    for (const std::string& before : plan.migrations[i].after) {
+      index.after[i].push_back(index.position.at(before));  // the plan was validated
+    }
+  }
+  // `after` first, otherwise plan order (Kahn's algorithm, O((n + e) log n)).
+  index.order = migration_order(plan);
+  return index;
 }
 
-// `after` first, otherwise plan order (migration_order: Kahn's algorithm, O((n + e) log n)).
-std::vector<const Migration*> execution_order(const Plan& plan) {
-  std::vector<const Migration*> order;
-  order.reserve(plan.migrations.size());
-  for (std::size_t position : migration_order(plan)) order.push_back(&plan.migrations[position]);
-  return order;
+namespace {
+
+// The plan's migration with `id`, through the index when there is one.
+const Migration* in_plan(const Plan& plan, const PlanIndex* index, std::string_view id) {
+  if (index == nullptr) return plan.find(id);
+  auto found = index->position.find(id);
+  return found == index->position.end() ? nullptr : &plan.migrations[found->second];
 }
 
 // Why a migration waits for the operator after the store was lost (docs/DESIGN.md "Nothing
@@ -133,9 +149,12 @@ std::string failed_detail(const MigrationRecord& record) {
 
 }  // namespace
 
-std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
+std::vector<MigrationView> plan_view(const Plan& plan, const State& state, const PlanIndex* given) {
   // By plan position, not by id: with 1,000 migrations, maps keyed by id strings (allocated and
   // compared over and over) were most of this function (docs/PERFORMANCE.md "(b)").
+  std::optional<PlanIndex> built;
+  if (given == nullptr) built = index_plan(plan);
+  const PlanIndex& index = given != nullptr ? *given : *built;
   std::vector<MigrationView> views;
   views.reserve(plan.migrations.size());
   constexpr std::size_t kNone = static_cast<std::size_t>(-1);
@@ -144,18 +163,18 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
   std::vector<std::size_t> cause_of(plan.migrations.size(), kNone);
   std::vector<const MigrationRecord*> record_of(plan.migrations.size(), nullptr);
   for (const MigrationRecord& record : state.migrations) {
-    const Migration* migration = plan.find(record.id);
+    const Migration* migration = in_plan(plan, &index, record.id);
     if (migration == nullptr) continue;
     // The first record of an id wins, as State::find does.
     const MigrationRecord*& slot =
         record_of[static_cast<std::size_t>(migration - plan.migrations.data())];
     if (slot == nullptr) slot = &record;
   }
-  for (const Migration* migration : execution_order(plan)) {
-    const std::size_t index = static_cast<std::size_t>(migration - plan.migrations.data());
+  for (const std::size_t position : index.order) {
+    const Migration* migration = &plan.migrations[position];
     MigrationView view;
     view.migration = migration;
-    view.record = record_of[index];
+    view.record = record_of[position];
     const MigrationRecord* record = view.record;
     bool decided = true;
     if (record != nullptr && record->touched() && record->digest != migration->digest) {
@@ -186,11 +205,12 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
       decided = false;
     }
     if (decided) {
-      if (view.readiness != Readiness::Applied) cause_of[index] = index;
+      if (view.readiness != Readiness::Applied) cause_of[position] = position;
     } else {
       view.readiness = Readiness::Runnable;
-      for (const std::string& before : migration->after) {
-        const std::size_t dependency_index = index_in(plan, before);
+      for (std::size_t nth = 0; nth < migration->after.size(); ++nth) {
+        const std::string& before = migration->after[nth];
+        const std::size_t dependency_index = index.after[position][nth];
         Readiness dependency = readiness_of[dependency_index];
         if (dependency == Readiness::Applied) continue;
         if (dependency == Readiness::Runnable || dependency == Readiness::Waiting) {
@@ -201,7 +221,7 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
         // Held follows held: it runs once the operator releases the one it follows.
         view.readiness = dependency == Readiness::Held ? Readiness::Held : Readiness::Blocked;
         const std::size_t cause = cause_of[dependency_index];
-        cause_of[index] = cause;
+        cause_of[position] = cause;
         if (cause == dependency_index || cause == kNone) {
           view.detail = fmt::format("follows \"{}\", which is {}", before, to_string(dependency));
         } else {
@@ -211,7 +231,7 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state) {
         break;
       }
     }
-    readiness_of[index] = view.readiness;
+    readiness_of[position] = view.readiness;
     views.push_back(std::move(view));
   }
   return views;
@@ -270,10 +290,11 @@ StaleView undo_view(const MigrationRecord& record, const Migration* definition) 
 }  // namespace
 
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
-                                  const std::map<std::string, Migration>& recorded) {
+                                  const std::map<std::string, Migration>& recorded,
+                                  const PlanIndex* index) {
   std::vector<StaleView> views;
   for (auto record = state.migrations.rbegin(); record != state.migrations.rend(); ++record) {
-    if (plan.find(record->id) != nullptr || !record->touched()) continue;
+    if (!record->touched() || in_plan(plan, index, record->id) != nullptr) continue;
     auto found = recorded.find(record->id);
     views.push_back(undo_view(*record, found == recorded.end() ? nullptr : &found->second));
   }
@@ -306,11 +327,11 @@ std::vector<StaleView> failed_switch_view(const State& state, const Plan& plan,
 }
 
 bool work_remains(const State& state, const Plan& plan,
-                  const std::map<std::string, Migration>& recorded) {
-  for (const MigrationView& view : plan_view(plan, state)) {
+                  const std::map<std::string, Migration>& recorded, const PlanIndex* index) {
+  for (const MigrationView& view : plan_view(plan, state, index)) {
     if (view.readiness == Readiness::Runnable || view.readiness == Readiness::Waiting) return true;
   }
-  for (const StaleView& view : stale_view(state, plan, recorded)) {
+  for (const StaleView& view : stale_view(state, plan, recorded, index)) {
     if (!view.kept && view.pending) return true;
   }
   return false;

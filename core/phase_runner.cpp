@@ -79,6 +79,8 @@ class Runner {
       expanded_ = plan_with_choices(*input_.plan, state_, input_.facts.target_generation());
       if (expanded_) input_.plan = &*expanded_;
     }
+    index_ = index_plan(*input_.plan);  // once per run, not at every decision (issue #17)
+    input_.index = &index_;
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
     auto entry = effects_.boot_loader->booted_entry();
@@ -179,6 +181,9 @@ class Runner {
     return {};
   }
 
+  // The engine's record functions take the state by value: the runner moves state_ into them
+  // instead of copying it (a copy per commit made `status` quadratic in the number of
+  // migrations, issue #17). After an error the run ends, and state_ is not used again.
   Expected<void> commit(Expected<State> state) {
     if (!state) return state.error();
     return commit(std::move(*state));
@@ -238,7 +243,7 @@ class Runner {
           emit(Event::StepDone, describe(decision, "its check says it is already applied"));
         }
         // Not applied: the engine makes it pending again, and its next decision runs it.
-        return commit(check_finished(state_, decision, result, input_.facts));
+        return commit(check_finished(std::move(state_), decision, result, input_.facts));
       }
       case ActionKind::RunStep:
       case ActionKind::RevertStep:
@@ -248,7 +253,7 @@ class Runner {
   }
 
   Expected<void> run_step(const Decision& decision) {
-    BOOTSTATE_TRY(commit(step_started(state_, decision, input_.facts)));
+    BOOTSTATE_TRY(commit(step_started(std::move(state_), decision, input_.facts)));
     emit(Event::StepStarted, describe(decision, decision.reason));
     if (effects_.events) {
       effects_.events->status(describe(decision, "running"));
@@ -266,7 +271,7 @@ class Runner {
                                                         : executor.run(*context);
     }
     emit(outcome.ok ? Event::StepDone : Event::StepFailed, describe(decision, outcome.message));
-    return commit(step_finished(state_, decision, outcome, input_.facts));
+    return commit(step_finished(std::move(state_), decision, outcome, input_.facts));
   }
 
   Expected<void> take_backup(const Decision& decision) {
@@ -278,11 +283,12 @@ class Runner {
     if (!taken) {
       emit(Event::StepFailed,
            fmt::format("migration \"{}\": backup failed: {}", migration.id, taken.error().message));
-      return commit(backup_failed(state_, decision, taken.error().message, input_.facts));
+      return commit(
+          backup_failed(std::move(state_), decision, taken.error().message, input_.facts));
     }
     emit(Event::BackupTaken, fmt::format("migration \"{}\": backup of {} path(s) taken",
                                          migration.id, migration.backup.size()));
-    return commit(backup_taken(state_, decision, input_.facts));
+    return commit(backup_taken(std::move(state_), decision, input_.facts));
   }
 
   Expected<void> restore_backup(const Decision& decision) {
@@ -295,7 +301,8 @@ class Runner {
     if (!restored) {
       emit(Event::StepFailed, fmt::format("stale migration \"{}\": restoring the backup failed: {}",
                                           migration.id, restored.error().message));
-      return commit(restore_failed(state_, decision, restored.error().message, input_.facts));
+      return commit(
+          restore_failed(std::move(state_), decision, restored.error().message, input_.facts));
     }
     std::string text = fmt::format("stale migration \"{}\": backup restored", migration.id);
     // Nothing lost: what the restore moved aside is named in the journal.
@@ -304,7 +311,7 @@ class Runner {
                           restored->size(), fmt::join(*restored, ", "));
     }
     emit(Event::BackupRestored, text);
-    return commit(backup_restored(state_, decision, input_.facts));
+    return commit(backup_restored(std::move(state_), decision, input_.facts));
   }
 
   // Carries out the boot-loader actions; true when a fallback the engine asked for is really
@@ -374,6 +381,7 @@ class Runner {
   EngineInput input_;
   State state_;
   std::map<std::string, Migration> recorded_;
+  PlanIndex index_;
   std::optional<Plan> expanded_;  // the plan with the chosen resolutions, when there are some
   UnavailableExecutor unavailable_;
   bool wrote_ = false;
