@@ -259,7 +259,7 @@ generation booted anyway from the menu runs nothing of the attempt and is never 
 
 ## 6. A check predicts a problem: choosing a resolution
 
-A plan's `checks` run at `preview` and at boot, before their phase's migrations, against the
+A plan's `checks` run at `preview` and at boot (after their phase's undo work, before its migrations), against the
 machine as it is. Generation 6 reads the app's search cache in version 2 only, and its check
 finds version 1 on this machine. An item of severity `error` blocks the generation until a
 resolution is chosen; `preview` exits 1 and names the commands:
