@@ -92,9 +92,11 @@ constexpr CommandSpec kCommands[] = {
     {Command::Retry,
      "retry",
      "ID",
-     "run a failed migration again",
+     "run a failed migration (or check) again",
      "Makes failed migration ID (forward or undo) run again at its phase, and reopens a failed\n"
-     "attempt of the booted plan.",
+     "attempt of the booted plan (or of --plan). ID may name a check: the next boot runs the\n"
+     "checks again. After a fallback from generation G, `retry --plan G ID` gives G's boot\n"
+     "entries their tries back; G's next boot starts a new attempt.",
      {}},
     {Command::Choose, "choose", "ITEM RESOLUTION | ITEM --clear",
      "choose how a check's item is resolved",

@@ -103,7 +103,7 @@ complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands"
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a metrics -d 'node-exporter textfile metrics'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a accept -d 'let an optional migration run'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a decline -d 'do not run a migration'
-complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a retry -d 'run a failed migration again'
+complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a retry -d 'run a failed migration (or check) again'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a choose -d 'choose how a check item is resolved'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a cancel -d 'abandon the attempt in progress'
 complete -c bootstate -n "not __fish_seen_subcommand_from $__bootstate_commands" -a help -d 'show the help'

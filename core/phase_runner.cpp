@@ -113,8 +113,9 @@ class Runner {
                            decision->kind != ActionKind::Bookkeeping && !decision->undo;
       if (!checks_ran && (forward || decision->kind == ActionKind::None)) {
         checks_ran = true;
-        BOOTSTATE_TRY(run_checks_of_phase());
-        continue;  // the checks may have failed the attempt: decide again
+        auto committed = run_checks_of_phase();
+        if (!committed) return committed.error();
+        if (*committed) continue;  // the checks changed the state (items, a failure): decide again
       }
       if (decision->kind == ActionKind::None) break;
       BOOTSTATE_TRY(act(*decision));
@@ -149,13 +150,14 @@ class Runner {
 
   // The checks of this phase, after its undo work and before its migrations, while the attempt
   // is in progress (a complete or failed attempt runs nothing, so idle boots run no check).
-  Expected<void> run_checks_of_phase() {
+  // Whether they committed a change.
+  Expected<bool> run_checks_of_phase() {
     std::vector<std::string> ran;
     for (const Check& check : input_.plan->checks) {
       if (check.phase == input_.phase) ran.push_back(check.id);
     }
     if (ran.empty() || !state_.attempt || state_.attempt->state != AttemptState::InProgress) {
-      return {};
+      return false;
     }
     std::vector<CheckItem> items;
     if (effects_.checks != nullptr) {
@@ -177,8 +179,9 @@ class Runner {
     }
     auto outcome = checks_ran(state_, *input_.plan, ran, items, input_.facts);
     if (!outcome) return outcome.error();
-    if (outcome->changed) BOOTSTATE_TRY(commit(std::move(outcome->state)));
-    return {};
+    if (!outcome->changed) return false;
+    BOOTSTATE_TRY(commit(std::move(outcome->state)));
+    return true;
   }
 
   // The engine's record functions take the state by value: the runner moves state_ into them
