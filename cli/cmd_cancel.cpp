@@ -8,9 +8,7 @@
 //   it boots next: the booted entry marked bad with boot counting, else a one-shot entry.
 #include <cstdio>
 
-#include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
-#include "cli/crash_hook.hpp"
 #include "cli/decision_store.hpp"
 #include "core/operator.hpp"
 
@@ -30,12 +28,9 @@ int undo_switch_now(const Machine& machine) {
 // The next boot starts the last good generation, which undoes what the attempt did.
 int arrange_fallback_now(const Machine& machine, const std::string& esp, const BootFacts& facts,
                          const State& state) {
-  auto boot_partition = machine.boot_partition(esp);
-  if (!boot_partition) return report_error(boot_partition.error());
-  SystemdBoot systemd_boot(machine.root(), esp, SystemdBoot::kTriesAsBooted,
-                           facts.booted_generation, *boot_partition);
-  std::unique_ptr<BootLoader> crash_hook;
-  BootLoader& loader = maybe_crashing(systemd_boot, crash_hook);
+  auto opened = operator_boot_loader(machine, esp, facts);
+  if (!opened) return report_error(opened.error());
+  BootLoader& loader = *opened->loader;
   const std::string& last_good = state.last_good_generation;
   auto entry = loader.booted_entry();
   Expected<void> arranged = Error{ErrorCode::Unsupported, ""};

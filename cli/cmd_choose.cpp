@@ -7,9 +7,7 @@
 // minutes, and a boot must not wait for it.
 #include <cstdio>
 
-#include "bootloader/systemd_boot.hpp"
 #include "cli/commands.hpp"
-#include "cli/crash_hook.hpp"
 #include "cli/decision_store.hpp"
 #include "cli/executors.hpp"
 #include "cli/state_view.hpp"
@@ -36,12 +34,7 @@ std::optional<Plan> plan_for(const Machine& machine, const Plan& given, const It
 int rearm_generation(const Machine& machine, const std::string& esp, const BootFacts& facts,
                      const std::string& generation) {
   if (generation.empty() || generation == facts.booted_generation) return kExitOk;
-  auto boot_partition = machine.boot_partition(esp);
-  if (!boot_partition) return report_error(boot_partition.error());
-  SystemdBoot systemd_boot(machine.root(), esp, SystemdBoot::kTriesAsBooted,
-                           facts.booted_generation, *boot_partition);
-  std::unique_ptr<BootLoader> crash_hook;
-  auto rearmed = maybe_crashing(systemd_boot, crash_hook).rearm_generation(generation);
+  auto rearmed = rearm_entries(machine, esp, facts, generation);
   if (!rearmed) {
     std::fprintf(stderr,
                  "bootstate: the choice is recorded, but the boot entry of %s could not be "
@@ -49,9 +42,7 @@ int rearm_generation(const Machine& machine, const std::string& esp, const BootF
                  generation.c_str(), rearmed.error().message.c_str());
     return kExitFailed;
   }
-  for (const std::string& file : *rearmed) {
-    std::printf("boot entry of %s re-armed: %s\n", generation.c_str(), file.c_str());
-  }
+  print_rearmed(generation, *rearmed);
   return kExitOk;
 }
 

@@ -45,13 +45,7 @@ int rearm_after_retry(const Machine& machine, const std::string& esp, const Boot
                       const Plan& plan, const Error* refused = nullptr) {
   const std::string generation = plan_generation(facts, plan);
   if (generation.empty()) return kExitOk;
-  auto boot_partition = machine.boot_partition(esp);
-  if (!boot_partition) return report_error(boot_partition.error());
-  SystemdBoot systemd_boot(machine.root(), esp, SystemdBoot::kTriesAsBooted,
-                           facts.booted_generation, *boot_partition);
-  std::unique_ptr<BootLoader> crash_hook;
-  BootLoader& loader = maybe_crashing(systemd_boot, crash_hook);
-  auto rearmed = loader.rearm_generation(generation);
+  auto rearmed = rearm_entries(machine, esp, facts, generation);
   if (!rearmed) {
     std::fprintf(stderr,
                  "bootstate: the retry is recorded, but the boot entry of %s could not be "
@@ -65,9 +59,7 @@ int rearm_after_retry(const Machine& machine, const std::string& esp, const Boot
     std::printf("migration \"%s\": the retry was recorded already, its re-arm was not\n",
                 machine.options().argument.c_str());
   }
-  for (const std::string& file : *rearmed) {
-    std::printf("boot entry of %s re-armed: %s\n", generation.c_str(), file.c_str());
-  }
+  print_rearmed(generation, *rearmed);
   return kExitOk;
 }
 
@@ -77,6 +69,31 @@ std::string plan_generation(const BootFacts& facts, const Plan& plan) {
   return plan.generation.empty() || plan.generation == "/run/booted-system"
              ? facts.booted_generation
              : plan.generation;
+}
+
+Expected<OperatorBootLoader> operator_boot_loader(const Machine& machine, const std::string& esp,
+                                                  const BootFacts& facts) {
+  auto boot_partition = machine.boot_partition(esp);
+  if (!boot_partition) return boot_partition.error();
+  OperatorBootLoader opened;
+  opened.systemd_boot = std::make_unique<SystemdBoot>(
+      machine.root(), esp, SystemdBoot::kTriesAsBooted, facts.booted_generation, *boot_partition);
+  opened.loader = &maybe_crashing(*opened.systemd_boot, opened.crash_hook);
+  return opened;
+}
+
+Expected<std::vector<std::string>> rearm_entries(const Machine& machine, const std::string& esp,
+                                                 const BootFacts& facts,
+                                                 const std::string& generation) {
+  auto opened = operator_boot_loader(machine, esp, facts);
+  if (!opened) return opened.error();
+  return opened->loader->rearm_generation(generation);
+}
+
+void print_rearmed(const std::string& generation, const std::vector<std::string>& files) {
+  for (const std::string& file : files) {
+    std::printf("boot entry of %s re-armed: %s\n", generation.c_str(), file.c_str());
+  }
 }
 
 Expected<void> DecisionStore::check_access(const Machine& machine, const std::string& esp) {

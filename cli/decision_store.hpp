@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/machine.hpp"
 #include "core/slot_files.hpp"
@@ -17,6 +18,24 @@ namespace bootstate::cli {
 // The generation an operator decision is for: the booted one when the plan is the booted plan
 // (its /run/booted-system placeholder), else the one the plan names (--plan).
 std::string plan_generation(const BootFacts& facts, const Plan& plan);
+
+// The boot loader as an operator command uses it: systemd-boot on `esp`, the booted entry as
+// `facts` say, wrapped by the crash-test hook when one is asked for. `loader` points into the
+// two owners, which keep it valid when the struct moves.
+struct OperatorBootLoader {
+  std::unique_ptr<BootLoader> systemd_boot;
+  std::unique_ptr<BootLoader> crash_hook;
+  BootLoader* loader = nullptr;
+};
+Expected<OperatorBootLoader> operator_boot_loader(const Machine& machine, const std::string& esp,
+                                                  const BootFacts& facts);
+
+// `retry` and `choose` for a generation whose entries are +0-DONE: they get their tries back,
+// so systemd-boot boots it again. The renamed files, each printed as "boot entry of … re-armed".
+Expected<std::vector<std::string>> rearm_entries(const Machine& machine, const std::string& esp,
+                                                 const BootFacts& facts,
+                                                 const std::string& generation);
+void print_rearmed(const std::string& generation, const std::vector<std::string>& files);
 
 class DecisionStore {
  public:
