@@ -18,7 +18,10 @@
 # fetch fixture failing makes ctest report this test as failed, never skipped).
 set -euo pipefail
 
+# Under CI every prerequisite is installed (scripts/install-deps.sh test): a missing one is a
+# failure there, never a skip that ctest would count as not failing.
 SKIP=77
+[ -z "${CI:-}" ] || SKIP=1
 here=$(cd "$(dirname "$0")" && pwd)
 scripts=$(cd "$here/../.." && pwd)/nixos/postgresql
 check_sh=$scripts/bootstate-pg-check.sh

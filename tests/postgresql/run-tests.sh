@@ -10,7 +10,10 @@
 # anything else: a failure. Cleans up its temp tree and servers whatever happens.
 set -euo pipefail
 
+# Under CI every prerequisite is installed (scripts/install-deps.sh test): a missing one is a
+# failure there, never a skip that ctest would count as not failing.
 SKIP=77
+[ -z "${CI:-}" ] || SKIP=1
 here=$(cd "$(dirname "$0")" && pwd)
 script=$(cd "$here/../.." && pwd)/nixos/postgresql/bootstate-pg.sh
 bindir=${PG_TEST_BINDIR:-/usr/lib/postgresql/15/bin}

@@ -29,7 +29,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from harness import Machine  # noqa: E402
 
-SKIP = 77
+# Under CI every prerequisite is installed: a missing one fails there instead of skipping.
+SKIP = 1 if os.environ.get("CI") else 77
 PG15 = os.environ.get("PG15_BINDIR", "/usr/lib/postgresql/15/bin")
 SCRIPTS = os.path.join(REPO, "nixos", "postgresql")
 DATA = "/var/lib/postgresql/data"  # as the plan names it; under the tree's root on disk
