@@ -5,16 +5,20 @@
 
 set -l __bootstate_commands run status preview history log metrics accept decline retry choose cancel help version
 
-# ids from bootstate's own pretty JSON (two spaces per level): migrations or steps.
-function __bootstate_ids -a kind
-    set -l passed
+# The --root/--esp/--plan options given on the line, to pass on to `bootstate status`.
+function __bootstate_passed
     set -l words (commandline -opc)
     for i in (seq 2 (count $words))
         switch $words[$i]
             case --root --esp --plan
-                set -a passed $words[$i] $words[(math $i + 1)]
+                printf '%s\n' $words[$i] $words[(math $i + 1)]
         end
     end
+end
+
+# ids from bootstate's own pretty JSON (two spaces per level): migrations or steps.
+function __bootstate_ids -a kind
+    set -l passed (__bootstate_passed)
     bootstate $passed --json status 2>/dev/null | awk -v kind=$kind '
         /^  "[a-z_]+": / { top = $1 }
         function value(line) { sub(/^ *"id": "/, "", line); sub(/",?$/, "", line); return line }
@@ -28,14 +32,7 @@ end
 # From items[]: the item arguments of `choose` (no ITEM: the ids of items not resolved yet,
 # CHECK/ID where two checks report the same id), or the resolution names item ITEM offers.
 function __bootstate_items -a item
-    set -l passed
-    set -l words (commandline -opc)
-    for i in (seq 2 (count $words))
-        switch $words[$i]
-            case --root --esp --plan
-                set -a passed $words[$i] $words[(math $i + 1)]
-        end
-    end
+    set -l passed (__bootstate_passed)
     bootstate $passed --json status 2>/dev/null | awk -v item="$item" '
         /^  "[a-z_]+": / { top = $1 }
         function value(line) { sub(/^ *"[a-z_]+": "/, "", line); sub(/",?$/, "", line); return line }
