@@ -1,6 +1,7 @@
 #include "cli/progress.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -48,13 +49,38 @@ void plymouth_message(const std::string& text) {
 }
 
 // One line on the console, as systemd writes its status there: opened for each line (a console
-// that is not there, or busy, costs nothing and stops nothing), never blocking, never becoming
-// bootstate's controlling terminal.
+// that is not there costs nothing and stops nothing), never becoming bootstate's controlling
+// terminal. Non-blocking, but a full output buffer is waited for, up to kConsoleWait: during
+// boot the serial console is flooded (gettys, units starting), and a write then failed with
+// EAGAIN and the line was lost (seen in the VM tier: the "started" line of a step missing). A
+// console hung up under us (a getty's vhangup: EIO) is opened once more.
+constexpr int kConsoleWaitSlices = 50;  // of 20 ms: at most 1 s per line
 void console_line(const std::string& console, const std::string& line) {
-  const int fd = ::open(console.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_APPEND);
+  auto open_console = [&] {
+    return ::open(console.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_APPEND);
+  };
+  int fd = open_console();
   if (fd < 0) return;
-  ssize_t ignored = ::write(fd, line.data(), line.size());
-  (void)ignored;
+  std::string_view rest = line;
+  bool reopened = false;
+  for (int waited = 0; !rest.empty() && waited < kConsoleWaitSlices;) {
+    const ssize_t written = ::write(fd, rest.data(), rest.size());
+    if (written > 0) {
+      rest.remove_prefix(static_cast<std::size_t>(written));
+    } else if (written < 0 && errno == EINTR) {
+      continue;
+    } else if (written < 0 && errno == EIO && !reopened) {
+      ::close(fd);
+      reopened = true;
+      if ((fd = open_console()) < 0) return;
+    } else if (written < 0 && errno != EAGAIN) {
+      break;
+    } else {
+      pollfd output{fd, POLLOUT, 0};
+      ::poll(&output, 1, 20);
+      ++waited;
+    }
+  }
   ::close(fd);
 }
 
