@@ -18,9 +18,12 @@ namespace {
 constexpr std::string_view kNeverUndone = "firmware is machine state and is never undone";
 
 // The helper gets a clean environment plus what it needs to find the buses: the system bus
-// address (set in tests and containers) and systemd's notify socket (progress as STATUS=).
-std::vector<std::string> helper_environment() {
+// address (set in tests and containers) and systemd's notify socket (progress as STATUS=),
+// and the step's progress file, which bootstate's console heartbeat reads (as a command step's
+// $BOOTSTATE_PROGRESS; cli/progress.hpp).
+std::vector<std::string> helper_environment(const std::string& work_dir) {
   std::vector<std::string> environment{"PATH=/run/current-system/sw/bin:/usr/bin:/bin"};
+  if (!work_dir.empty()) environment.push_back("BOOTSTATE_PROGRESS=" + work_dir + "/progress");
   for (const char* name : {"DBUS_SYSTEM_BUS_ADDRESS", "NOTIFY_SOCKET", "LANG"}) {
     if (const char* value = std::getenv(name)) {
       environment.push_back(std::string(name) + "=" + value);
@@ -68,7 +71,7 @@ Expected<HelperReply> FirmwareStepExecutor::call(const StepContext& context, Hel
                                                  std::uint32_t timeout_seconds) {
   ProcessSpec process;
   process.argv = helper_argv(helper_path_, command, spec_for(context), timeout_seconds);
-  process.environment = helper_environment();
+  process.environment = helper_environment(context.work_dir);
   process.work_dir = context.work_dir.empty() ? "/" : context.work_dir;
   process.timeout_seconds = timeout_seconds + kRunnerGraceSeconds;
   process.log_path = context.log_path;

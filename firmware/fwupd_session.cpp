@@ -1,12 +1,16 @@
 #include "firmware/fwupd_session.hpp"
 
+#include <fcntl.h>
 #include <fwupd.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace bootstate {
@@ -57,8 +61,29 @@ FwupdDeviceInfo device_info(FwupdDevice* device) {
   return info;
 }
 
+// The console heartbeat of bootstate reads the step's progress file (cli/progress.hpp):
+// "PERCENT text". Written whole under a temporary name and renamed, so the reader never sees
+// half a line; O_NOFOLLOW because the work directory is the step's, not ours.
+void write_progress_file(const char* name, guint percentage) {
+  const char* path = std::getenv("BOOTSTATE_PROGRESS");
+  if (path == nullptr || *path != '/') return;
+  const std::string final_path = path;
+  const std::string temporary = final_path + ".new";
+  const int fd =
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // progress is a courtesy: the update goes on without it
+  char line[128];
+  const int length = std::snprintf(line, sizeof line, "%u fwupd: %s\n", percentage, name);
+  const bool written = length > 0 && ::write(fd, line, static_cast<std::size_t>(length)) == length;
+  ::close(fd);
+  if (!written || ::rename(temporary.c_str(), final_path.c_str()) != 0) {
+    ::unlink(temporary.c_str());
+  }
+}
+
 // Progress of the daemon, as the client's properties change during a call. Lines on stderr
-// reach the journal through the caller; STATUS= reaches `systemctl status`.
+// reach the journal through the caller; STATUS= reaches `systemctl status`; the progress file
+// reaches the console.
 void report_progress(FwupdClient* client) {
   const FwupdStatus status = fwupd_client_get_status(client);
   const guint percentage = fwupd_client_get_percentage(client);
@@ -71,6 +96,7 @@ void report_progress(FwupdClient* client) {
   std::fprintf(stderr, "progress: %s %u%%\n", name, percentage);
   std::fflush(stderr);
   sd_notifyf(0, "STATUS=fwupd: %s %u%%", name, percentage);
+  write_progress_file(name, percentage);
 }
 
 void on_progress(GObject* client, GParamSpec* /*spec*/, gpointer /*data*/) {

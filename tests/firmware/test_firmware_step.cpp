@@ -1,5 +1,9 @@
 // FirmwareStepExecutor through a real process runner, the real helper and the real daemon.
 #include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <thread>
 
 #include "firmware/firmware_step.hpp"
 #include "tests/firmware/fwupd_test_env.hpp"
@@ -63,6 +67,50 @@ TEST_CASE("firmware step: run installs, check sees it, a second run installs not
   StepOutcome again = executor.run(fixture.context);
   CHECK(again.ok);
   CHECK(contains(again.message, "nothing installed"));
+}
+
+// Issue #16 item 4: the console heartbeat shows the step's own percentage, which for a firmware
+// step is fwupd's. The helper writes it where a command step writes $BOOTSTATE_PROGRESS.
+TEST_CASE("firmware step: fwupd's percentage reaches the step's progress file while it writes") {
+  require_fwupd();
+  FwupdDaemon::Options options;
+  options.test_plugin["WriteDelay"] = "200";
+  FwupdDaemon daemon(options);
+  RecordingRunner runner;
+  FirmwareStepExecutor executor(runner, BOOTSTATE_FWUPD_HELPER);
+  StepFixture fixture(daemon.dir());
+  const std::string progress = daemon.dir() + "/progress";
+  std::remove(progress.c_str());
+
+  std::atomic<bool> done{false};
+  std::set<std::string> seen;
+  std::thread watcher([&] {
+    while (!done) {
+      std::ifstream file(progress);
+      std::string line;
+      if (std::getline(file, line)) seen.insert(line);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  StepOutcome outcome = executor.run(fixture.context);
+  done = true;
+  watcher.join();
+  INFO(outcome.message);
+  CHECK(outcome.ok);
+  CHECK(std::find(runner.last().environment.begin(), runner.last().environment.end(),
+                  "BOOTSTATE_PROGRESS=" + progress) != runner.last().environment.end());
+  // Every line is "PERCENT fwupd: STATUS", and fwupd said something between 1 and 99 %.
+  bool midway = false;
+  for (const std::string& line : seen) {
+    INFO(line);
+    const auto space = line.find(" fwupd: ");
+    REQUIRE(space != std::string::npos);
+    const int percent = std::stoi(line.substr(0, space));
+    midway = midway || (percent > 0 && percent < 100);
+  }
+  CHECK(midway);
+  std::ifstream leftover(progress + ".new");
+  CHECK_FALSE(leftover.good());  // renamed into place, never left half-written
 }
 
 TEST_CASE("firmware step: describe previews device, versions and irreversibility") {
