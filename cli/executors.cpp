@@ -9,14 +9,26 @@
 #include "stage2/check_runner.hpp"
 #include "stage2/command_step.hpp"
 #include "stage2/process_runner.hpp"
+#include "stage2/step_cgroup.hpp"
 #ifdef BOOTSTATE_HAVE_FIRMWARE
 #include "firmware/firmware_step.hpp"
 #endif
 
 namespace bootstate::cli {
 
+namespace {
+
+// A cgroup per step where systemd delegated bootstate's (the units set Delegate=yes).
+PosixProcessRunner::Options runner_options() {
+  PosixProcessRunner::Options options;
+  options.cgroup_parent = stage2::delegated_cgroup();
+  return options;
+}
+
+}  // namespace
+
 struct Executors::Parts {
-  PosixProcessRunner runner;
+  PosixProcessRunner runner{runner_options()};
   CommandStepExecutor command{runner};
   ProcessCheckRunner checks{runner};
   StorageStepExecutor storage;

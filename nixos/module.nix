@@ -686,6 +686,7 @@ in
             RemainAfterExit = true;
             ExecStart = initrdExec "initrd-pre-mount";
             NotifyAccess = "main";
+            Delegate = true; # a cgroup per step (stage2/step_cgroup.hpp)
             TimeoutStartSec = "infinity"; # steps carry their own timeouts
           };
         };
@@ -714,6 +715,7 @@ in
             RemainAfterExit = true;
             ExecStart = initrdExec "pre-switch-root";
             NotifyAccess = "main";
+            Delegate = true; # a cgroup per step (stage2/step_cgroup.hpp)
             TimeoutStartSec = "infinity";
           };
         };
@@ -745,6 +747,7 @@ in
           # 4: a switch attempt found initrd work pending: "reboot required", not a failure.
           SuccessExitStatus = "4";
           NotifyAccess = "main"; # STATUS= and EXTEND_TIMEOUT_USEC= from bootstate
+          Delegate = true; # a cgroup per step (stage2/step_cgroup.hpp)
           # GC roots first, so whatever this boot applies keeps its undo programs.
           ExecStartPre = "${gcroots}/bin/bootstate-gcroots add ${planTemplate}";
           ExecStart = "${bootstateCli} --esp ${cfg.espMountPoint} --plan /run/current-system/bootstate/plan.json ${commonArgs} run --phase post-activation";

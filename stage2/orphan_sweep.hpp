@@ -9,8 +9,10 @@
 // become bootstate's and are swept the same way. Children that existed before the step (a
 // program embedding the runner may have its own) are left alone.
 //
-// A cgroup per step would also catch a process that escaped before its parent died; systemd
-// gives bootstate no delegated cgroup in the initrd, so the subreaper is the mechanism here.
+// Where systemd delegated a cgroup to bootstate, each step also has a cgroup of its own
+// (stage2/step_cgroup.hpp), which ends a step's leftovers even while other steps run; the
+// sweep remains for everything else (no systemd, no delegation) and reaps what the cgroup
+// killed.
 #pragma once
 
 #include <sys/types.h>

@@ -22,6 +22,7 @@ extern "C" {
 #include "stage2/fd.hpp"
 #include "stage2/orphan_sweep.hpp"
 #include "stage2/process_output.hpp"
+#include "stage2/step_cgroup.hpp"
 
 namespace bootstate {
 
@@ -78,7 +79,10 @@ struct ChildFailure {
 // have other threads whose locks were copied in an unknown state.
 [[noreturn]] void exec_child(char* const* argv, char* const* envp, const char* work_dir,
                              const ProcessIdentity* identity, int output_fd, int stdout_fd,
-                             int status_fd) {
+                             int status_fd, int cgroup_procs_fd) {
+  // Into the step's cgroup first, while still root (stage2/step_cgroup.hpp). Failing that,
+  // the step runs where bootstate runs and the subreaper sweep is what catches its leftovers.
+  if (cgroup_procs_fd >= 0) (void)!::write(cgroup_procs_fd, "0", 1);
   ::setsid();
   // The identity first, so that the work directory is entered with the step's own rights.
   // Raw syscalls: glibc's setuid/setgid wrappers synchronise all threads of the process, which
@@ -384,6 +388,8 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
   stage2::become_subreaper();
   stage2::ActiveStep active;
   const std::vector<stage2::ChildId> earlier_children = stage2::children_of_self();
+  std::optional<stage2::StepCgroup> cgroup;
+  if (options_.cgroup_parent) cgroup = stage2::StepCgroup::create(*options_.cgroup_parent);
   pid_t pid = ::fork();
   if (pid < 0) {
     result.message = fmt::format("cannot start {}: fork: {}", spec.argv[0], errno_text(errno));
@@ -391,7 +397,7 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
   }
   if (pid == 0) {
     exec_child(argv.data(), envp.data(), work_dir, identity, output->write.get(), stdout_fd,
-               status->write.get());
+               status->write.get(), cgroup ? cgroup->procs_fd() : -1);
   }
   output->write.reset();
   captured->write.reset();
@@ -413,6 +419,16 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
   Supervision supervision(pid, spec, options_, *sink, std::move(output->read),
                           std::move(captured->read));
   supervision.run(result);
+  if (cgroup) {
+    // Everything the step started, however it detached, ends with the step, also while
+    // other steps run.
+    auto survivors = cgroup->end_remaining(options_.kill_grace, options_.reap_limit);
+    if (!survivors.empty()) {
+      result.message +=
+          fmt::format("; {} process(es) of its cgroup {} survived SIGKILL (first: {})",
+                      survivors.size(), cgroup->path(), survivors.front());
+    }
+  }
   // Helpers in sessions of their own escaped the group kill; as subreaper bootstate has
   // adopted those whose parents ended. With another step running, its child could not be
   // told from a leftover: the last step to end sweeps.

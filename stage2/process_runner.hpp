@@ -7,6 +7,8 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <string>
 
 #include "core/interfaces.hpp"
 
@@ -21,6 +23,9 @@ class PosixProcessRunner : public ProcessRunner {
     // How long to wait after SIGKILL for the group's processes to be gone before reporting
     // that some survived (a process in uninterruptible sleep cannot be killed at once).
     std::chrono::milliseconds reap_limit{2000};
+    // Where each run gets a cgroup of its own (stage2/step_cgroup.hpp): bootstate's cgroup
+    // when systemd delegated it (`delegated_cgroup()`), else none (the subreaper sweep only).
+    std::optional<std::string> cgroup_parent;
   };
 
   PosixProcessRunner() = default;
@@ -35,7 +40,9 @@ class PosixProcessRunner : public ProcessRunner {
   // When the child exits, members of its process group still running get SIGTERM (then
   // SIGKILL after kill_grace): nothing a step started outlives it in its group. Helpers that
   // left the group (setsid) are adopted by bootstate, the child subreaper, and killed when the
-  // step ends, unless another step is running then (stage2/orphan_sweep.hpp).
+  // step ends, unless another step is running then (stage2/orphan_sweep.hpp). With a
+  // delegated cgroup (Options::cgroup_parent) each run has a cgroup of its own, and whatever
+  // is left in it gets SIGTERM, then cgroup.kill, when the run ends.
   // Thread-safe in the sense that several runs may proceed concurrently; the child does only
   // async-signal-safe calls between fork and execve.
   ProcessResult run(const ProcessSpec& spec) override;

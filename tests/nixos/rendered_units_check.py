@@ -62,6 +62,8 @@ for phase, where in phases.items():
                f"{tag}: has FailureAction= (DESIGN 'A live switch': bootstate reboots by itself)")
         expect(unit["Service"]["Type"] == ["oneshot"], f"{tag}: Type is not oneshot")
         expect(boolean(unit["Service"]["RemainAfterExit"][0]), f"{tag}: RemainAfterExit is off")
+        expect(boolean(unit["Service"].get("Delegate", ["no"])[0]),
+               f"{tag}: Delegate= is off (a cgroup per step needs it: stage2/step_cgroup.hpp)")
         status = words(unit, "Service", "SuccessExitStatus")
         if phase == "post-activation":
             expect(status == ["4"], f"{tag}: SuccessExitStatus is {status}, not 4")
