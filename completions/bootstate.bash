@@ -21,10 +21,13 @@ _bootstate_ids() {
 # Prints, from the items[] of `bootstate --json status`, the item arguments of `bootstate
 # choose` (ITEM empty: ids of the items not resolved yet, CHECK/ID where two checks report the
 # same id, as status prints them), or the resolution names item ITEM offers.
+# With --plan GEN on the line the items are those GEN's checks report now (`preview`): what
+# `choose --plan GEN` accepts before GEN was ever booted.
 _bootstate_items() {
-    local item=$1
+    local item=$1 source=status word
     shift
-    bootstate "$@" --json status 2>/dev/null | awk -v item="$item" '
+    for word in "$@"; do [[ $word == --plan ]] && source=preview; done
+    bootstate "$@" --json "$source" 2>/dev/null | awk -v item="$item" '
         /^  "[a-z_]+": / { top = $1 }
         function value(line) { sub(/^ *"[a-z_]+": "/, "", line); sub(/",?$/, "", line); return line }
         top != "\"items\":" { next }

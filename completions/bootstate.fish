@@ -31,9 +31,13 @@ end
 
 # From items[]: the item arguments of `choose` (no ITEM: the ids of items not resolved yet,
 # CHECK/ID where two checks report the same id), or the resolution names item ITEM offers.
+# With --plan GEN on the line: the items GEN's checks report now (`preview`), which is what
+# `choose --plan GEN` accepts before GEN was ever booted.
 function __bootstate_items -a item
     set -l passed (__bootstate_passed)
-    bootstate $passed --json status 2>/dev/null | awk -v item="$item" '
+    set -l source status
+    contains -- --plan $passed; and set source preview
+    bootstate $passed --json $source 2>/dev/null | awk -v item="$item" '
         /^  "[a-z_]+": / { top = $1 }
         function value(line) { sub(/^ *"[a-z_]+": "/, "", line); sub(/",?$/, "", line); return line }
         top != "\"items\":" { next }

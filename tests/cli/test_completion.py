@@ -133,6 +133,30 @@ class BashCompletionTest(unittest.TestCase):
         self.assertEqual(machine.boot(), 0)  # both resolutions run: the items are resolved
         self.assertEqual(complete(root + ["choose", ""]), ["disk/shared"])
 
+    def test_choose_plan_offers_the_items_of_a_generation_not_booted_yet(self):
+        # issue #16: `choose --plan GEN ITEM RES` is what preview and the pre-switch check print
+        # for a generation before it is booted; its items are in no state yet, so they come
+        # from GEN's checks (preview), not from status.
+        machine = Machine()
+        self.addCleanup(machine.cleanup)
+        machine.write_plan("g1", [])
+        machine.boot_into("g1")
+        self.assertEqual(machine.boot(), 0)
+        line = json.dumps({"id": "pg-15-to-14", "severity": "error", "message": "data is newer",
+                           "resolutions": ["dump-restore", "restore-backup"]})
+        g2 = machine.write_plan("g2", [], checks=[{
+            "id": "pg", "phase": "post-activation", "command": ["/bin/echo", line],
+            "resolutions": [{"id": r, "steps": [command_step("s", ["/bin/true"])]}
+                            for r in ("dump-restore", "restore-backup")]}])
+        root = ["bootstate", "--root", machine.root]
+        self.assertEqual(complete(root + ["choose", ""]), [])  # g1 has no items
+        self.assertEqual(complete(root + ["choose", "--plan", g2, ""]), ["pg-15-to-14"])
+        self.assertEqual(complete(root + ["choose", "--plan", g2, "pg-15-to-14", ""]),
+                         ["dump-restore", "restore-backup", "--clear"])
+        # The command completed that way works as completed.
+        result = machine.bootstate("choose", "--plan", g2, "pg-15-to-14", "dump-restore")
+        self.assertEqual(result.returncode, 0, result.stderr)
+
     def test_files_for_paths(self):
         offered = complete(["bootstate", "preview", os.path.join(COMPLETIONS, "bootstate.b")])
         self.assertEqual(offered, [os.path.join(COMPLETIONS, "bootstate.bash")])
@@ -174,6 +198,13 @@ class FishCompletionTest(unittest.TestCase):
         self.assertEqual(self.complete(line + "app-15-to-14 "),
                          ["--clear", "dump-restore", "keep-going"])
         self.assertEqual(self.complete(line + "db/shared "), ["--clear", "fix"])
+        # With --plan GEN: that generation's items, from preview (status of g1 has none).
+        g2 = machine.toplevel("g2")
+        machine.boot_into("g1")
+        machine.reboot()
+        self.assertEqual(machine.boot(), 0)
+        plan_line = "bootstate --root %s choose --plan %s " % (machine.root, g2)
+        self.assertIn("app-15-to-14", self.complete(plan_line))
 
 
 @unittest.skipIf(shutil.which("zsh") is None, "zsh is not installed (scripts/install-deps.sh)")
@@ -181,12 +212,12 @@ class ZshItemsTest(unittest.TestCase):
     """zsh's completion system needs a terminal; its helper that reads items[] runs in zsh here
     (the file without its last line, which starts the completion)."""
 
-    def items(self, root, item):
+    def items(self, root, item, extra=()):
         environment = dict(os.environ)
         environment["PATH"] = os.path.dirname(os.path.abspath(BOOTSTATE)) + ":" + environment["PATH"]
-        script = 'source <(sed \\$d "$1"); _bootstate_items "$2" --root "$3"'
+        script = 'source <(sed \\$d "$1"); _bootstate_items "$2" --root "${@:3}"'
         result = subprocess.run(["zsh", "-f", "-c", script, "zsh",
-                                 os.path.join(COMPLETIONS, "_bootstate"), item, root],
+                                 os.path.join(COMPLETIONS, "_bootstate"), item, root] + list(extra),
                                 capture_output=True, text=True, env=environment, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout.splitlines()
@@ -196,6 +227,9 @@ class ZshItemsTest(unittest.TestCase):
         self.assertEqual(self.items(machine.root, ""), ["app-15-to-14", "db/shared", "disk/shared"])
         self.assertEqual(self.items(machine.root, "app-15-to-14"), ["dump-restore", "keep-going"])
         self.assertEqual(self.items(machine.root, "disk/shared"), ["grow"])
+        # With --plan GEN: GEN's checks, through preview.
+        plan = ["--plan", machine.toplevel("g2")]
+        self.assertIn("app-15-to-14", self.items(machine.root, "", plan))
 
 
 class EveryShellKnowsTheTableTest(unittest.TestCase):
