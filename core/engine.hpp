@@ -104,10 +104,12 @@ Expected<Decision> next(const State& state, const EngineInput& input);
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts);
 Expected<State> step_finished(State state, const Decision& decision, const StepOutcome& outcome,
                               const BootFacts& facts);
-// After CheckStep: Applied → the step is done. NotApplied or Unknown → the step is pending
-// again, so the next decision runs it (the check says its effect is not in place).
+// After CheckStep: Applied → the step is done, unless the interrupted run had reported items
+// (`interrupted`: StepExecutor::interrupted_report): then they are recorded as step_finished
+// records a run's, and an error item fails the step. NotApplied or Unknown → the step is
+// pending again, so the next decision runs it (the check says its effect is not in place).
 Expected<State> check_finished(State state, const Decision& decision, CheckResult result,
-                               const BootFacts& facts);
+                               const BootFacts& facts, const StepOutcome& interrupted = {});
 Expected<State> backup_taken(State state, const Decision& decision, const BootFacts& facts);
 // The backup before the first step could not be taken: the migration cannot start without its
 // safety net, so its first step fails with `why` (and a required one fails the attempt).

@@ -162,7 +162,16 @@ Expected<State> step_finished(State state, const Decision& decision, const StepO
 }
 
 Expected<State> check_finished(State state, const Decision& decision, CheckResult result,
-                               const BootFacts& facts) {
+                               const BootFacts& facts, const StepOutcome& interrupted) {
+  if (result == CheckResult::Applied &&
+      (!interrupted.reported_items.empty() || !interrupted.reported_items_error.empty())) {
+    // The run got as far as its report before the cut: it ended as that report says, as if
+    // its end had been committed (an error item fails it; its items join the attempt's).
+    StepOutcome outcome = interrupted;
+    outcome.ok = true;
+    outcome.message = "interrupted; its check says it is applied";
+    return step_finished(std::move(state), decision, outcome, facts);
+  }
   MigrationRecord& record = record_for(state, decision);
   StepRecord& step = step_record_for(record, decision);
   if (result != CheckResult::Applied) {

@@ -130,6 +130,10 @@ class StepExecutor {
   virtual StepOutcome run(const StepContext& context) = 0;
   // Whether the effect of an interrupted step is in place (semantics 3).
   virtual CheckResult check(const StepContext& context) = 0;
+  // What the interrupted run reported before the cut ($BOOTSTATE_ITEMS: reported_items,
+  // reported_items_error), read when its check says the effect is in place: a run that reported
+  // an error item failed, power cut or not. Default: nothing reported.
+  virtual StepOutcome interrupted_report(const StepContext& /*context*/) { return {}; }
   // Reverts a step of a stale migration by itself (storage: delete an added partition,
   // restore an old name). Kinds that cannot revert themselves return Unsupported.
   virtual StepOutcome revert(const StepContext& context) = 0;

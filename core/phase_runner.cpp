@@ -241,12 +241,21 @@ class Runner {
       case ActionKind::CheckStep: {
         auto context = context_for(decision);
         if (!context) return context.error();
-        CheckResult result = executor_for(*decision.step).check(*context);
-        if (result == CheckResult::Applied) {
+        StepExecutor& executor = executor_for(*decision.step);
+        CheckResult result = executor.check(*context);
+        // Not applied: the engine makes it pending again, and its next decision runs it.
+        if (result != CheckResult::Applied) {
+          return commit(check_finished(std::move(state_), decision, result, input_.facts));
+        }
+        BOOTSTATE_TRY(commit(check_finished(std::move(state_), decision, result, input_.facts,
+                                            executor.interrupted_report(*context))));
+        const StepRecord* step = step_in(state_, decision);
+        if (step != nullptr && step->state == StepState::Failed) {
+          emit(Event::StepFailed, describe(decision, step->message));
+        } else {
           emit(Event::StepDone, describe(decision, "its check says it is already applied"));
         }
-        // Not applied: the engine makes it pending again, and its next decision runs it.
-        return commit(check_finished(std::move(state_), decision, result, input_.facts));
+        return {};
       }
       case ActionKind::RunStep:
       case ActionKind::RevertStep:
@@ -373,6 +382,16 @@ class Runner {
       return make_error(ErrorCode::NotFound, "no boot entry boots {}", state.last_good_generation);
     }
     return effects_.boot_loader->set_one_shot(state.last_good_entry);
+  }
+
+  // The record of the decision's step in `state`, or nullptr.
+  static const StepRecord* step_in(const State& state, const Decision& decision) {
+    const MigrationRecord* record = state.find(decision.migration->id);
+    if (record == nullptr) return nullptr;
+    for (const StepRecord& step : decision.undo ? record->undo_steps : record->steps) {
+      if (step.id == decision.step->id) return &step;
+    }
+    return nullptr;
   }
 
   static std::string describe(const Decision& decision, std::string_view what) {

@@ -170,6 +170,13 @@ CheckResult CommandStepExecutor::check(const StepContext& context) {
   return result.succeeded() ? CheckResult::Applied : CheckResult::NotApplied;
 }
 
+StepOutcome CommandStepExecutor::interrupted_report(const StepContext& context) {
+  // Every run removes the report before it starts, so one found now is the interrupted run's.
+  StepOutcome outcome;
+  read_reported_items(context, outcome);
+  return outcome;
+}
+
 StepOutcome CommandStepExecutor::revert(const StepContext& /*context*/) {
   return failure("command steps do not revert themselves");
 }

@@ -34,6 +34,7 @@ class CommandStepExecutor : public StepExecutor {
   // Runs the step's `check` argv (same environment, timeout and log): Applied when it exits 0,
   // NotApplied when it exits otherwise or cannot run, Unknown when the step has no check.
   CheckResult check(const StepContext& context) override;
+  StepOutcome interrupted_report(const StepContext& context) override;
   // Command steps cannot revert themselves (a migration's explicit `undo` steps are separate
   // steps): always ok=false with a message saying so.
   StepOutcome revert(const StepContext& context) override;
