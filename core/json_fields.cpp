@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 #include "core/utf8.hpp"
@@ -85,11 +86,17 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
+      // Most of a state's bytes are inside strings (recorded definitions): jump to the next
+      // quote with memchr, then it ends the string unless an odd run of backslashes escapes it.
+      // The run never reaches back past `i`: `i` follows the opening quote or an escaped one.
+      const void* quote = std::memchr(text.data() + i, '"', text.size() - i);
+      if (quote == nullptr) break;  // unterminated: the parser reports it
+      const std::size_t at =
+          static_cast<std::size_t>(static_cast<const char*>(quote) - text.data());
+      std::size_t backslashes = 0;
+      while (at - backslashes > i && text[at - backslashes - 1] == '\\') ++backslashes;
+      in_string = backslashes % 2 == 1;
+      i = at;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
