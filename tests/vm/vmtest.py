@@ -162,6 +162,13 @@ def assert_applied_once(last, names):
         expect(len(lines) == 1, f"step effect {name} applied {len(lines)} times: {lines}")
 
 
+def assert_step_cgroup(last, name, unit):
+    """The step ran in a cgroup of its own below its unit's (Delegate=yes in the rendered
+    units, stage2/step_cgroup.hpp), in the initrd as in stage 2."""
+    where = (last.files().get(f"{name}.cgroup") or "").strip()
+    expect(f"/{unit}/bootstate-step-" in where, f"step {name} ran in cgroup {where!r}")
+
+
 def assert_fallback(scenario, machine, last, failed_step, expected_state="failed",
                     step_in_status=True):
     """The boot after a failure: the previous generation, the new entry marked bad, the new
@@ -257,6 +264,8 @@ def assert_scenario(scenario, machine, last):
         expect(len(machine.boots) == 2, "a reboot in the middle means two boots")
         expect("step s2 applied" in machine.boots[0].markers, "s2 did not run in boot 1")
         assert_console_progress(machine.boots[1], 'migration "app-v2" step "s3"')
+        assert_step_cgroup(last, "s1", "bootstate-pre-switch-root.service")
+        assert_step_cgroup(last, "s3", "bootstate-post-activation.service")
     elif name == "b":
         assert_fallback(scenario, machine, last, ("app-v2", "verify"))
         expect(not machine.boots[0].reached_stage2 or
