@@ -1,6 +1,7 @@
 #include "stage2/orphan_sweep.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -12,9 +13,8 @@
 #include <cstdlib>
 #include <mutex>
 #include <set>
+#include <string>
 #include <string_view>
-
-#include "core/read_file.hpp"
 
 namespace bootstate::stage2 {
 
@@ -31,13 +31,13 @@ struct StatFields {
 
 // Fields 4 (parent pid) and 22 (start time) of /proc/PID/stat, counted after the last ')':
 // the command name may hold spaces and parentheses.
-StatFields fields_of(const std::string& stat) {
+StatFields fields_of(std::string_view stat) {
   StatFields result;
   auto close = stat.rfind(')');
   if (close == std::string::npos) return result;
   // Split by hand, not with std::istringstream: iostreams would link libstdc++'s locale into
   // the program, whose start-up cost every boot pays (core/read_file.hpp).
-  std::string_view rest = std::string_view(stat).substr(close + 1);
+  std::string_view rest = stat.substr(close + 1);
   for (int field = 3; field <= 22; ++field) {
     const auto start = rest.find_first_not_of(" \n");
     if (start == std::string_view::npos) break;
@@ -75,9 +75,16 @@ std::vector<ChildId> children_of_self() {
     char* end = nullptr;
     long pid = std::strtol(item->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
-    auto stat = read_file(std::string("/proc/") + item->d_name + "/stat");
-    if (!stat || stat->empty()) continue;
-    const StatFields fields = fields_of(*stat);
+    // One openat and one read per process (this scan runs twice per step, over every process
+    // of the machine): /proc/PID/stat is a few hundred bytes, read whole by one read().
+    const std::string name = std::string(item->d_name) + "/stat";
+    const int fd = ::openat(::dirfd(proc), name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // ended meanwhile
+    char buffer[2048];
+    const ssize_t size = ::read(fd, buffer, sizeof buffer);
+    ::close(fd);
+    if (size <= 0) continue;
+    const StatFields fields = fields_of(std::string_view(buffer, static_cast<std::size_t>(size)));
     if (fields.parent == self) children.push_back(ChildId{static_cast<pid_t>(pid), fields.started});
   }
   ::closedir(proc);
