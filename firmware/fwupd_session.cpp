@@ -69,8 +69,10 @@ void write_progress_file(const char* name, guint percentage) {
   if (path == nullptr || *path != '/') return;
   const std::string final_path = path;
   const std::string temporary = final_path + ".new";
+  // A new file every time (O_EXCL): an existing name, even a hard link, is never written into.
+  ::unlink(temporary.c_str());
   const int fd =
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return;  // progress is a courtesy: the update goes on without it
   char line[128];
   const int length = std::snprintf(line, sizeof line, "%u fwupd: %s\n", percentage, name);
