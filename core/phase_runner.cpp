@@ -1,6 +1,7 @@
 #include "core/phase_runner.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/choices.hpp"
 #include "core/parallel_steps.hpp"
@@ -295,6 +296,7 @@ class Runner {
       explicit Driver(Runner& owner) : runner(owner) {}
       Expected<void> start(StepFlight& flight) override { return runner.start_flight(flight); }
       Expected<void> finish(const Decision& decision, const StepOutcome& outcome) override {
+        runner.flight_deadlines_.erase(decision.migration->id);
         return runner.end_step(decision, outcome);
       }
       std::vector<Decision> more(const std::vector<std::string_view>& in_flight,
@@ -303,13 +305,21 @@ class Runner {
       }
       Runner& runner;
     } driver(*this);
-    return run_in_parallel(std::move(batch), effects_.jobs, driver);
+    auto ran = run_in_parallel(std::move(batch), effects_.jobs, driver);
+    flight_deadlines_.clear();
+    return ran;
   }
 
   Expected<void> start_flight(StepFlight& flight) {
     const Decision& decision = flight.decision;
     BOOTSTATE_TRY(commit(step_started(std::move(state_), decision, input_.facts)));
-    begin_step(decision);
+    // The unit's start timeout is set anew (from now) by each extension: it must cover the step
+    // of the longest time left, not only the one starting now.
+    const auto now = std::chrono::steady_clock::now();
+    flight_deadlines_[decision.migration->id] = now + step_allowance(decision);
+    auto latest = now;
+    for (const auto& [id, deadline] : flight_deadlines_) latest = std::max(latest, deadline);
+    begin_step(decision, std::chrono::duration_cast<std::chrono::microseconds>(latest - now));
     auto context = context_for(decision);
     if (!context) {
       flight.error = context.error().message;
@@ -324,15 +334,19 @@ class Runner {
     return {};
   }
 
+  // The step's own timeout, plus a minute for bootstate's commits around it.
+  static std::chrono::microseconds step_allowance(const Decision& decision) {
+    return std::chrono::seconds(std::int64_t{decision.step->timeout_seconds} + 60);
+  }
+
   // What the operator and the unit see when a step starts: the journal line, the status line,
-  // a start timeout long enough for it.
-  void begin_step(const Decision& decision) {
+  // a start timeout long enough for it (`extension`; by default the step's own allowance).
+  void begin_step(const Decision& decision, std::chrono::microseconds extension = {}) {
     emit(Event::StepStarted, describe(decision, decision.reason));
     if (effects_.events) {
       effects_.events->status(describe(decision, "running"));
-      // The step's own timeout, plus a minute for bootstate's commits around it.
-      effects_.events->extend_timeout((std::uint64_t{decision.step->timeout_seconds} + 60) *
-                                      1'000'000);
+      if (extension.count() == 0) extension = step_allowance(decision);
+      effects_.events->extend_timeout(static_cast<std::uint64_t>(extension.count()));
     }
   }
 
@@ -452,6 +466,9 @@ class Runner {
   std::optional<Plan> expanded_;  // the plan with the chosen resolutions, when there are some
   UnavailableExecutor unavailable_;
   bool wrote_ = false;
+  // The steps run_parallel() has in flight, by migration: when each must have ended (its
+  // timeout and a minute), for the unit's start timeout.
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> flight_deadlines_;
 };
 
 }  // namespace

@@ -303,3 +303,41 @@ TEST_CASE("parallel runner: a power cut at each commit while two run: every step
   }
   CHECK(cases == 2 * writes);
 }
+
+namespace {
+class TimeoutSink final : public EventSink {
+ public:
+  void event(Event, std::string_view) override {}
+  void extend_timeout(std::uint64_t usec) override { extensions.push_back(usec); }
+  std::vector<std::uint64_t> extensions;
+};
+}  // namespace
+
+TEST_CASE("parallel runner: a short step started beside a long one keeps the long one's timeout") {
+  // Each EXTEND_TIMEOUT_USEC sets the unit's deadline anew from now: the 30 s step started
+  // second gave the unit 90 s while the 600 s step still ran.
+  FakeSlotStorage slots;
+  StateStore durable(slots);
+  StoreAccess store(durable);
+  FakeBootLoader loader = FakeBootLoader::counting("entry-2", 3, 0);
+  FakeExecutor executor;
+  Overlap overlap(2, std::chrono::seconds(5));
+  executor.on_run = [&](const std::string& key) { overlap.enter(key); };
+  TimeoutSink sink;
+  PhaseEffects effects;
+  effects.store = &store;
+  effects.boot_loader = &loader;
+  effects.executors = {{StepKind::Command, &executor}};
+  effects.events = &sink;
+  effects.jobs = 2;
+  Plan plan = must_parse(plan_json(
+      kGen2, migration("long", command_step("s")) + "," +
+                 migration("short", command_step("s", "post-activation", R"(,"timeout":30)"))));
+  auto result = run_phase(Phase::PostActivation, plan, BootFacts{"boot-1", kGen2, 1}, effects);
+  REQUIRE(result.has_value());
+  CHECK(overlap.most == 2);
+  REQUIRE(sink.extensions.size() == 2);
+  CHECK(sink.extensions[0] == 660'000'000);
+  CHECK(sink.extensions[1] > 650'000'000);  // what is left of the long step's 660 s
+  CHECK(sink.extensions[1] <= 660'000'000);
+}
