@@ -104,8 +104,10 @@ Expected<Decision> next(const State& state, const EngineInput& input);
 // migrations whose step this run has started and not yet finished), at most `room` of them, in
 // execution order; each a RunStep decision as next() makes it. Empty unless the only work left
 // before them is plain forward steps: while undo, a backup restore, an interrupted step or a
-// bookkeeping commit is pending, or a reboot was asked for, or the attempt is not in progress,
-// nothing starts beside what runs (next() decides those, one at a time). At most one step per
+// bookkeeping commit is pending, or the attempt is not in progress, nothing starts beside what
+// runs (next() decides those, one at a time). A migration that asked for a reboot in this boot
+// (and every one `after` it) starts nothing more; the other, independent ones go on, so that
+// they finish before the reboot. At most one step per
 // migration; a migration runs only once every migration it is `after` (directly or through
 // others) is applied, so any two returned migrations are independent. Storage, firmware and
 // backups are never returned: they stay serial.

@@ -2,7 +2,10 @@
 // (issue #15 item 4). next() stays the one authority on everything else: this function only
 // widens a plain "run the next step" into several, and returns nothing whenever next() could
 // decide something other than a forward step (undo, a restore, a resume, a commit), so that
-// every such decision is still taken alone, in the order it is taken with --jobs 1.
+// every such decision is still taken alone, in the order it is taken with --jobs 1. The one
+// place it goes further than next(): once a migration asked for a reboot, next() stops
+// everything, while the steps running beside it may still be followed by the other independent
+// migrations' steps of the phase; when none is left, next() ends the phase for the reboot.
 #include <algorithm>
 
 #include "core/engine_internal.hpp"
@@ -28,6 +31,21 @@ bool undo_pending(const State& state, const EngineInput& input) {
   return false;
 }
 
+// A step of `steps` asked for a reboot in this boot: it is done and has `reboot`, or it awaits
+// the reboot (the same test as reboot_pending(), for one migration's records).
+bool asked_reboot(const std::vector<StepRecord>& records, const std::vector<Step>& steps,
+                  const std::string& boot_id) {
+  for (const StepRecord& record : records) {
+    if (record.boot_id != boot_id) continue;
+    if (record.state == StepState::Running && record.awaiting_reboot) return true;
+    if (record.state != StepState::Done) continue;
+    for (const Step& step : steps) {
+      if (step.id == record.id && step.reboot) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<Decision> startable_steps(const State& state, const EngineInput& input,
@@ -37,16 +55,48 @@ std::vector<Decision> startable_steps(const State& state, const EngineInput& inp
   if (room == 0 || !state.attempt || state.attempt->state != AttemptState::InProgress) {
     return startable;
   }
-  if (switch_idle(state, input) || reboot_pending(state, input) || undo_pending(state, input)) {
-    return startable;
+  if (switch_idle(state, input) || undo_pending(state, input)) return startable;
+  // A migration that asked for a reboot lets the independent ones of the phase finish first
+  // (docs/DESIGN.md): it and those `after` it wait for the reboot, the others go on. An undo
+  // step's reboot holds everything, as next() does.
+  std::vector<std::string_view> rebooting;
+  for (const MigrationRecord& record : state.migrations) {
+    const Migration* definition = definition_of(input, record.id);
+    if (definition == nullptr) continue;
+    if (asked_reboot(record.undo_steps, definition->undo, input.facts.boot_id)) return startable;
+    if (asked_reboot(record.steps, definition->steps, input.facts.boot_id)) {
+      rebooting.push_back(record.id);
+    }
   }
   const std::vector<MigrationView> views = plan_view(*input.plan, state, input.index);
   if (required_work_blocked(views)) return startable;  // next() fails the attempt
   auto flying = [&](std::string_view id) {
     return std::find(in_flight.begin(), in_flight.end(), id) != in_flight.end();
   };
+  // Held for the reboot: a migration that asked for one, and every one `after` it, directly or
+  // through others (its last step may have asked: those after it are runnable, and wait).
+  std::vector<bool> held;
+  if (!rebooting.empty()) {
+    PlanIndex built;
+    const PlanIndex* index = input.index;
+    if (index == nullptr) index = &(built = index_plan(*input.plan));
+    held.assign(input.plan->migrations.size(), false);
+    for (std::size_t position : index->order) {  // `after` first
+      bool hold = std::find(rebooting.begin(), rebooting.end(),
+                            input.plan->migrations[position].id) != rebooting.end();
+      for (std::size_t before : index->after[position]) hold = hold || held[before];
+      held[position] = hold;
+    }
+  }
+  auto waits_for_reboot = [&](const Migration* migration) {
+    return !held.empty() &&
+           held[static_cast<std::size_t>(migration - input.plan->migrations.data())];
+  };
   for (const MigrationView& view : views) {
-    if (view.readiness != Readiness::Runnable || flying(view.migration->id)) continue;
+    if (view.readiness != Readiness::Runnable || flying(view.migration->id) ||
+        waits_for_reboot(view.migration)) {
+      continue;
+    }
     const Migration& migration = *view.migration;
     const MigrationRecord* record = view.record;
     for (const Step& step : migration.steps) {

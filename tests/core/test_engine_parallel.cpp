@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "core/engine.hpp"
+#include "core/phase_runner.hpp"
 #include "tests/support/test_machine.hpp"
 
 using namespace bootstate;
@@ -165,13 +166,59 @@ TEST_CASE("parallel: never two steps of one migration; its next step once the fi
   CHECK(engine.startable() == Keys{"m/two", "n/s"});
 }
 
-TEST_CASE("parallel: a step that asked for a reboot stops every start until the reboot") {
-  Engine engine(migration("a", command_step("s", "post-activation", R"(,"reboot":true)")) + "," +
-                migration("b", command_step("s")) + "," + migration("c", command_step("s")));
+TEST_CASE("parallel: a reboot request holds its migration and those after it, not the others") {
+  // The contract: a migration that asks for a reboot lets the independent ones of the same phase
+  // finish first.
+  Engine engine(migration("a", command_step("s", "post-activation", R"(,"reboot":true)") + "," +
+                                   command_step("t")) +
+                "," + migration("b", command_step("s") + "," + command_step("t")) + "," +
+                migration("c", command_step("s")) + "," +
+                migration("after-a", command_step("s"), after(R"("a")")));
   engine.start("a", "s");
   engine.start("b", "s");
   engine.finish("a", "s");
-  CHECK(engine.startable({"b"}).empty());
+  CHECK(engine.startable({"b"}) == Keys{"c/s"});
+  engine.finish("b", "s");
+  CHECK(engine.startable() == Keys{"b/t", "c/s"});
+  // next() itself stops at the reboot request: the runner never opens a batch after it.
+  auto decision = next(engine.state, engine.input);
+  REQUIRE(decision.has_value());
+  CHECK(decision->kind == ActionKind::None);
+}
+
+TEST_CASE("parallel: a reboot asked by a migration's last step holds those after it") {
+  Engine engine(migration("a", command_step("s", "post-activation", R"(,"reboot":true)")) + "," +
+                migration("after-a", command_step("s"), after(R"("a")")) + "," +
+                migration("after-that", command_step("s"), after(R"("after-a")")) + "," +
+                migration("c", command_step("s")));
+  engine.start("a", "s");
+  engine.start("c", "s");
+  engine.finish("a", "s");
+  REQUIRE(engine.state.find("a")->state == MigrationState::Applied);
+  CHECK(engine.startable({"c"}).empty());
+  engine.finish("c", "s");
+  CHECK(engine.startable().empty());
+}
+
+TEST_CASE("parallel: a reboot asked by an undo step holds everything") {
+  Engine engine(migration("b", command_step("s")));
+  // A stale migration whose undo step asked for a reboot in this boot, its undo complete.
+  MigrationRecord stale;
+  stale.id = "old";
+  stale.state = MigrationState::Undone;
+  stale.definition_json =
+      R"({"id":"old","policy":"required","steps":[{"id":"s","phase":"post-activation",)"
+      R"("kind":"command","command":["/bin/true"]}],"undo":[{"id":"u","phase":"post-activation",)"
+      R"("kind":"command","command":["/bin/true"],"reboot":true}]})";
+  StepRecord undo;
+  undo.id = "u";
+  undo.state = StepState::Done;
+  undo.boot_id = "boot-1";
+  stale.undo_steps.push_back(undo);
+  engine.state.migrations.push_back(stale);
+  engine.recorded = recorded_definitions(engine.state, engine.plan);
+  REQUIRE(engine.recorded.count("old") == 1);
+  CHECK(engine.startable().empty());
 }
 
 TEST_CASE("parallel: backups, storage and firmware steps, and other phases stay serial") {

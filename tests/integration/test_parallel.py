@@ -81,6 +81,27 @@ class Parallel(unittest.TestCase):
         self.assertEqual(len(most), 1)
         self.assertGreaterEqual(took, 2 * SLEEP)
 
+    def test_a_reboot_request_lets_the_independent_migrations_finish_first(self):
+        log = self.machine.path("/var/lib/log")
+
+        def step(step_id, **extra):
+            return command_step(step_id, [STEP_TOOL, "append", log, step_id], **extra)
+
+        self.machine.write_plan("gen2", [
+            {"id": "kernel", "policy": "required",
+             "steps": [step("install", reboot=True), step("verify")]},
+            {"id": "slow", "policy": "required",
+             "steps": [command_step("nap", [STEP_TOOL, "sleep", "1"]), step("slow-done")]},
+            {"id": "after-kernel", "policy": "required", "after": ["kernel"],
+             "steps": [step("needs-new-kernel")]}])
+        self.machine.boot_into("gen2")
+        self.assertEqual(self.machine.boot(), 4)  # a reboot is needed (--root: no reboot)
+        self.assertEqual(sorted(self.machine.lines("/var/lib/log")), ["install", "slow-done"])
+        self.assertEqual(self.machine.migration("slow")["state"], "applied")
+        self.machine.reboot()
+        self.assertEqual(self.machine.boot(), 0)
+        self.assertEqual(self.machine.lines("/var/lib/log")[2:], ["verify", "needs-new-kernel"])
+
     def test_bad_jobs_is_refused_with_exit_2(self):
         self.machine.write_plan("gen2", [sleeping("first")])
         self.machine.boot_into("gen2")
