@@ -107,10 +107,10 @@ Expected<Decision> next(const State& state, const EngineInput& input);
 // bookkeeping commit is pending, or the attempt is not in progress, nothing starts beside what
 // runs (next() decides those, one at a time). A migration that asked for a reboot in this boot
 // (and every one `after` it) starts nothing more; the other, independent ones go on, so that
-// they finish before the reboot. At most one step per
-// migration; a migration runs only once every migration it is `after` (directly or through
-// others) is applied, so any two returned migrations are independent. Storage, firmware and
-// backups are never returned: they stay serial.
+// they finish before the reboot. At most one step per migration; a migration runs only once
+// every migration it is `after` (directly or through others) is applied, so any two returned
+// migrations are independent. Storage, firmware and backups are never returned: they stay
+// serial.
 std::vector<Decision> startable_steps(const State& state, const EngineInput& input,
                                       const std::vector<std::string_view>& in_flight,
                                       std::size_t room);
