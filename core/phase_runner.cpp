@@ -120,7 +120,8 @@ class Runner {
         if (*committed) continue;  // the checks changed the state (items, a failure): decide again
       }
       if (decision->kind == ActionKind::None) break;
-      if (effects_.jobs > 1 && decision->kind == ActionKind::RunStep && !decision->undo) {
+      if (effects_.jobs > 1 && decision->kind == ActionKind::RunStep && !decision->undo &&
+          input_.plan->migrations.size() > 1) {
         // A plain forward step: with others independent of it, they run together.
         auto batch = startable_steps(state_, input_, {}, effects_.jobs);
         if (batch.size() > 1 && same_step(batch, *decision)) {
