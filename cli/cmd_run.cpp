@@ -330,6 +330,7 @@ int run_command(const Machine& machine) {
   effects.events = &progress;
   effects.root = machine.root();
   effects.checks = &executors.checks();
+  effects.jobs = options.jobs;  // --jobs: independent migrations' steps at once
 
   auto result = run_phase(phase, *plan, *facts, effects);
   if (!result) {

@@ -18,13 +18,15 @@ constexpr OptionSpec kGlobalOptions[] = {
 
 constexpr OptionSpec kCommandOptions[] = {
     {"--phase", "", "PHASE", "initrd-pre-mount, pre-switch-root or post-activation"},
+    {"--jobs", "-j", "N",
+     "run at most N steps of independent migrations at once (1 to 64, default 4)"},
     {"--attempt", "", "N", "the attempt number (default: the current attempt)"},
     {"--follow", "-f", "", "keep printing the log while the step is running"},
     {"--output", "-o", "FILE", "replace FILE atomically (a temporary file renamed over it)"},
     {"--clear", "", "", "withdraw the choice made for ITEM"},
 };
 
-constexpr std::string_view kRunOptions[] = {"--phase"};
+constexpr std::string_view kRunOptions[] = {"--phase", "--jobs"};
 constexpr std::string_view kLogOptions[] = {"--attempt", "--follow"};
 constexpr std::string_view kMetricsOptions[] = {"--output"};
 constexpr std::string_view kChooseOptions[] = {"--clear"};
@@ -34,6 +36,8 @@ constexpr CommandSpec kCommands[] = {
      "Runs the work of one boot phase: undoes stale migrations, runs the pending steps of this\n"
      "phase, records every step before and after it runs, and completes the attempt in\n"
      "post-activation. The bootstate-*.service units run it; an operator rarely does.\n"
+     "Command steps of independent migrations (neither `after` the other) run at once, at most\n"
+     "--jobs N; each start and end is still its own commit.\n"
      "Exit status: 0 ok, 1 the phase failed (fallback arranged), 2 invalid input, 4 a reboot\n"
      "is needed to continue (with --no-reboot; otherwise bootstate asks systemd to reboot).",
      kRunOptions},

@@ -5,6 +5,9 @@
 namespace bootstate::cli {
 namespace {
 
+// More steps at once than this gains nothing on a machine booting, and each is a thread.
+constexpr std::size_t kMaxJobs = 64;
+
 Error usage_error(const std::string& message) {
   return Error{ErrorCode::InvalidInput, message + " (see `bootstate --help`)"};
 }
@@ -47,6 +50,16 @@ Expected<void> apply_option(Options& options, std::string_view name, const std::
           value));
     }
     options.phase = *phase;
+  }
+  if (name == "--jobs") {
+    std::size_t number = 0;
+    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (error != std::errc{} || end != value.data() + value.size() || number < 1 ||
+        number > kMaxJobs) {
+      return usage_error(fmt::format(
+          "--jobs: \"{}\" is not a number of steps to run at once (1 to {})", value, kMaxJobs));
+    }
+    options.jobs = number;
   }
   if (name == "--attempt") {
     std::uint64_t number = 0;

@@ -25,6 +25,7 @@ struct Options {
   bool no_pager = false;   // --no-pager: accepted; bootstate never pages
   Command command = Command::Help;
   std::optional<Phase> phase;  // run --phase PHASE
+  std::size_t jobs = 4;        // run --jobs N: steps of independent migrations at once
   std::string argument;        // preview PLAN|TOPLEVEL, accept/decline/retry ID, log M[/S],
                                // help COMMAND
   std::uint64_t attempt = 0;   // log --attempt N; 0 = the current attempt

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -149,26 +150,33 @@ void ProgressReporter::report(const std::string& text) {
 void ProgressReporter::event(Event event, std::string_view text) {
   inner_.event(event, text);
   if (event == Event::StepStarted) {
-    stop_heartbeat();
+    std::string label = label_of(text);
+    bool start_heartbeat = false;
     {
       std::lock_guard lock(mutex_);
-      running_ = true;
-      label_ = label_of(text);
-      progress_path_.clear();
-      started_ = std::chrono::steady_clock::now();
+      running_.push_back(Running{label, {}, std::chrono::steady_clock::now()});
+      start_heartbeat = !beating_;
+      beating_ = true;
     }
-    report(label_ + ": started");
-    heartbeat_ = std::thread([this] { heartbeat_loop(); });
+    report(label + ": started");
+    if (start_heartbeat) {
+      if (heartbeat_.joinable()) heartbeat_.join();  // ended, after the last step before
+      heartbeat_ = std::thread([this] { heartbeat_loop(); });
+    }
   } else if (event == Event::StepDone || event == Event::StepFailed) {
-    std::string label;
+    const std::string label = label_of(text);
     std::chrono::steady_clock::duration elapsed{};
+    bool last = false;
     {
       std::lock_guard lock(mutex_);
-      if (!running_) return;  // a check found the step applied: it never started
-      label = label_;
-      elapsed = std::chrono::steady_clock::now() - started_;
+      auto found = std::find_if(running_.begin(), running_.end(),
+                                [&](const Running& step) { return step.label == label; });
+      if (found == running_.end()) return;  // a check found the step applied: it never started
+      elapsed = std::chrono::steady_clock::now() - found->started;
+      running_.erase(found);
+      last = running_.empty();
     }
-    stop_heartbeat();
+    if (last) stop_heartbeat();
     report(fmt::format("{}: {} after {}", label, event == Event::StepDone ? "done" : "failed",
                        elapsed_text(elapsed)));
   }
@@ -176,25 +184,34 @@ void ProgressReporter::event(Event event, std::string_view text) {
 
 void ProgressReporter::step_paths(std::string_view migration, std::string_view step,
                                   const std::string& work_dir) {
+  const std::string label = fmt::format("migration \"{}\" step \"{}\"", migration, step);
   std::lock_guard lock(mutex_);
-  if (!running_) return;  // paths for a check, not for a running step
-  (void)migration;
-  (void)step;
-  progress_path_ = progress_file(work_dir);
-  // A percentage left by an earlier run of the step is not this run's.
-  ::unlink(progress_path_.c_str());
+  for (Running& running : running_) {
+    // "undo of migration …" ends with the same words.
+    if (!running.label.ends_with(label)) continue;
+    running.progress_path = progress_file(work_dir);
+    // A percentage left by an earlier run of the step is not this run's.
+    ::unlink(running.progress_path.c_str());
+    return;
+  }
+  // Not a running step: paths for a check.
 }
 
 void ProgressReporter::heartbeat_loop() {
   std::unique_lock lock(mutex_);
-  while (running_) {
-    if (wake_.wait_for(lock, interval_, [this] { return !running_; })) break;
-    std::string line = fmt::format("{}: running for {}", label_,
-                                   elapsed_text(std::chrono::steady_clock::now() - started_));
-    std::string percent = progress_path_.empty() ? "" : read_progress(progress_path_);
-    if (!percent.empty()) line += ", " + percent;
+  while (beating_) {
+    if (wake_.wait_for(lock, interval_, [this] { return !beating_; })) break;
+    std::vector<std::string> lines;
+    const auto now = std::chrono::steady_clock::now();
+    for (const Running& step : running_) {
+      std::string line =
+          fmt::format("{}: running for {}", step.label, elapsed_text(now - step.started));
+      std::string percent = step.progress_path.empty() ? "" : read_progress(step.progress_path);
+      if (!percent.empty()) line += ", " + percent;
+      lines.push_back(std::move(line));
+    }
     lock.unlock();
-    report(line);
+    for (const std::string& line : lines) report(line);
     lock.lock();
   }
 }
@@ -202,7 +219,7 @@ void ProgressReporter::heartbeat_loop() {
 void ProgressReporter::stop_heartbeat() {
   {
     std::lock_guard lock(mutex_);
-    running_ = false;
+    beating_ = false;
   }
   wake_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();

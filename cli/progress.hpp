@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/phase_runner.hpp"
 
@@ -27,7 +28,9 @@ std::string read_progress(const std::string& path);
 std::string elapsed_text(std::chrono::steady_clock::duration elapsed);
 
 // An EventSink in front of another (the journal): forwards everything, and reports progress
-// around each step. The heartbeat runs on its own thread while a step runs.
+// around each step. The heartbeat runs on its own thread while steps run; with `--jobs` several
+// steps run at once, and each has its own start, heartbeat and end lines. All calls but the
+// heartbeat come from the phase runner's one thread.
 class ProgressReporter final : public EventSink {
  public:
   // plymouth_pid_file: present while Plymouth runs (/run/plymouth/pid, re-rooted under --root).
@@ -50,6 +53,12 @@ class ProgressReporter final : public EventSink {
   void step_paths(std::string_view migration, std::string_view step, const std::string& work_dir);
 
  private:
+  struct Running {
+    std::string label;  // migration "M" step "S" (or undo of …)
+    std::string progress_path;
+    std::chrono::steady_clock::time_point started;
+  };
+
   void report(const std::string& text);
   void heartbeat_loop();
   void stop_heartbeat();
@@ -63,10 +72,8 @@ class ProgressReporter final : public EventSink {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::thread heartbeat_;
-  bool running_ = false;  // a step runs: the heartbeat thread reports
-  std::string label_;     // migration "M" step "S"
-  std::string progress_path_;
-  std::chrono::steady_clock::time_point started_;
+  bool beating_ = false;          // the heartbeat thread runs and should go on
+  std::vector<Running> running_;  // the steps running now, in the order they started
 };
 
 }  // namespace bootstate::cli

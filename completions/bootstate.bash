@@ -68,7 +68,7 @@ _bootstate() {
                 passed+=("${COMP_WORDS[i]}" "${COMP_WORDS[i + 1]}")
                 ((i++))
                 ;;
-            --phase | --attempt | --output | -o) ((i++)) ;;
+            --phase | --jobs | -j | --attempt | --output | -o) ((i++)) ;;
             -*) ;;
             *)
                 if [[ -z $command ]]; then
@@ -105,7 +105,7 @@ _bootstate() {
     if [[ $cur == -* ]]; then
         local options=$global_options
         case $command in
-            run) options+=" --phase" ;;
+            run) options+=" --phase --jobs -j" ;;
             log) options+=" --attempt --follow -f" ;;
             metrics) options+=" --output -o" ;;
             choose) options+=" --clear" ;;

@@ -123,6 +123,7 @@ complete -c bootstate -l version -d 'show the version'
 
 # Options of one command.
 complete -c bootstate -n '__fish_seen_subcommand_from run' -l phase -x -a 'initrd-pre-mount pre-switch-root post-activation' -d 'the boot phase'
+complete -c bootstate -n '__fish_seen_subcommand_from run' -s j -l jobs -x -d 'steps of independent migrations at once'
 complete -c bootstate -n '__fish_seen_subcommand_from log' -l attempt -x -d 'the attempt number'
 complete -c bootstate -n '__fish_seen_subcommand_from log' -s f -l follow -d 'follow a running step'
 complete -c bootstate -n '__fish_seen_subcommand_from metrics' -s o -l output -r -F -d 'replace FILE atomically'

@@ -97,6 +97,24 @@ struct Decision {
 
 Expected<Decision> next(const State& state, const EngineInput& input);
 
+// --- parallel: the steps that may run at once (docs/DESIGN.md "Independent migrations in
+// parallel") ---------------------------------------------------------------------------------
+
+// The forward command steps that may start now, besides the steps of `in_flight` (ids of the
+// migrations whose step this run has started and not yet finished), at most `room` of them, in
+// execution order; each a RunStep decision as next() makes it. Empty unless the only work left
+// before them is plain forward steps: while undo, a backup restore, an interrupted step or a
+// bookkeeping commit is pending, or the attempt is not in progress, nothing starts beside what
+// runs (next() decides those, one at a time). A migration that asked for a reboot in this boot
+// (and every one `after` it) starts nothing more; the other, independent ones go on, so that
+// they finish before the reboot. At most one step per migration; a migration runs only once
+// every migration it is `after` (directly or through others) is applied, so any two returned
+// migrations are independent. Storage, firmware and backups are never returned: they stay
+// serial.
+std::vector<Decision> startable_steps(const State& state, const EngineInput& input,
+                                      const std::vector<std::string_view>& in_flight,
+                                      std::size_t room);
+
 // --- record: the state to commit around an effect ------------------------------------------
 
 // Each returns the state to commit; an error only for a transition missing from the table (a

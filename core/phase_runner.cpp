@@ -1,8 +1,10 @@
 #include "core/phase_runner.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/choices.hpp"
+#include "core/parallel_steps.hpp"
 #include "core/store_idle.hpp"
 
 namespace bootstate {
@@ -118,6 +120,15 @@ class Runner {
         if (*committed) continue;  // the checks changed the state (items, a failure): decide again
       }
       if (decision->kind == ActionKind::None) break;
+      if (effects_.jobs > 1 && decision->kind == ActionKind::RunStep && !decision->undo &&
+          input_.plan->migrations.size() > 1) {
+        // A plain forward step: with others independent of it, they run together.
+        auto batch = startable_steps(state_, input_, {}, effects_.jobs);
+        if (batch.size() > 1 && same_step(batch, *decision)) {
+          BOOTSTATE_TRY(run_parallel(std::move(batch)));
+          continue;
+        }
+      }
       BOOTSTATE_TRY(act(*decision));
     }
 
@@ -266,13 +277,7 @@ class Runner {
 
   Expected<void> run_step(const Decision& decision) {
     BOOTSTATE_TRY(commit(step_started(std::move(state_), decision, input_.facts)));
-    emit(Event::StepStarted, describe(decision, decision.reason));
-    if (effects_.events) {
-      effects_.events->status(describe(decision, "running"));
-      // The step's own timeout, plus a minute for bootstate's commits around it.
-      effects_.events->extend_timeout((std::uint64_t{decision.step->timeout_seconds} + 60) *
-                                      1'000'000);
-    }
+    begin_step(decision);
     auto context = context_for(decision);
     StepOutcome outcome;
     if (!context) {
@@ -282,6 +287,80 @@ class Runner {
       outcome = decision.kind == ActionKind::RevertStep ? executor.revert(*context)
                                                         : executor.run(*context);
     }
+    return end_step(decision, outcome);
+  }
+
+  static bool same_step(const std::vector<Decision>& batch, const Decision& decision) {
+    return std::any_of(batch.begin(), batch.end(), [&](const Decision& candidate) {
+      return candidate.migration == decision.migration && candidate.step == decision.step;
+    });
+  }
+
+  // Steps of independent migrations at once (at most effects_.jobs, core/parallel_steps.hpp):
+  // each start and each end is its own commit, made on this thread one after the other, so each
+  // is one fsync as with one step at a time. After every end the engine is asked again what may
+  // start beside those still running; it answers nothing once a step asked for a reboot or the
+  // attempt failed, and the running ones are then let finish and recorded.
+  Expected<void> run_parallel(std::vector<Decision> batch) {
+    struct Driver final : ParallelDriver {
+      explicit Driver(Runner& owner) : runner(owner) {}
+      Expected<void> start(StepFlight& flight) override { return runner.start_flight(flight); }
+      Expected<void> finish(const Decision& decision, const StepOutcome& outcome) override {
+        runner.flight_deadlines_.erase(decision.migration->id);
+        return runner.end_step(decision, outcome);
+      }
+      std::vector<Decision> more(const std::vector<std::string_view>& in_flight,
+                                 std::size_t room) override {
+        return startable_steps(runner.state_, runner.input_, in_flight, room);
+      }
+      Runner& runner;
+    } driver(*this);
+    auto ran = run_in_parallel(std::move(batch), effects_.jobs, driver);
+    flight_deadlines_.clear();
+    return ran;
+  }
+
+  Expected<void> start_flight(StepFlight& flight) {
+    const Decision& decision = flight.decision;
+    BOOTSTATE_TRY(commit(step_started(std::move(state_), decision, input_.facts)));
+    // The unit's start timeout is set anew (from now) by each extension: it must cover the step
+    // of the longest time left, not only the one starting now.
+    const auto now = std::chrono::steady_clock::now();
+    flight_deadlines_[decision.migration->id] = now + step_allowance(decision);
+    auto latest = now;
+    for (const auto& [id, deadline] : flight_deadlines_) latest = std::max(latest, deadline);
+    begin_step(decision, std::chrono::duration_cast<std::chrono::microseconds>(latest - now));
+    auto context = context_for(decision);
+    if (!context) {
+      flight.error = context.error().message;
+      return {};
+    }
+    flight.context = std::move(*context);
+    if (flight.context.record != nullptr) {
+      flight.record = *flight.context.record;
+      flight.context.record = &flight.record;
+    }
+    flight.executor = &executor_for(*decision.step);
+    return {};
+  }
+
+  // The step's own timeout, plus a minute for bootstate's commits around it.
+  static std::chrono::microseconds step_allowance(const Decision& decision) {
+    return std::chrono::seconds(std::int64_t{decision.step->timeout_seconds} + 60);
+  }
+
+  // What the operator and the unit see when a step starts: the journal line, the status line,
+  // a start timeout long enough for it (`extension`; by default the step's own allowance).
+  void begin_step(const Decision& decision, std::chrono::microseconds extension = {}) {
+    emit(Event::StepStarted, describe(decision, decision.reason));
+    if (effects_.events) {
+      effects_.events->status(describe(decision, "running"));
+      if (extension.count() == 0) extension = step_allowance(decision);
+      effects_.events->extend_timeout(static_cast<std::uint64_t>(extension.count()));
+    }
+  }
+
+  Expected<void> end_step(const Decision& decision, const StepOutcome& outcome) {
     emit(outcome.ok ? Event::StepDone : Event::StepFailed, describe(decision, outcome.message));
     return commit(step_finished(std::move(state_), decision, outcome, input_.facts));
   }
@@ -407,6 +486,9 @@ class Runner {
   std::optional<Plan> expanded_;  // the plan with the chosen resolutions, when there are some
   UnavailableExecutor unavailable_;
   bool wrote_ = false;
+  // The steps run_parallel() has in flight, by migration: when each must have ended (its
+  // timeout and a minute), for the unit's start timeout.
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> flight_deadlines_;
 };
 
 }  // namespace

@@ -103,6 +103,12 @@ struct PhaseEffects {
   // a check of the phase cannot run and is an error item of its own. Never used for a plan
   // without checks.
   CheckRunner* checks = nullptr;
+  // How many forward command steps of independent migrations may run at once (`--jobs`,
+  // docs/DESIGN.md "Independent migrations in parallel"). 1: one step at a time, the order of
+  // every decision exactly as before. Above 1 the step executors are called from several
+  // threads at once and must be safe for it; the store, the boot loader, the backups and the
+  // event sink are still called from the runner's thread alone.
+  std::size_t jobs = 1;
 };
 
 struct PhaseResult {

@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -22,7 +21,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::atomic<int> active_steps{0};
+// Guarded by active_mutex: how many steps run, and the children bootstate had before the first
+// of them started.
+std::mutex active_mutex;
+int active_steps = 0;
+std::vector<ChildId> baseline_children;
 
 struct StatFields {
   pid_t parent = 0;
@@ -92,13 +95,21 @@ std::vector<ChildId> children_of_self() {
 }
 
 ActiveStep::ActiveStep() {
-  ++active_steps;
+  std::lock_guard lock(active_mutex);
+  if (active_steps++ == 0) baseline_children = children_of_self();
 }
 ActiveStep::~ActiveStep() {
+  if (left_) return;
+  std::lock_guard lock(active_mutex);
   --active_steps;
 }
-bool ActiveStep::alone() const {
-  return active_steps.load() == 1;
+
+std::vector<pid_t> ActiveStep::leave_and_sweep(std::chrono::milliseconds grace,
+                                               std::chrono::milliseconds limit) {
+  std::lock_guard lock(active_mutex);
+  left_ = true;
+  if (--active_steps != 0) return {};
+  return sweep_leftovers(baseline_children, grace, limit);
 }
 
 std::vector<pid_t> sweep_leftovers(const std::vector<ChildId>& before,

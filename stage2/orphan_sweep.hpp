@@ -39,15 +39,25 @@ struct ChildId {
 std::vector<ChildId> children_of_self();
 
 // Counts the steps being run right now, so the sweep does not kill the running child of
-// another, concurrent step.
+// another, concurrent step (`--jobs`): the last step to end sweeps, against the children that
+// existed before the first of the steps running together started. Counting, that snapshot and
+// the sweep are under one lock: a step starting while another sweeps waits for the sweep, so
+// its new child is never taken for a leftover, and of two steps ending together exactly one
+// sweeps.
 class ActiveStep {
  public:
   ActiveStep();
+  // Leaves without sweeping (a step that failed before or at its fork).
   ~ActiveStep();
   ActiveStep(const ActiveStep&) = delete;
   ActiveStep& operator=(const ActiveStep&) = delete;
-  // True when this is the only step running: then every child of bootstate is a leftover.
-  bool alone() const;
+  // The step ended. When it was the last one running, sweeps (sweep_leftovers) what none of
+  // the steps that ran had before; returns the pids that survived.
+  std::vector<pid_t> leave_and_sweep(std::chrono::milliseconds grace,
+                                     std::chrono::milliseconds limit);
+
+ private:
+  bool left_ = false;
 };
 
 // Terminates and reaps every child of this process not in `before` (and, as they die, their

@@ -387,7 +387,6 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
   // Before the fork, so that whatever the step orphans is adopted by bootstate, not init.
   stage2::become_subreaper();
   stage2::ActiveStep active;
-  const std::vector<stage2::ChildId> earlier_children = stage2::children_of_self();
   std::optional<stage2::StepCgroup> cgroup;
   if (options_.cgroup_parent) cgroup = stage2::StepCgroup::create(*options_.cgroup_parent);
   pid_t pid = ::fork();
@@ -432,13 +431,10 @@ ProcessResult PosixProcessRunner::run(const ProcessSpec& spec) {
   // Helpers in sessions of their own escaped the group kill; as subreaper bootstate has
   // adopted those whose parents ended. With another step running, its child could not be
   // told from a leftover: the last step to end sweeps.
-  if (active.alone()) {
-    auto survivors =
-        stage2::sweep_leftovers(earlier_children, options_.kill_grace, options_.reap_limit);
-    if (!survivors.empty()) {
-      result.message += fmt::format("; {} process(es) it started survived SIGKILL (first: {})",
-                                    survivors.size(), survivors.front());
-    }
+  auto survivors = active.leave_and_sweep(options_.kill_grace, options_.reap_limit);
+  if (!survivors.empty()) {
+    result.message += fmt::format("; {} process(es) it started survived SIGKILL (first: {})",
+                                  survivors.size(), survivors.front());
   }
   return result;
 }

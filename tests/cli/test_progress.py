@@ -60,9 +60,10 @@ class ProgressTest(unittest.TestCase):
         os.chmod(client, stat.S_IRWXU)
         self.path = bin_directory + ":" + os.environ["PATH"]
 
-    def run_phase(self, script, plymouth_running=True, unit=False):
-        self.machine.write_plan("g1", [{"id": "slow", "policy": "recommended", "steps": [
-            command_step("work", ["/bin/sh", "-c", script])]}])
+    def run_phase(self, script, plymouth_running=True, unit=False, migrations=None):
+        self.machine.write_plan("g1", migrations or [{
+            "id": "slow", "policy": "recommended", "steps": [
+                command_step("work", ["/bin/sh", "-c", script])]}])
         self.machine.boot_into("g1")
         self.machine.reboot()
         for phase in ("initrd-pre-mount", "pre-switch-root"):
@@ -107,6 +108,30 @@ class ProgressTest(unittest.TestCase):
         self.assertTrue(shown[-1].startswith("display-message|--text=bootstate: " + label +
                                              ": done after "), shown)
         self.assertIn("bootstate: " + label + ": started", result.stderr)
+
+    def test_two_steps_at_once_each_have_their_own_lines(self):
+        # --jobs (issue #15 item 4): the second start used to take over the one heartbeat, and
+        # the first step's end was reported under the second one's name.
+        def slow(migration, percent, seconds):
+            return {"id": migration, "policy": "recommended", "steps": [command_step(
+                "work", ["/bin/sh", "-c", 'echo %d > "$BOOTSTATE_PROGRESS"; sleep %s'
+                         % (percent, seconds)])]}
+
+        result, statuses = self.run_phase(
+            None, plymouth_running=False,
+            migrations=[slow("first", 10, "0.6"), slow("second", 20, "1.2")])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for migration, percent in (("first", 10), ("second", 20)):
+            label = 'migration "%s" step "work"' % migration
+            self.assertIn(label + ": started", statuses)
+            beats = [s for s in statuses if s.startswith(label + ": running for ")]
+            self.assertTrue(any(s.endswith(", %d %%" % percent) for s in beats), statuses)
+            done = [s for s in statuses if s.startswith(label + ": done after ")]
+            self.assertEqual(len(done), 1, statuses)
+        # Both ran at once: the second started before the first ended.
+        self.assertLess(statuses.index('migration "second" step "work": started'),
+                        [i for i, s in enumerate(statuses)
+                         if s.startswith('migration "first" step "work": done')][0])
 
     def test_without_a_percentage_and_a_failure(self):
         result, statuses = self.run_phase("sleep 0.5; exit 3", plymouth_running=False)

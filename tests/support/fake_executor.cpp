@@ -11,6 +11,8 @@ std::string key_of(const StepContext& context) {
 
 StepOutcome FakeExecutor::run(const StepContext& context) {
   std::string key = key_of(context);
+  if (on_run) on_run(key);
+  std::lock_guard lock(mutex_);
   calls_.push_back("run:" + key);
   records_seen.push_back(context.record != nullptr ? *context.record : StepRecord{});
   StepOutcome outcome;
@@ -28,13 +30,17 @@ StepOutcome FakeExecutor::run(const StepContext& context) {
 
 CheckResult FakeExecutor::check(const StepContext& context) {
   std::string key = key_of(context);
+  std::lock_guard lock(mutex_);
   calls_.push_back("check:" + key);
   auto found = checks_.find(key);
   if (found != checks_.end()) return found->second;
-  return applied(key) > 0 ? CheckResult::Applied : CheckResult::NotApplied;
+  auto applied = applied_.find(key);
+  return applied != applied_.end() && applied->second > 0 ? CheckResult::Applied
+                                                          : CheckResult::NotApplied;
 }
 
 StepOutcome FakeExecutor::revert(const StepContext& context) {
+  std::lock_guard lock(mutex_);
   calls_.push_back("revert:" + key_of(context));
   records_seen.push_back(context.record != nullptr ? *context.record : StepRecord{});
   StepOutcome outcome;

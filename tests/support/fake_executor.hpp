@@ -1,8 +1,11 @@
 // Strict, synchronous fakes for the step executors and the backup store: they record what ran,
-// in order, and return the outcomes a test scripts for each step.
+// in order, and return the outcomes a test scripts for each step. The executor may be called
+// from several threads at once (`--jobs`): its records are guarded by a mutex.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +13,16 @@
 #include "core/interfaces.hpp"
 
 namespace bootstate::testing {
+
+// A mutex a copyable fake can hold: a copy gets a mutex of its own (tests copy machines).
+struct FakeMutex {
+  FakeMutex() = default;
+  FakeMutex(const FakeMutex&) {}
+  FakeMutex& operator=(const FakeMutex&) { return *this; }
+  void lock() { mutex.lock(); }
+  void unlock() { mutex.unlock(); }
+  std::mutex mutex;
+};
 
 class FakeExecutor final : public StepExecutor {
  public:
@@ -33,12 +46,19 @@ class FakeExecutor final : public StepExecutor {
   StepPreview describe(const StepContext& context) override;
 
   // Every run/revert/check in order: "run:m/s", "revert:m/s", "check:m/s".
-  const std::vector<std::string>& calls() const { return calls_; }
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
   // How many times "m/s" ran to success (its effect was applied).
   int applied(const std::string& key) const {
+    std::lock_guard lock(mutex_);
     auto found = applied_.find(key);
     return found == applied_.end() ? 0 : found->second;
   }
+  // Called at the start of every run() with "m/s", outside the lock: a test blocks a step here
+  // to see which steps run at the same time.
+  std::function<void(const std::string&)> on_run;
   std::vector<StepRecord> records_seen;  // the step record each run() was given (copied)
 
  private:
@@ -46,6 +66,7 @@ class FakeExecutor final : public StepExecutor {
   std::map<std::string, CheckResult> checks_;
   std::map<std::string, int> applied_;
   std::vector<std::string> calls_;
+  mutable FakeMutex mutex_;
 };
 
 class FakeBackupStore final : public BackupStore {

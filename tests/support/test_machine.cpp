@@ -37,6 +37,7 @@ Expected<PhaseResult> TestMachine::try_run(Phase phase) {
                        {StepKind::Storage, &executor},
                        {StepKind::Firmware, &executor}};
   effects.root = "/test-root";
+  effects.jobs = jobs;
   BootFacts facts{boot_id_, booted.empty() ? plan_.generation : booted, now_usec,
                   booted.empty() ? "" : plan_.generation};
   now_usec += 1'000'000;

@@ -59,6 +59,8 @@ class TestMachine {
   // plan's generation, which /run/current-system then names (docs/DESIGN.md "A live switch");
   // set to the plan's own generation: a stage-2 run where both name the booted one.
   std::string booted;
+  // PhaseEffects::jobs: steps of independent migrations run at once when above 1.
+  std::size_t jobs = 1;
 
  private:
   Plan plan_;
