@@ -50,16 +50,31 @@ case $uid in '' | *[!0-9]*) die "--uid must be a number: '$uid'" ;; esac
 case $record_dir in /*) ;; *) die "--record-dir must be absolute: '$record_dir'" ;; esac
 record=$root$record_dir/$user
 
+# A declared directory that is a symbolic link is neither followed (it may point anywhere) nor
+# skipped (its files would keep the old uid unseen): the check fails, naming it.
+set -f
+old_ifs=$IFS
+IFS='
+'
+for dir in $dirs; do
+  if [ -L "$root$dir" ]; then
+    echo "bootstate-check-account: $dir is a symbolic link: declare the directory it points to" >&2
+    exit 1
+  fi
+done
+IFS=$old_ifs
+set +f
+
 passwd=$root/etc/passwd
 [ -r "$passwd" ] || { echo "bootstate-check-account: cannot read $passwd" >&2; exit 1; }
 # NAME's uid in /etc/passwd (empty: none); whether another name has UID.
 passwd_uid=$(awk -F: -v n="$user" '$1 == n { print $3; exit }' "$passwd")
 taken=$(awk -F: -v n="$user" -v u="$uid" '$3 == u && $1 != n { print "yes"; exit }' "$passwd")
 
-# Each declared directory that exists as a directory (not a link), under the root.
+# Each declared directory that exists (links were refused above), under the root.
 each_dir() {
   printf '%s' "$dirs" | while IFS= read -r dir; do
-    if [ -d "$root$dir" ] && [ ! -L "$root$dir" ]; then "$@" "$root$dir"; fi
+    if [ -d "$root$dir" ]; then "$@" "$root$dir"; fi
   done
 }
 owner_unless_uid() { owner=$(stat -c %u "$1"); [ "$owner" = "$uid" ] || echo "$owner"; }

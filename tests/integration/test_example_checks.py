@@ -184,6 +184,19 @@ class AccountCheckTest(ExampleCheck):
         self.assertEqual(code, 1)
         self.assertEqual(self.item(document, "check-failed")["severity"], "error")
 
+    def test_a_linked_directory_is_an_error_never_a_pass(self):
+        # After activation /etc/passwd says 1001; the data, behind a link, still has 1000.
+        # Skipping the link would pass with every file on the old uid; following it could
+        # leave the tree.
+        machine = self.machine
+        os.rename(machine.path("/var/lib/app"), machine.path("/var/lib/app-real"))
+        os.symlink("app-real", machine.path("/var/lib/app"))
+        self.passwd(1001)
+        g2 = machine.write_plan("g2", [], checks=[self.check(1001)])
+        code, document = self.preview(g2)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.item(document, "check-failed")["severity"], "error")
+
 
 class KernelFeatureCheckTest(ExampleCheck):
     """Running kernel 6.1.0-old knows ext4 only; g2's kernel 6.6.1-new has btrfs and
