@@ -15,13 +15,14 @@ import re
 import subprocess
 import unittest
 
-from harness import Machine
+from harness import BOOTSTATE, Machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKS = os.path.normpath(os.path.join(HERE, "..", "..", "nixos", "checks"))
 ACCOUNT = os.path.join(CHECKS, "bootstate-check-account.sh")
 KERNEL = os.path.join(CHECKS, "bootstate-check-kernel.sh")
 FREE_SPACE = os.path.join(CHECKS, "bootstate-check-free-space.sh")
+PRE_SWITCH = os.path.normpath(os.path.join(HERE, "..", "..", "nixos", "pre-switch-check.sh"))
 
 
 def render(function, **arguments):
@@ -222,6 +223,12 @@ class KernelFeatureCheckTest(ExampleCheck):
         with gzip.open(self.machine.path("/proc/config.gz"), "wt") as file:
             file.write("\n".join(config) + "\n")
 
+    def pre_switch(self, action):
+        return subprocess.run(["bash", PRE_SWITCH, self.g2, action, BOOTSTATE, "--root",
+                               self.machine.root],
+                              env=dict(os.environ, BOOTSTATE_TREE=self.machine.root),
+                              capture_output=True, text=True, timeout=120)
+
     def test_good_case_reports_nothing(self):
         code, document = self.preview(self.g1)
         self.assertEqual((code, document["items"]), (0, []))
@@ -235,6 +242,9 @@ class KernelFeatureCheckTest(ExampleCheck):
         self.assertEqual([r["id"] for r in item["resolutions"]], ["reboot-into-new-kernel"])
         self.assertIn("lacks: file system btrfs, CONFIG_WIREGUARD", item["message"])
 
+        refused = self.pre_switch("boot")  # before the choice: refused, naming the command
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("running-kernel-lacks-features reboot-into-new-kernel", refused.stderr)
         words = self.printed_command(self.g2, "choose")
         self.assertEqual(words[-2:], ["running-kernel-lacks-features", "reboot-into-new-kernel"])
         self.assertEqual(machine.bootstate(*words[1:]).returncode, 0)
@@ -243,6 +253,12 @@ class KernelFeatureCheckTest(ExampleCheck):
         code, document = self.preview(self.g2)
         self.assertEqual(code, 0, document)
         self.assertTrue(document["initrd_work"])
+
+        # The module's pre-switch check (nixos/pre-switch-check.sh) refuses a live switch now
+        # and lets `nixos-rebuild boot` through: the reboot is the resolution.
+        self.assertEqual(self.pre_switch("switch").returncode, 1)
+        self.assertIn("Use 'nixos-rebuild boot' and reboot.", self.pre_switch("switch").stderr)
+        self.assertEqual(self.pre_switch("boot").returncode, 0)
 
         # A live switch anyway (switch-to-configuration restarting the post-activation unit):
         # the resolution's step waits for a boot: exit 4, the attempt stays open.
