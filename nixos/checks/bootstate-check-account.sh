@@ -77,7 +77,15 @@ each_dir() {
     if [ -d "$root$dir" ]; then "$@" "$root$dir"; fi
   done
 }
-owner_unless_uid() { owner=$(stat -c %u "$1"); [ "$owner" = "$uid" ] || echo "$owner"; }
+# A directory's owner counts as NAME's old uid only when no account has it now (NixOS frees the
+# old uid when it moves NAME): a directory of root's or another user's is theirs, not NAME's,
+# and chowning it would hand their files to NAME.
+owner_unless_uid() {
+  owner=$(stat -c %u "$1")
+  [ "$owner" != "$uid" ] || return 0
+  awk -F: -v u="$owner" '$3 == u { found = 1 } END { exit found }' "$passwd" || return 0
+  echo "$owner"
+}
 first_owner_not_uid() { each_dir owner_unless_uid | head -n 1; }
 
 # The old uid as the machine shows it: NAME's in /etc/passwd, else a declared directory's owner

@@ -162,6 +162,15 @@ class AccountCheckTest(ExampleCheck):
         self.assertEqual(machine.migration("account-app.chown-data")["state"], "undone")
         self.assertFalse(os.path.exists(machine.path("/var/lib/bootstate-checks/account/app")))
 
+    def test_a_directory_of_another_account_is_not_taken(self):
+        # /var/lib/app belongs to root (activation already gave app 1001): root's directory is
+        # not app's old uid, and chown-data would have handed root's files to app.
+        os.chown(self.machine.path("/var/lib/app"), 0, 0)
+        self.passwd(1001)
+        g2 = self.machine.write_plan("g2", [], checks=[self.check(1001)])
+        code, document = self.preview(g2)
+        self.assertEqual((code, document["items"]), (0, []))
+
     def test_missing_user_is_a_warning_and_a_taken_uid_an_error(self):
         self.passwd(None)
         g2 = self.machine.write_plan("g2", [], checks=[self.check(1001)])
