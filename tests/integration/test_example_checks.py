@@ -171,6 +171,30 @@ class AccountCheckTest(ExampleCheck):
         code, document = self.preview(g2)
         self.assertEqual((code, document["items"]), (0, []))
 
+    def test_an_interrupted_chown_resumes_from_its_record(self):
+        # A power cut after the record and part of the files (the directory itself among
+        # them): the machine alone no longer shows the old uid, the record does. The steps run
+        # as rendered, the way bootstate runs them (BOOTSTATE_ROOT, no shell).
+        machine = self.machine
+        self.passwd(1001)
+        self.write("/var/lib/bootstate-checks/account/app", "1000\n")
+        for path in ("/var/lib/app", "/var/lib/app/a"):
+            os.chown(machine.path(path), 1001, 1001)
+        resolution = self.check(1001)["resolutions"][0]
+        environment = {"BOOTSTATE_ROOT": machine.root, "PATH": "/usr/bin:/bin"}
+        for argv in (resolution["steps"][0]["command"], resolution["steps"][0]["command"]):
+            subprocess.run(argv, env=environment, check=True, capture_output=True)
+        owners = self.owners()
+        self.assertEqual(owners.pop("root-file"), 0)
+        self.assertEqual(set(owners.values()), {1001}, owners)
+        for _ in range(2):  # the undo, also twice: the second finds no record, changes nothing
+            subprocess.run(resolution["undo"][0]["command"], env=environment, check=True,
+                           capture_output=True)
+            owners = self.owners()
+            self.assertEqual(owners.pop("root-file"), 0)
+            self.assertEqual(set(owners.values()), {1000}, owners)
+        self.assertFalse(os.path.exists(machine.path("/var/lib/bootstate-checks/account/app")))
+
     def test_missing_user_is_a_warning_and_a_taken_uid_an_error(self):
         self.passwd(None)
         g2 = self.machine.write_plan("g2", [], checks=[self.check(1001)])
