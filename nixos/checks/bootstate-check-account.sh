@@ -86,7 +86,9 @@ owner_unless_uid() {
   awk -F: -v u="$owner" '$3 == u { found = 1 } END { exit found }' "$passwd" || return 0
   echo "$owner"
 }
-first_owner_not_uid() { each_dir owner_unless_uid | head -n 1; }
+# sed, not head: it reads to the end, so no SIGPIPE fails the pipeline under pipefail (NixOS'
+# writeShellApplication sets it).
+first_owner_not_uid() { each_dir owner_unless_uid | sed -n 1p; }
 
 # The old uid as the machine shows it: NAME's in /etc/passwd, else a declared directory's owner
 # (the check looks at this only, never at the record: once the files moved, it is quiet).

@@ -62,7 +62,20 @@ read_config() {
   fi
   config_read=yes
 }
-has_config() { printf '%s\n' "$config" | grep -q -E "^$1=(y|m)\$"; }
+# A match in the shell, not `| grep -q`: grep stopping at the first match would fail the
+# pipeline with SIGPIPE under pipefail (NixOS' writeShellApplication sets it).
+has_config() {
+  case "
+$config
+" in
+    *"
+$1=y
+"* | *"
+$1=m
+"*) return 0 ;;
+  esac
+  return 1
+}
 
 missing=
 for fs in $filesystems; do
