@@ -311,6 +311,29 @@ class KernelFeatureCheckTest(ExampleCheck):
         self.assertEqual(status["attempt"]["state"], "complete")
         self.assertEqual(self.item(status, "running-kernel-lacks-features")["state"], "resolved")
 
+    def test_the_initrd_copy_of_the_plan_runs_the_chosen_step(self):
+        # On NixOS the initrd phases read /etc/bootstate/plan.json, whose generation is
+        # "/run/booted-system" (it cannot name its toplevel) and which carries the same checks:
+        # the choice made for g2 applies to it.
+        machine = self.machine
+        self.assertEqual(machine.bootstate("choose", "--plan", self.g2,
+                                           "running-kernel-lacks-features",
+                                           "reboot-into-new-kernel").returncode, 0)
+        with open(machine.path(self.g2 + "/bootstate/plan.json")) as file:
+            plan = json.load(file)
+        plan["generation"] = "/run/booted-system"
+        self.write("/etc/bootstate/plan.json", json.dumps(plan))
+        self.kernel("6.6.1-new", ["ext4", "btrfs"], ["CONFIG_WIREGUARD=m"])
+        machine.boot_into("g2")
+        machine.reboot()
+        for phase in ("initrd-pre-mount", "pre-switch-root"):
+            result = machine.bootstate("--plan", "/etc/bootstate/plan.json", "run", "--phase", phase)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        step = machine.migration("kernel-features.reboot-into-new-kernel")["steps"][0]
+        self.assertEqual((step["phase"], step["state"]), ("pre-switch-root", "done"))
+        self.assertEqual(machine.run("post-activation").returncode, 0)
+        self.assertEqual(machine.status()["attempt"]["state"], "complete")
+
     def test_a_boot_into_a_kernel_that_lacks_it_too_fails(self):
         machine = self.machine
         self.assertEqual(machine.bootstate("choose", "--plan", self.g2,
