@@ -324,12 +324,14 @@ let
     planLib.planText {
       generation = planLib.generationPlaceholder;
       migrations = migrationList;
+      inherit (cfg) checks;
     }
   );
   initrdPlan = pkgs.writeText "bootstate-initrd-plan.json" (
     planLib.planText {
       generation = planLib.initrdGeneration;
       migrations = migrationList;
+      inherit (cfg) checks;
     }
   );
 
@@ -362,6 +364,18 @@ let
     in
     lib.take 1 n.command ++ lib.take 1 n.check ++ map toString s.initrdStorePaths
   ) initrdSteps;
+  # The programs of checks and resolution steps that run in an initrd phase (argv[0]; the
+  # initrd gets their closure), as for the migrations' steps above.
+  checkInitrdExecutables = lib.concatMap (
+    c:
+    lib.optionals (isInitrdPhase c.phase) (lib.take 1 c.command)
+    ++ lib.concatMap (
+      r:
+      lib.concatMap (
+        s: lib.optionals (isInitrdPhase s.phase) (lib.take 1 (s.command or [ ]) ++ lib.take 1 (s.check or [ ]))
+      ) ((r.steps or [ ]) ++ (r.undo or [ ]))
+    ) (c.resolutions or [ ])
+  ) cfg.checks;
   beforeUnits = lib.unique (lib.concatMap (s: s.before) allSteps);
   hasFirmware = builtins.any (s: s.kind == "firmware") allSteps;
 
@@ -414,6 +428,7 @@ in
 {
   imports = [
     ./postgresql/module.nix
+    ./checks/module.nix
     # FailureAction= rebooted on any failure, exit 2 (a usage error, a plan of another
     # generation) and a failed live switch included; DESIGN "A live switch": a reboot only where
     # bootstate arranged a fallback, and bootstate then reboots by itself.
@@ -509,6 +524,19 @@ in
       type = types.str;
       default = "vfat";
       description = "File system type of the ESP.";
+    };
+
+    checks = mkOption {
+      type = types.listOf types.attrs;
+      default = [ ];
+      description = ''
+        Checks in plan syntax (docs/DESIGN.md "Checks and resolutions"): each predicts whether
+        this generation applies to the machine as it is and offers resolutions the operator
+        chooses with `bootstate choose`. Rendered into both copies of the plan as given; the
+        plan parser validates them (bad ones fail at boot and in preview, naming the field).
+        The examples of docs/CHECKS.md declare theirs here: boot.state.postgresql.versionCheck,
+        boot.state.accountChecks, boot.state.kernelFeatureCheck, boot.state.backupSpaceCheck.
+      '';
     };
 
     extraArgs = mkOption {
@@ -650,7 +678,8 @@ in
       ];
       boot.initrd.systemd = {
         contents."/etc/bootstate/plan.json".source = initrdPlan;
-        storePaths = bootstateStorePaths ++ initrdExecutables ++ map toString cfg.initrdStorePaths;
+        storePaths =
+          bootstateStorePaths ++ initrdExecutables ++ checkInitrdExecutables ++ map toString cfg.initrdStorePaths;
 
         mounts = [
           {

@@ -59,12 +59,19 @@ rec {
   # The whole document as an attribute set; builtins.toJSON sorts the keys, so the text (and
   # with it every migration's digest) depends only on the definitions.
   renderPlan =
-    { generation, migrations }:
+    {
+      generation,
+      migrations,
+      checks ? [ ],
+    }:
     {
       schema = 1;
       inherit generation;
       migrations = map renderMigration migrations;
-    };
+    }
+    # Checks are already in plan syntax (nixos/checks/checks.nix, nixos/postgresql/check.nix).
+    # Without any, the key is left out: the text and digest of such plans stay as they were.
+    // when (checks != [ ]) { inherit checks; };
 
   planText = args: builtins.toJSON (renderPlan args);
 }

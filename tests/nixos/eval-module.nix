@@ -260,6 +260,37 @@ in
         { services.postgresql.enable = true; }
       ];
     });
+    # docs/CHECKS.md's examples as options, with the PostgreSQL version check: rendered into
+    # both plan copies (plan_check parses them), the kernel check's initrd step in storePaths.
+    example-checks = summary (eval {
+      modules = [
+        minimal
+        {
+          services.postgresql.enable = true;
+          boot.state.postgresql.versionCheck.enable = true;
+          boot.state.migrations.m = {
+            backup = [ "/var/lib/data" ];
+            steps = [
+              {
+                id = "s";
+                command = script "s";
+              }
+            ];
+          };
+          boot.state.accountChecks.app = {
+            uid = 1001;
+            dirs = [ "/var/lib/app" ];
+          };
+          boot.state.kernelFeatureCheck = {
+            enable = true;
+            kernelRelease = "6.6.1";
+            filesystems = [ "btrfs" ];
+            configs = [ "CONFIG_WIREGUARD" ];
+          };
+          boot.state.backupSpaceCheck.enable = true;
+        }
+      ];
+    });
     vm-multi-step-reboot = vmNode "nixos-multi-step-reboot" "machine";
     vm-fallback-restores-backup-machine = vmNode "nixos-fallback-restores-backup" "machine";
     vm-fallback-restores-backup-update = vmNode "nixos-fallback-restores-backup" "update";

@@ -50,6 +50,8 @@ let
     findutils = pkg "findutils" "4.10.0" { };
     util-linux = pkg "util-linux" "2.40" { };
     jq = pkg "jq" "1.7.1" { };
+    gawk = pkg "gawk" "5.3.1" { };
+    gzip = pkg "gzip" "1.13" { };
     e2fsprogs = pkg "e2fsprogs" "1.47.1" { };
     fwupd = pkg "fwupd" "2.0.1" { installedTests = drv "fwupd-2.0.1-installedTests" { }; };
     postgresql_15 = pkg "postgresql" "15.10" { psqlSchema = "15"; };
