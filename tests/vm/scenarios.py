@@ -39,7 +39,7 @@ def migration(id, steps, **extra):
 
 class Generation:
     def __init__(self, scenario, number, migrations=(), counter="+3", panics=False,
-                 entry=True):
+                 entry=True, uki=False):
         tag = f"{scenario}-{number}"
         store_hash = hashlib.sha256(tag.encode()).hexdigest()[:32]
         self.toplevel = f"/nix/store/{store_hash}-nixos-system-vm-{tag}"
@@ -49,6 +49,10 @@ class Generation:
         # False: no boot entry (a generation reached by a live switch; systemd-boot would
         # otherwise boot it first, as the newest)
         self.entry = entry
+        # True: the entry is a unified kernel image in EFI/Linux (Type #2, lanzaboote's layout:
+        # nixos-generation-N-HASH+COUNTER.efi), init= in its .cmdline section; else a Type #1
+        # entry in loader/entries as nixpkgs' systemd-boot builder writes it.
+        self.uki = uki
         self.plan = {"schema": 1, "generation": "@TOPLEVEL@", "migrations": list(migrations)}
 
     def plan_text(self, root, generation=None):
@@ -65,7 +69,7 @@ class Generation:
 
     def as_json(self):
         return {"toplevel": self.toplevel, "counter": self.counter, "panics": self.panics,
-                "plan": self.plan}
+                "uki": self.uki, "plan": self.plan}
 
 
 class Scenario:
@@ -187,6 +191,30 @@ def build():
         g_fail, "live switch that fails: undone at once, the unit fails, no reboot",
         [Generation(g_fail, 1, counter=""), new], boots=1, seed=SEED, cross_check=False,
         switch_to=new))
+
+    # Unified kernel images (issue 14 item 6): generation 2 is a UKI in EFI/Linux with a boot
+    # counter in its file name, generation 1 a Type #1 entry. systemd-boot boots the UKI,
+    # bootstate maps LoaderEntrySelected to EFI/Linux and reads init= from its .cmdline in the
+    # initrd and in stage 2. bootsim models no UKIs: no cross-check.
+    u_ok = "u-ok"
+    scenarios.append(Scenario(
+        u_ok, "UKI: its migration runs in the initrd and in stage 2, the UKI is blessed",
+        [Generation(u_ok, 1, counter=""),
+         Generation(u_ok, 2, [migration("app-v2", [
+             applies("s1", "pre-switch-root", "s1"),
+             applies("s2", "post-activation", "s2"),
+         ])], uki=True)],
+        boots=1, cross_check=False))
+
+    u_fail = "u-fail"
+    scenarios.append(Scenario(
+        u_fail, "UKI whose migration fails: marked bad, fallback to the Type #1 entry, undone",
+        [Generation(u_fail, 1, counter=""),
+         Generation(u_fail, 2, [migration("app-v2", [
+             writes("convert", "pre-switch-root", "app", "v2"),
+             fails("verify", "post-activation"),
+         ], backup=[APP])], uki=True)],
+        boots=2, seed=SEED, cross_check=False))
 
     return {scenario.name: scenario for scenario in scenarios}
 

@@ -8,6 +8,7 @@ second run only rebuilds what changed (the initrd when bootstate changes, the ro
 when bootstate or the generations change). docs/TESTING.md "VM tests".
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -280,6 +281,58 @@ def entry_id(toplevel):
     return f"nixos-{value & 0xFFFFFFFFFFFF:012x}"
 
 
+# Where objcopy puts the UKI's sections: past the stub's own (Debian's linuxx64.efi.stub 252 ends
+# below 0x1a000, image base 0), as systemd's documented objcopy recipe and lanzaboote's pe.rs
+# (sections appended after the stub's last one) do; .linux and .initrd follow at 4 KiB-aligned
+# addresses computed from their sizes, so a larger kernel or initrd never overlaps.
+EFI_STUB = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+UKI_OSREL_VMA, UKI_CMDLINE_VMA, UKI_LINUX_VMA = 0x20000, 0x30000, 0x2000000
+
+
+def uki_stem(number, toplevel):
+    """The name lanzaboote gives a generation's UKI in EFI/Linux, without counter and suffix:
+    nixos-generation-N-HASH, HASH 52 characters of unpadded lowercase base32 of a SHA-256
+    (lanzaboote rust/tool/systemd/src/install.rs `stub_name`; its boot-counting test expects
+    /boot/EFI/Linux/nixos-generation-1-[0-9a-z]{52}+2.efi). lanzaboote hashes the toplevel and
+    the signing key; the VM has no key, so the toplevel alone stands in."""
+    digest = hashlib.sha256(toplevel.encode()).digest()
+    return f"nixos-generation-{number}-{base64.b32encode(digest).decode().rstrip('=').lower()}"
+
+
+def uki(kernel, initrds, cmdline, osrel, out):
+    """A unified kernel image as lanzaboote lays one out and systemd-stub boots it: Debian's
+    systemd EFI stub with .osrel, .cmdline (init= of the generation), .linux and .initrd added
+    by objcopy. lanzaboote's own stub stores paths and hashes of kernel and initrd instead of
+    the files (.linux/.initrd name files in EFI/nixos); systemd-stub (ukify, the Boot Loader
+    Specification's Type #2) embeds them, which is what systemd-stub 252 here can boot.
+    `initrds` are concatenated (the shared initrd is padded to 4 bytes, the plan's cpio follows)."""
+    out = pathlib.Path(out)
+    work = out.parent / f".{out.name}.parts"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        (work / "osrel").write_text(osrel)
+        # systemd-stub takes the section up to its first NUL; no trailing newline.
+        (work / "cmdline").write_text(cmdline)
+        with open(work / "initrd", "wb") as combined:
+            for part in initrds:
+                combined.write(pathlib.Path(part).read_bytes())
+        align = 0x1000
+        linux_size = pathlib.Path(kernel).stat().st_size
+        initrd_vma = (UKI_LINUX_VMA + linux_size + align - 1) // align * align
+        sections = [(".osrel", work / "osrel", UKI_OSREL_VMA),
+                    (".cmdline", work / "cmdline", UKI_CMDLINE_VMA),
+                    (".linux", kernel, UKI_LINUX_VMA),
+                    (".initrd", work / "initrd", initrd_vma)]
+        argv = ["objcopy"]
+        for name, path, vma in sections:
+            argv += ["--add-section", f"{name}={path}", "--change-section-vma", f"{name}={vma:#x}"]
+        run(argv + [EFI_STUB, str(out)])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def root_image(cache, base, bootstate, generations, seed_files):
     """The stage-2 root file system as an ext4 image: the Debian base, bootstate and its
     post-activation unit, the report service, and every generation's toplevel
@@ -378,8 +431,11 @@ def write_esp(disk, files, entries, loader_conf):
         esp = pathlib.Path(tmp) / "esp.img"
         run(["mkfs.vfat", "-F", "32", "-n", "ESP", "-C", str(esp), str(ESP_SIZE * 1024)])
         image = f"{esp}"
+        # EFI/Linux (Type #2 entries) only where a scenario boots a UKI: the other scenarios'
+        # ESPs stay as nixpkgs' systemd-boot builder leaves them.
+        with_ukis = ("EFI/Linux",) if any(p.startswith("/EFI/Linux/") for p in files) else ()
         for directory in ("EFI", "EFI/BOOT", "EFI/systemd", "EFI/nixos", "loader",
-                          "loader/entries", "vmtest"):
+                          "loader/entries", "vmtest") + with_ukis:
             run(["mmd", "-i", image, f"::/{directory}"], env=env)
         sdboot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
         run(["mcopy", "-i", image, sdboot, "::/EFI/BOOT/BOOTX64.EFI"], env=env)
@@ -398,11 +454,16 @@ def write_esp(disk, files, entries, loader_conf):
 
 
 def esp_entries(disk):
-    """Entry file names on the disk's ESP, sorted."""
+    """Entry file names on the disk's ESP, sorted: Type #1 (loader/entries/*.conf) and, when the
+    ESP has EFI/Linux, Type #2 (EFI/Linux/*.efi)."""
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
     out = run(["mdir", "-b", "-i", f"{disk}@@{ESP_START}M", "::/loader/entries"], env=env)
     names = [line.rsplit("/", 1)[-1] for line in out.splitlines() if line.strip()]
-    return sorted(name for name in names if name.lower().endswith(".conf"))
+    entries = [name for name in names if name.lower().endswith(".conf")]
+    if "Linux" in esp_listing(disk, "/EFI"):
+        entries += [name for name in esp_listing(disk, "/EFI/Linux")
+                    if name.lower().endswith(".efi")]
+    return sorted(entries)
 
 
 def esp_listing(disk, esp_dir):

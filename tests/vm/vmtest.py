@@ -75,6 +75,26 @@ def entry_text(generation, artefacts_names):
             f"sort-key nixos\n")
 
 
+def entry_stem(generation):
+    """The generation's entry file name without counter and suffix: lanzaboote's UKI name, or
+    nixpkgs' nixos-<hash> of a Type #1 entry."""
+    if generation.uki:
+        return vmimage.uki_stem(generation.number, generation.toplevel)
+    return vmimage.entry_id(generation.toplevel)
+
+
+def entry_suffix(generation):
+    return ".efi" if generation.uki else ".conf"
+
+
+def uki_osrel(generation):
+    """.osrel as lanzaboote writes it (rust/tool/shared/src/os_release.rs): ID is the sort key
+    (boot.lanzaboote.sortKey, default "lanza", so the UKI sorts before the "nixos" Type #1
+    entries), a unique PRETTY_NAME, VERSION_ID describing the generation."""
+    described = f"Generation {generation.number}, built on 2024-11-{1 + generation.number % 28:02}"
+    return f'ID=lanza\nPRETTY_NAME="NixOS 24.11 ({described})"\nVERSION_ID="{described}"\n'
+
+
 def prepare_disk(scenario, artefacts, workdir, loader_conf):
     disk = workdir / "disk.img"
     subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(artefacts["disk"]),
@@ -90,7 +110,18 @@ def prepare_disk(scenario, artefacts, workdir, loader_conf):
         files[plan_path] = plan_cpio
         names = {"kernel": "/EFI/nixos/linux.efi", "initrd": "/EFI/nixos/initrd.efi",
                  "plan": plan_path}
-        if generation.entry:
+        if generation.entry and generation.uki:
+            # The plan's cpio rides in the UKI's .initrd behind the shared initrd, as the
+            # generation's own initrd would carry it on NixOS; the command line is the one a
+            # Type #1 entry of this generation would have (lanzaboote: init= first, then
+            # boot.kernelParams).
+            name = f"{entry_stem(generation)}{generation.counter}.efi"
+            cmdline = (f"init={generation.toplevel}/init "
+                       + KERNEL_OPTIONS.format(root=vmimage.ROOT_PARTUUID))
+            files[f"/EFI/Linux/{name}"] = vmimage.uki(
+                artefacts["kernel"], [artefacts["initrd"], plan_cpio], cmdline,
+                uki_osrel(generation), workdir / name)
+        elif generation.entry:
             entries[f"{entry}{generation.counter}.conf"] = entry_text(generation, names)
     if scenario.switch_to is not None:
         switch_to = workdir / "switch-to"
@@ -144,11 +175,11 @@ def step_of(status, migration_id, step_id):
 def assert_blessed_completion(scenario, machine, last):
     status = last.status()
     new = scenario.new
-    entry = vmimage.entry_id(new.toplevel)
+    entry = entry_stem(new)
     expect(booted_generation(last) == new.toplevel, "the last boot is not the new generation")
     expect(status["attempt"]["state"] == "complete", f"attempt: {status['attempt']}")
     expect(status["last_good"] == new.toplevel, f"last_good: {status['last_good']}")
-    expect(f"{entry}.conf" in last.entries_after,
+    expect(f"{entry}{entry_suffix(new)}" in last.entries_after,
            f"the entry is not blessed: {last.entries_after}")
     bless = last.text("bless-boot") or ""
     expect("Result=success" in bless, f"systemd-bless-boot: {bless}")
@@ -177,8 +208,11 @@ def assert_fallback(scenario, machine, last, failed_step, expected_state="failed
     status = last.status()
     expect(booted_generation(last) == scenario.old.toplevel,
            f"fallback did not boot the previous generation: {booted_generation(last)}")
+    # "+0-DONE", or "+0" when bootstate had re-armed the entry to "+TRIES-0" after initrd work
+    # (systemd-bless-boot's spelling of a bad entry with no tries done).
+    stem = entry_stem(scenario.new)
     bad = [n for n in last.entries_before
-           if n.startswith(vmimage.entry_id(scenario.new.toplevel) + "+0-")]
+           if n.startswith(stem + "+0-") or n == stem + "+0" + entry_suffix(scenario.new)]
     expect(bad, f"the new entry was not marked bad: {last.entries_before}")
     closed = [a for a in last.history() if a["generation"] == scenario.new.toplevel]
     expect(closed and closed[-1]["state"] == expected_state,
@@ -221,6 +255,40 @@ def assert_live_switch(scenario, machine, last, ok):
         expect(undone and undone["state"] == "undone", f"app-v2: {undone}")
         expect((last.files().get("app") or "") == "v1\n",
                f"backup not restored: {last.files().get('app')!r}")
+
+
+def assert_booted_uki(scenario, boot):
+    """`boot` booted the new generation's UKI: systemd-boot selected the file in EFI/Linux
+    (its counter decremented, LoaderBootCountPath in \\EFI\\Linux) and the kernel ran with
+    init= from the UKI's .cmdline."""
+    new = scenario.new
+    stem = entry_stem(new)
+    expect(f"{stem}{new.counter}.efi" in boot.entries_before,
+           f"boot {boot.number}: the UKI did not start with {new.counter}: {boot.entries_before}")
+    with open(boot.log, errors="replace") as file:
+        console = file.read()
+    expect(re.search(r"attempt \d+ started for " + re.escape(new.toplevel), console),
+           f"boot {boot.number}: bootstate did not start the UKI's generation: {boot.log}")
+    if not boot.reached_stage2:
+        # The boot ended before the report (a failure rebooted it): the console is the witness.
+        return
+    selected = boot.efi_string("entry-selected") or ""
+    expect(selected.lower() == f"{stem}{new.counter}.efi".lower() or
+           selected.lower() == f"{stem}.efi".lower(),
+           f"boot {boot.number}: LoaderEntrySelected {selected!r}, not the UKI {stem}")
+    count_path = boot.efi_string("boot-count-path") or ""
+    expect(count_path.lower().startswith("\\efi\\linux\\" + stem.lower() + "+"),
+           f"boot {boot.number}: LoaderBootCountPath {count_path!r}")
+    expect(booted_generation(boot) == new.toplevel,
+           f"boot {boot.number}: init= {booted_generation(boot)}, not the UKI's generation")
+
+
+def assert_phase_records(last, name, phases):
+    """The effect file `name` has one line per run of its step, each naming the phase it ran
+    in (vm-step apply records $BOOTSTATE_PHASE)."""
+    lines = (last.files().get(name) or "").splitlines()
+    expect([line.rsplit(" in ", 1)[-1] for line in lines] == phases,
+           f"step effect {name}: {lines}, expected one run in each of {phases}")
 
 
 def assert_store_matches_report(machine, last):
@@ -284,6 +352,21 @@ def assert_scenario(scenario, machine, last):
                f"the data partition was not grown to 64 MiB: {data}")
         status = last.status()
         expect(migration(status, "grow-data")["state"] == "applied", "grow-data not applied")
+    elif name == "u-ok":
+        assert_booted_uki(scenario, machine.boots[0])
+        assert_blessed_completion(scenario, machine, last)
+        assert_phase_records(last, "s1", ["pre-switch-root"])
+        assert_phase_records(last, "s2", ["post-activation"])
+        expect(len(machine.boots) == 1, f"{len(machine.boots)} boots, expected one")
+    elif name == "u-fail":
+        failing = machine.boots[0]
+        assert_booted_uki(scenario, failing)
+        expect("step app wrote v2" in failing.markers,
+               f"the UKI's initrd step did not run: {failing.markers}")
+        assert_fallback(scenario, machine, last, ("app-v2", "verify"))
+        expect(not failing.reached_stage2 or
+               "Result=success" not in (failing.text("bless-boot") or ""),
+               "the failing boot was blessed")
     elif name.startswith("g-"):
         assert_live_switch(scenario, machine, last, ok=name == "g-ok")
     elif name.startswith("e-"):
