@@ -64,6 +64,23 @@ def machine_with_items(test):
     return machine
 
 
+def machine_with_a_generation_not_booted(test):
+    """g1 booted, with no items; g2 written but never booted, its check reporting an error item
+    `pg-15-to-14` with two resolutions: only `preview` of g2 knows that item."""
+    machine = Machine()
+    test.addCleanup(machine.cleanup)
+    machine.write_plan("g1", [])
+    machine.boot_into("g1")
+    test.assertEqual(machine.boot(), 0)
+    line = json.dumps({"id": "pg-15-to-14", "severity": "error", "message": "data is newer",
+                       "resolutions": ["dump-restore", "restore-backup"]})
+    g2 = machine.write_plan("g2", [], checks=[{
+        "id": "pg", "phase": "post-activation", "command": ["/bin/echo", line],
+        "resolutions": [{"id": r, "steps": [command_step("s", ["/bin/true"])]}
+                        for r in ("dump-restore", "restore-backup")]}])
+    return machine, g2
+
+
 class BashCompletionTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -137,17 +154,7 @@ class BashCompletionTest(unittest.TestCase):
         # issue #16: `choose --plan GEN ITEM RES` is what preview and the pre-switch check print
         # for a generation before it is booted; its items are in no state yet, so they come
         # from GEN's checks (preview), not from status.
-        machine = Machine()
-        self.addCleanup(machine.cleanup)
-        machine.write_plan("g1", [])
-        machine.boot_into("g1")
-        self.assertEqual(machine.boot(), 0)
-        line = json.dumps({"id": "pg-15-to-14", "severity": "error", "message": "data is newer",
-                           "resolutions": ["dump-restore", "restore-backup"]})
-        g2 = machine.write_plan("g2", [], checks=[{
-            "id": "pg", "phase": "post-activation", "command": ["/bin/echo", line],
-            "resolutions": [{"id": r, "steps": [command_step("s", ["/bin/true"])]}
-                            for r in ("dump-restore", "restore-backup")]}])
+        machine, g2 = machine_with_a_generation_not_booted(self)
         root = ["bootstate", "--root", machine.root]
         self.assertEqual(complete(root + ["choose", ""]), [])  # g1 has no items
         self.assertEqual(complete(root + ["choose", "--plan", g2, ""]), ["pg-15-to-14"])
@@ -198,13 +205,14 @@ class FishCompletionTest(unittest.TestCase):
         self.assertEqual(self.complete(line + "app-15-to-14 "),
                          ["--clear", "dump-restore", "keep-going"])
         self.assertEqual(self.complete(line + "db/shared "), ["--clear", "fix"])
-        # With --plan GEN: that generation's items, from preview (status of g1 has none).
-        g2 = machine.toplevel("g2")
-        machine.boot_into("g1")
-        machine.reboot()
-        self.assertEqual(machine.boot(), 0)
-        plan_line = "bootstate --root %s choose --plan %s " % (machine.root, g2)
-        self.assertIn("app-15-to-14", self.complete(plan_line))
+
+    def test_choose_plan_offers_the_items_of_a_generation_not_booted_yet(self):
+        machine, g2 = machine_with_a_generation_not_booted(self)
+        self.assertEqual(self.complete("bootstate --root %s choose " % machine.root), [])
+        line = "bootstate --root %s choose --plan %s " % (machine.root, g2)
+        self.assertEqual(self.complete(line), ["pg-15-to-14"])
+        self.assertEqual(self.complete(line + "pg-15-to-14 "),
+                         ["--clear", "dump-restore", "restore-backup"])
 
 
 @unittest.skipIf(shutil.which("zsh") is None, "zsh is not installed (scripts/install-deps.sh)")
@@ -227,9 +235,13 @@ class ZshItemsTest(unittest.TestCase):
         self.assertEqual(self.items(machine.root, ""), ["app-15-to-14", "db/shared", "disk/shared"])
         self.assertEqual(self.items(machine.root, "app-15-to-14"), ["dump-restore", "keep-going"])
         self.assertEqual(self.items(machine.root, "disk/shared"), ["grow"])
-        # With --plan GEN: GEN's checks, through preview.
-        plan = ["--plan", machine.toplevel("g2")]
-        self.assertIn("app-15-to-14", self.items(machine.root, "", plan))
+
+    def test_plan_items_of_a_generation_not_booted_yet(self):
+        machine, g2 = machine_with_a_generation_not_booted(self)
+        self.assertEqual(self.items(machine.root, ""), [])
+        self.assertEqual(self.items(machine.root, "", ["--plan", g2]), ["pg-15-to-14"])
+        self.assertEqual(self.items(machine.root, "pg-15-to-14", ["--plan", g2]),
+                         ["dump-restore", "restore-backup"])
 
 
 class EveryShellKnowsTheTableTest(unittest.TestCase):
