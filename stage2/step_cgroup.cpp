@@ -148,22 +148,20 @@ std::vector<int> StepCgroup::end_remaining(std::chrono::milliseconds grace,
     ::kill(pid, SIGCONT);  // a stopped process would not act on SIGTERM until continued
   }
   if (wait_until_empty(path_, Clock::now() + grace)) return {};
-  const int kill = ::open((path_ + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (kill >= 0) {
-    (void)!::write(kill, "1", 1);
-    ::close(kill);
-  } else {
-    // Kernels before 5.14 have no cgroup.kill: one SIGKILL per member, then look again.
-    for (int pid : members(path_)) ::kill(pid, SIGKILL);
-  }
+  // SIGKILL to all, again every 100 ms until empty: what a dying process forked meanwhile too.
+  const auto kill_all = [this] {
+    Fd kill_file(::open((path_ + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (kill_file.valid() && ::write(kill_file.get(), "1", 1) == 1) return;
+    for (int pid : members(path_)) ::kill(pid, SIGKILL);  // kernels before 5.14: no cgroup.kill
+  };
   const auto until = Clock::now() + limit;
-  while (!wait_until_empty(path_, std::min(until, Clock::now() + std::chrono::milliseconds(100)))) {
-    if (Clock::now() >= until) return members(path_);
-    if (kill < 0) {
-      for (int pid : members(path_)) ::kill(pid, SIGKILL);
+  do {
+    kill_all();
+    if (wait_until_empty(path_, std::min(until, Clock::now() + std::chrono::milliseconds(100)))) {
+      return {};
     }
-  }
-  return {};
+  } while (Clock::now() < until);
+  return members(path_);
 }
 
 }  // namespace bootstate::stage2
