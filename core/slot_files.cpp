@@ -46,6 +46,25 @@ Error io_error(std::string_view what, const std::string& path, int error_number)
   return make_error(ErrorCode::Io, "{} {}: {}", what, path, errno_text(error_number));
 }
 
+// Up to `limit` bytes from the start of `fd` (left open) into `contents`, whose buffer is reused.
+Expected<void> read_at_start(int fd, const std::string& path, std::size_t limit,
+                             std::string& contents) {
+  contents.resize(limit);
+  std::size_t size = 0;
+  while (size < limit) {
+    const ssize_t count =
+        ::pread(fd, contents.data() + size, limit - size, static_cast<off_t>(size));
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return io_error("read", path, errno);
+    }
+    if (count == 0) break;
+    size += static_cast<std::size_t>(count);
+  }
+  contents.resize(size);
+  return {};
+}
+
 Expected<void> check_slot(int slot) {
   if (slot != 0 && slot != 1) {
     return make_error(ErrorCode::InvalidInput, "state slot {} does not exist (0 or 1)", slot);
@@ -254,15 +273,15 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
       return reserved.error();
     }
   }
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t count =
-        ::pwrite(fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-    if (count < 0) {
-      if (errno == EINTR) continue;
-      return io_error("write", path, errno);
-    }
-    done += static_cast<std::size_t>(count);
+  // Only the pages that differ from what the file holds now are written (issue #17 item 2):
+  // the store lays the payload out so that a commit changes few of them, and fdatasync then
+  // flushes only those. Read back through the page cache, under the store lock, so the
+  // comparison is with the file's real bytes, not with what this process believes it wrote.
+  BOOTSTATE_TRY(read_at_start(fd.get(), path, std::min(current, bytes.size()), held_));
+  last_write_bytes_ = 0;
+  for (const PageRun& run : changed_pages(held_, bytes)) {
+    BOOTSTATE_TRY(write_run(fd.get(), path, run.offset, bytes.substr(run.offset, run.size)));
+    last_write_bytes_ += run.size;
   }
   if (bytes.size() < current && ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0) {
     return io_error("truncate", path, errno);
@@ -273,6 +292,38 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   if (created || !directory_existed) BOOTSTATE_TRY(sync_directory(*directory, directory_));
   ++writes_done_;
   return {};
+}
+
+Expected<void> SlotFiles::write_run(int fd, const std::string& path, std::size_t offset,
+                                    std::string_view bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t count =
+        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return io_error("write", path, errno);
+    }
+    done += static_cast<std::size_t>(count);
+  }
+  return {};
+}
+
+std::vector<SlotFiles::PageRun> SlotFiles::changed_pages(std::string_view held,
+                                                         std::string_view bytes) {
+  std::vector<PageRun> runs;
+  for (std::size_t offset = 0; offset < bytes.size(); offset += kPage) {
+    const std::size_t size = std::min(kPage, bytes.size() - offset);
+    const bool same =
+        offset + size <= held.size() && held.compare(offset, size, bytes.substr(offset, size)) == 0;
+    if (same) continue;
+    if (!runs.empty() && runs.back().offset + runs.back().size == offset) {
+      runs.back().size += size;
+    } else {
+      runs.push_back({offset, size});
+    }
+  }
+  return runs;
 }
 
 Expected<std::optional<int>> SlotFiles::open_checked(const std::string& name) {
@@ -298,19 +349,8 @@ namespace {
 Expected<std::optional<std::string>> read_prefix(int descriptor, const std::string& path,
                                                  std::size_t limit) {
   Fd fd(descriptor);
-  std::string contents(limit, '\0');
-  std::size_t size = 0;
-  while (size < limit) {
-    const ssize_t count =
-        ::pread(fd.get(), contents.data() + size, limit - size, static_cast<off_t>(size));
-    if (count < 0) {
-      if (errno == EINTR) continue;
-      return io_error("read", path, errno);
-    }
-    if (count == 0) break;
-    size += static_cast<std::size_t>(count);
-  }
-  contents.resize(size);
+  std::string contents;
+  BOOTSTATE_TRY(read_at_start(fd.get(), path, limit, contents));
   return std::optional<std::string>(std::move(contents));
 }
 

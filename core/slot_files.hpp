@@ -21,6 +21,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/interfaces.hpp"
 
@@ -50,9 +52,13 @@ class SlotFiles : public SlotStorage {
 
   // Opens DIR/state.N (creating it with mode 0600 if missing). When `bytes` are more than the
   // file holds, reserves the new size first, in this slot and (beyond its end) in the other one
-  // (fallocate KEEP_SIZE; ENOSPC here changes nothing). Then
-  // pwrite()s `bytes` from offset 0, ftruncate()s only if the file was longer (a caller that
-  // did not ask size_to_write) and makes it durable with exactly one fdatasync. Only when the
+  // (fallocate KEEP_SIZE; ENOSPC here changes nothing). Then reads what the file holds and
+  // pwrite()s only the kPage pages of `bytes` that differ from it (a commit that changed one
+  // record writes the header's page and that record's), ftruncate()s only if the file was
+  // longer (a caller that did not ask size_to_write) and makes it durable with exactly one
+  // fdatasync. Why pages may be written in any order and a cut may land between them: the
+  // frame's checksum covers the whole payload, so any mix of old and new pages is a torn slot,
+  // which the store ignores in favour of the other one. Only when the
   // directory or the file had to be created is the directory fsync'ed as well, so the new name
   // survives a power cut. Errors are Io and name the path and the errno text.
   Expected<void> write(int slot, std::string_view bytes) override;
@@ -80,6 +86,24 @@ class SlotFiles : public SlotStorage {
 
   // Successful write() calls so far: `run` exits 1, not 2, when a failure came after one.
   int writes_done() const { return writes_done_; }
+  // Bytes the last write() put into its slot (the pages that differed), for tests and bench/.
+  std::size_t last_write_bytes() const { return last_write_bytes_; }
+
+  // The unit write() compares and writes: a page of the page cache and of FAT's clusters.
+  static constexpr std::size_t kPage = 4096;
+  struct PageRun {
+    std::size_t offset = 0;
+    std::size_t size = 0;
+  };
+  // The pages of `bytes` that differ from `held` (the file's current bytes), adjacent ones
+  // joined; pages beyond `held`'s end always differ.
+  static std::vector<PageRun> changed_pages(std::string_view held, std::string_view bytes);
+
+ protected:
+  // Writes one run of changed pages at `offset`. Virtual for the crash tests only: a test
+  // storage drops runs to leave the file as a power cut between two pwrites would.
+  virtual Expected<void> write_run(int fd, const std::string& path, std::size_t offset,
+                                   std::string_view bytes);
 
  private:
   // The checked directory descriptor (cached); `create` makes a missing directory.
@@ -96,6 +120,8 @@ class SlotFiles : public SlotStorage {
   std::string directory_;
   int directory_fd_ = -1;
   int writes_done_ = 0;
+  std::size_t last_write_bytes_ = 0;
+  std::string held_;  // a slot's bytes before a write(); the buffer is reused
 };
 
 }  // namespace bootstate
