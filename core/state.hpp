@@ -47,6 +47,8 @@ struct StepRecord {
                                    // the next boot verifies instead of treating it as interrupted
   std::string undo_record;         // executor data needed to undo the step (e.g. a partition's old
                                    // name), opaque JSON; empty when none
+
+  bool operator==(const StepRecord&) const = default;
 };
 
 struct MigrationRecord {
@@ -65,6 +67,9 @@ struct MigrationRecord {
 
   // Some step started: the migration has an effect on the machine that undo must revert.
   bool touched() const;
+
+  // Every field: the store re-encodes a record only when it differs (core/state_layout.hpp).
+  bool operator==(const MigrationRecord&) const = default;
 };
 
 struct Attempt {

@@ -103,7 +103,8 @@ rapidjson::SizeType json_size(std::size_t size) {
 
 class Writer {
  public:
-  explicit Writer(JsonWriter& out) : out_(out) {}
+  // `omit`: a list left out (the store lays the migrations out itself, state_layout.hpp).
+  explicit Writer(JsonWriter& out, const char* omit = nullptr) : out_(out), omit_(omit) {}
 
   template <typename T>
   void field(const char* name, const T& value) {
@@ -134,6 +135,7 @@ class Writer {
   }
   template <typename R>
   void list(const char* name, const std::vector<R>& records) {
+    if (omit_ != nullptr && std::strcmp(name, omit_) == 0) return;
     key(name);
     out_.StartArray();
     for (const R& record : records) {
@@ -180,6 +182,7 @@ class Writer {
   }
 
   JsonWriter& out_;
+  const char* omit_;
 };
 
 // Walks a parsed document. A field is looked up by name, first where the previous one ended
@@ -489,6 +492,28 @@ std::string encode_state(const State& state) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+std::string encode_migration(const MigrationRecord& migration) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.SetIndent(' ', 0);
+  out.StartObject();
+  Writer writer(out);
+  visit(writer, migration);
+  out.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string encode_state_except_migrations(const State& state) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.SetIndent(' ', 0);
+  out.StartObject();
+  Writer writer(out, "migrations");
+  visit(writer, state);
+  out.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
 Expected<State> decode_state(std::string_view payload) {
   std::string text(payload);
   return decode_state_in_place(text);
@@ -535,14 +560,23 @@ Expected<State> decode_state_in_place(std::string& text) {
 std::string encode_slot(std::uint64_t sequence, std::string_view payload) {
   std::string bytes;
   bytes.reserve(kSlotHeaderSize + payload.size());
-  bytes.append(kSlotMagic);
-  put_u32(bytes, kSlotFormatVersion);
-  put_u64(bytes, sequence);
-  put_u64(bytes, payload.size());
-  const std::uint32_t crc = crc32c(payload, crc32c(bytes));
-  put_u32(bytes, crc);
+  bytes.append(kSlotHeaderSize, '\0');
   bytes.append(payload);
+  seal_slot(bytes, sequence);
   return bytes;
+}
+
+void seal_slot(std::string& frame, std::uint64_t sequence) {
+  std::string header;
+  header.reserve(kSlotHeaderSize);
+  header.append(kSlotMagic);
+  put_u32(header, kSlotFormatVersion);
+  put_u64(header, sequence);
+  const std::string_view payload = std::string_view(frame).substr(kSlotHeaderSize);
+  put_u64(header, payload.size());
+  const std::uint32_t crc = crc32c(payload, crc32c(header));
+  put_u32(header, crc);
+  frame.replace(0, kSlotHeaderSize, header);
 }
 
 namespace {

@@ -67,6 +67,12 @@ inline constexpr std::size_t kSlotHeaderSize = 32;
 // the cereal-based codec wrote).
 std::string encode_state(const State& state);
 
+// Pieces of a payload for core/state_layout.hpp, in the same `"key": value` form: one migration
+// record as a JSON object, and a JSON object with every State field but `migrations` (and
+// without `payload_version`).
+std::string encode_migration(const MigrationRecord& migration);
+std::string encode_state_except_migrations(const State& state);
+
 // Parses a payload written by any payload version. Errors name the JSON path; they are
 // ErrorCode::Unsupported for an enum word this build does not know (`migrations[2].steps[0].state:
 // unknown step state "paused"`: a newer bootstate wrote it) and ErrorCode::Corrupt otherwise
@@ -85,6 +91,9 @@ struct SlotContents {
 
 // Header + payload, format kSlotFormatVersion.
 std::string encode_slot(std::uint64_t sequence, std::string_view payload);
+// The same in place: `frame` holds kSlotHeaderSize bytes of any value and then the payload; the
+// header is written over them (a commit builds its frame in a buffer it reuses, state_layout.hpp).
+void seal_slot(std::string& frame, std::uint64_t sequence);
 
 // Verifies magic, length and checksum, but not the format version: a slot of a newer format is
 // returned as it is (its sequence is still meaningful). Errors are ErrorCode::Corrupt:

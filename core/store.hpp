@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/interfaces.hpp"
 #include "core/state.hpp"
+#include "core/state_layout.hpp"
 
 namespace bootstate {
 
@@ -64,6 +65,8 @@ class StateStore {
 
  private:
   SlotStorage& storage_;
+  PayloadLayout layout_;  // where each record went in the last commit
+  std::string frame_;     // the last commit's bytes; its buffer is reused
   bool loaded_ = false;
   std::uint64_t sequence_ = 0;
   int newest_slot_ = -1;  // slot holding sequence_, -1 when no slot is valid

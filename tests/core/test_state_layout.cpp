@@ -1,0 +1,216 @@
+// The payload's layout for commits that write what changed (core/state_layout.hpp, issue #17
+// item 2): it decodes to the same State as encode_state's, unchanged records keep their byte
+// offsets, and through real slot files a commit that changed one step writes a few pages.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/slot_files.hpp"
+#include "core/state_codec.hpp"
+#include "core/state_layout.hpp"
+#include "core/store.hpp"
+
+namespace bootstate {
+namespace {
+
+MigrationRecord applied(std::size_t number) {
+  MigrationRecord record;
+  record.id = fmt::format("migration-{:05}", number);
+  record.state = MigrationState::Applied;
+  record.digest = std::string(64, 'a' + static_cast<char>(number % 26));
+  record.definition_json = fmt::format(
+      R"({{"id":"migration-{:05}","steps":[{{"id":"s","phase":"post-activation","kind":"command","command":["/bin/true"]}}]}})",
+      number);
+  record.generation = "/nix/store/" + std::string(32, 'g') + "-nixos-system";
+  record.attempt = number;
+  StepRecord step;
+  step.id = "s";
+  step.state = StepState::Done;
+  step.attempts = 1;
+  step.exit_status = 0;
+  step.message = "exit status 0";
+  step.started_usec = 1'700'000'000'000'000 + static_cast<std::int64_t>(number);
+  step.finished_usec = step.started_usec + 1000;
+  step.boot_id = std::string(32, 'b');
+  record.steps = {step};
+  return record;
+}
+
+State state_with(std::size_t migrations) {
+  State state;
+  for (std::size_t number = 0; number < migrations; ++number) {
+    state.migrations.push_back(applied(number));
+  }
+  Attempt attempt;
+  attempt.number = 7;
+  attempt.generation = "/nix/store/gen-7";
+  attempt.boot_ids = {"boot-1"};
+  state.attempt = attempt;
+  state.last_good_generation = "/nix/store/gen-6";
+  state.history.push_back(attempt);
+  state.next_attempt_number = 8;
+  return state;
+}
+
+std::string laid_out(PayloadLayout& layout, const State& state) {
+  std::string payload;
+  layout.encode(state, payload);
+  return payload;
+}
+
+State decoded(const std::string& payload) {
+  auto state = decode_state(payload);
+  REQUIRE(state.has_value());
+  return *state;
+}
+
+// Both codecs' bytes decode to the same State: compared through encode_state's canonical bytes.
+void check_same_state(const std::string& payload, const State& expected) {
+  CHECK(encode_state(decoded(payload)) == encode_state(expected));
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "bootstate-layout-XXXXXX");
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_CASE("state layout: decodes to the state, empty, full and with odd strings") {
+  PayloadLayout layout;
+  check_same_state(laid_out(layout, State{}), State{});
+  State state = state_with(30);
+  state.migrations[3].message = std::string("a NUL \0 and \"quotes\" and \xff bytes", 34);
+  state.store_reset_usec = 5;
+  state.items.push_back(
+      ItemRecord{"item", "check", "error", "m", {{"fix", "d"}}, "fix", "g", 1, 2});
+  state.choices.push_back(ChoiceRecord{"item", "check", "fix", 3, "g"});
+  const std::string payload = laid_out(layout, state);
+  check_same_state(payload, state);
+  // No member twice: `migrations` is written once, by the layout, not by the rest.
+  CHECK(payload.find("\"migrations\"") == payload.rfind("\"migrations\""));
+  CHECK(payload.find("\"attempt\": {") == payload.rfind("\"attempt\": {"));
+}
+
+TEST_CASE("state layout: unchanged records keep their offsets; a change moves nothing else") {
+  PayloadLayout layout;
+  State state = state_with(200);
+  const std::string before = laid_out(layout, state);
+  const std::size_t record_150 = before.find("\"migration-00150\"");
+
+  // A step's record changes (longer message, another state word): it keeps its place.
+  state.migrations[100].steps[0].state = StepState::Running;
+  state.migrations[100].steps[0].message = "running since boot 2";
+  state.attempt->boot_ids.push_back("boot-2");  // the attempt grows: it is after the records
+  const std::string after = laid_out(layout, state);
+  check_same_state(after, state);
+  CHECK(after.find("\"migration-00150\"") == record_150);
+  const std::size_t record_100 = before.find("\"migration-00100\"");
+  const std::size_t record_101 = before.find("\"migration-00101\"");
+  CHECK(before.compare(0, record_100, after, 0, record_100) == 0);
+  CHECK(before.compare(record_101, record_150 - record_101, after, record_101,
+                       record_150 - record_101) == 0);
+
+  // A record appended extends the tail only.
+  state.migrations.push_back(applied(200));
+  const std::string appended = laid_out(layout, state);
+  check_same_state(appended, state);
+  const std::size_t end_of_records = after.find("\n],");
+  CHECK(appended.compare(0, end_of_records, after, 0, end_of_records) == 0);
+
+  // A forgotten record in the middle: the rest is still right (it moves, once).
+  state.migrations.erase(state.migrations.begin() + 50);
+  check_same_state(laid_out(layout, state), state);
+}
+
+TEST_CASE("state layout: a fresh layout places settled records where the last process did") {
+  // Two processes: each starts with no layout. Records that did not change get the capacity
+  // of their length alone, so the offsets of the old records agree.
+  State state = state_with(100);
+  PayloadLayout first;
+  const std::string one = laid_out(first, state);
+  state.attempt->boot_ids.push_back("boot-3");
+  PayloadLayout second;
+  const std::string two = laid_out(second, state);
+  const std::size_t end_of_records = one.find("\n],");
+  CHECK(one.compare(0, end_of_records, two, 0, end_of_records) == 0);
+}
+
+TEST_CASE("state layout: two records with one id (a damaged state) are both written") {
+  PayloadLayout layout;
+  State state = state_with(3);
+  state.migrations.push_back(state.migrations[1]);
+  state.migrations.back().message = "the second one";
+  check_same_state(laid_out(layout, state), state);
+  check_same_state(laid_out(layout, state), state);
+}
+
+TEST_CASE("slot files: changed pages are the ones that differ, adjacent ones joined") {
+  const std::string held(5 * 4096, 'a');
+  std::string bytes = held;
+  CHECK(SlotFiles::changed_pages(held, bytes).empty());
+  bytes[10] = 'b';
+  bytes[2 * 4096] = 'b';
+  bytes[3 * 4096 + 1] = 'b';
+  bytes += "longer";
+  auto runs = SlotFiles::changed_pages(held, bytes);
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[0].offset == 0);
+  CHECK(runs[0].size == 4096);
+  CHECK(runs[1].offset == 2 * 4096);  // pages 2 and 3
+  CHECK(runs[1].size == 2 * 4096);
+  CHECK(runs[2].offset == 5 * 4096);  // page 4 is the same; the bytes beyond the file's end
+  CHECK(runs[2].size == 6);
+  CHECK(SlotFiles::changed_pages("", "new").size() == 1);
+}
+
+// Issue #17 item 2: at 1,000 applied migrations every commit rewrote the whole slot (1.5 MB, and
+// fdatasync'ed it). Now a commit that changed one step writes the header's page, that record's
+// and the attempt's: a few pages.
+TEST_CASE("slot files: at 1,000 applied migrations a commit of one step writes a few pages") {
+  TempDir temp;
+  SlotFiles files(temp.path() + "/bootstate");
+  State state = state_with(1000);
+  MigrationRecord running = applied(1000);
+  running.state = MigrationState::Running;
+  running.steps[0].state = StepState::Pending;
+  state.migrations.push_back(running);
+  {
+    StateStore store(files);
+    REQUIRE(store.commit(state).has_value());
+    REQUIRE(store.commit(state).has_value());  // both slots in this layout
+  }
+  StateStore store(files);  // a new process, as the next phase
+  REQUIRE(store.load().has_value());
+  const std::size_t slot_size = std::filesystem::file_size(files.slot_path(0));
+  CHECK(slot_size > 1'000'000);
+  for (StepState next : {StepState::Running, StepState::Done}) {
+    state.migrations.back().steps[0].state = next;
+    state.attempt->boot_ids.push_back("boot-x");
+    REQUIRE(store.commit(state).has_value());
+    INFO("bytes written: " << files.last_write_bytes() << " of " << slot_size);
+    CHECK(files.last_write_bytes() <= 4 * SlotFiles::kPage);
+  }
+  StateStore reread(files);
+  auto loaded = reread.load();
+  REQUIRE(loaded.has_value());
+  CHECK(encode_state(loaded->state) == encode_state(state));
+}
+
+}  // namespace bootstate
