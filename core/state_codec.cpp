@@ -477,41 +477,41 @@ constexpr std::size_t kSequenceOffset = 12;
 constexpr std::size_t kLengthOffset = 20;
 constexpr std::size_t kCrcOffset = 28;
 
+// One JSON object in the payload's form; `fill` writes its members.
+template <typename Fill>
+std::string json_object(Fill fill) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.SetIndent(' ', 0);
+  out.StartObject();
+  fill(out);
+  out.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
 }  // namespace
 
 std::string encode_state(const State& state) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter out(buffer);
-  out.SetIndent(' ', 0);
-  out.StartObject();
-  out.Key("payload_version");
-  out.Uint(kPayloadVersion);
-  Writer writer(out);
-  visit(writer, state);
-  out.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  return json_object([&](JsonWriter& out) {
+    out.Key("payload_version");
+    out.Uint(kPayloadVersion);
+    Writer writer(out);
+    visit(writer, state);
+  });
 }
 
 std::string encode_migration(const MigrationRecord& migration) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter out(buffer);
-  out.SetIndent(' ', 0);
-  out.StartObject();
-  Writer writer(out);
-  visit(writer, migration);
-  out.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  return json_object([&](JsonWriter& out) {
+    Writer writer(out);
+    visit(writer, migration);
+  });
 }
 
 std::string encode_state_except_migrations(const State& state) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter out(buffer);
-  out.SetIndent(' ', 0);
-  out.StartObject();
-  Writer writer(out, "migrations");
-  visit(writer, state);
-  out.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  return json_object([&](JsonWriter& out) {
+    Writer writer(out, "migrations");
+    visit(writer, state);
+  });
 }
 
 Expected<State> decode_state(std::string_view payload) {

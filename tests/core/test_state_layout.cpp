@@ -11,9 +11,12 @@
 #include "core/state_codec.hpp"
 #include "core/state_layout.hpp"
 #include "core/store.hpp"
+#include "tests/stage2/temp_dir.hpp"
 
 namespace bootstate {
 namespace {
+
+using test::TempDir;
 
 MigrationRecord applied(std::size_t number) {
   MigrationRecord record;
@@ -70,25 +73,6 @@ State decoded(const std::string& payload) {
 void check_same_state(const std::string& payload, const State& expected) {
   CHECK(encode_state(decoded(payload)) == encode_state(expected));
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "bootstate-layout-XXXXXX");
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 }  // namespace
 

@@ -13,28 +13,12 @@
 #include "core/slot_files.hpp"
 #include "core/state_codec.hpp"
 #include "core/store.hpp"
+#include "tests/stage2/temp_dir.hpp"
 
 namespace bootstate {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "bootstate-pages-XXXXXX");
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 // Slot files whose next write loses the runs numbered in `lost` (0 = the first pwrite): as if
 // the power went after the others reached the disk. The write then reports success, as a
