@@ -277,7 +277,14 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   // the store lays the payload out so that a commit changes few of them, and fdatasync then
   // flushes only those. Read back through the page cache, under the store lock, so the
   // comparison is with the file's real bytes, not with what this process believes it wrote.
-  BOOTSTATE_TRY(read_at_start(fd.get(), path, std::min(current, bytes.size()), held_));
+  // After a failed write the page cache may hold bytes the disk never got (Linux marks pages
+  // clean when their writeback fails): the next write of that slot then writes every page.
+  const bool whole = std::exchange(distrusted_[slot], true);
+  if (whole) {
+    held_.clear();
+  } else {
+    BOOTSTATE_TRY(read_at_start(fd.get(), path, std::min(current, bytes.size()), held_));
+  }
   last_write_bytes_ = 0;
   for (const PageRun& run : changed_pages(held_, bytes)) {
     BOOTSTATE_TRY(write_run(fd.get(), path, run.offset, bytes.substr(run.offset, run.size)));
@@ -288,6 +295,7 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   }
   // The one flush per commit: data (and the size, when it changed).
   if (::fdatasync(fd.get()) != 0) return io_error("fdatasync", path, errno);
+  distrusted_[slot] = false;
   if (fd.close() != 0) return io_error("close", path, errno);
   if (created || !directory_existed) BOOTSTATE_TRY(sync_directory(*directory, directory_));
   ++writes_done_;

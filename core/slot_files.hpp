@@ -20,6 +20,7 @@
 // 0600, a new directory 0700.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,11 +57,12 @@ class SlotFiles : public SlotStorage {
   // pwrite()s only the kPage pages of `bytes` that differ from it (a commit that changed one
   // record writes the header's page and that record's), ftruncate()s only if the file was
   // longer (a caller that did not ask size_to_write) and makes it durable with exactly one
-  // fdatasync. Why pages may be written in any order and a cut may land between them: the
-  // frame's checksum covers the whole payload, so any mix of old and new pages is a torn slot,
-  // which the store ignores in favour of the other one. Only when the
-  // directory or the file had to be created is the directory fsync'ed as well, so the new name
-  // survives a power cut. Errors are Io and name the path and the errno text.
+  // fdatasync. After a failed write() of a slot, the next one writes all of it. Why pages may be
+  // written in any order and a cut may land between them: the frame's checksum covers the whole
+  // payload, so any mix of old and new pages is a torn slot, which the store ignores in favour of
+  // the other one. Only when the directory or the file had to be created is the directory fsync'ed
+  // as well, so the new name survives a power cut. Errors are Io and name the path and the errno
+  // text.
   Expected<void> write(int slot, std::string_view bytes) override;
 
   // Renames each existing DIR/state.N to DIR/state.N.broken (replacing an older .broken) and
@@ -122,6 +124,8 @@ class SlotFiles : public SlotStorage {
   int writes_done_ = 0;
   std::size_t last_write_bytes_ = 0;
   std::string held_;  // a slot's bytes before a write(); the buffer is reused
+  // A write of the slot failed in this process: its next write() writes every page.
+  std::array<bool, 2> distrusted_{};
 };
 
 }  // namespace bootstate
