@@ -190,7 +190,7 @@ TEST_CASE("the decision cache decides as next() without it, at every decision") 
   CHECK(decisions > 30);
 }
 
-TEST_CASE("preview of pending migrations is linear: 8,000 cost about 4 times 2,000") {
+TEST_CASE("preview of pending migrations is not quadratic: 8,000 cost under 12 times 2,000") {
   // Before the decision cache and the record index, every decision scanned every migration:
   // 8,000 pending took ~16 times as long as 2,000 (docs/PERFORMANCE.md "Session 8").
   auto seconds = [](int count) {
@@ -208,6 +208,8 @@ TEST_CASE("preview of pending migrations is linear: 8,000 cost about 4 times 2,0
   const double small = seconds(2000);
   const double large = seconds(8000);
   MESSAGE("2,000 pending: " << small << " s, 8,000: " << large << " s");
-  // Linear is 4, quadratic 16; the bound leaves room for a noisy shared machine.
-  CHECK(large < 9.0 * small);
+  // Linear is 4, quadratic 16. Measured 7.3-8.2: a migration's first record is still looked
+  // for by a scan (State::find misses, docs/PERFORMANCE.md "Session 8"); the quadratic code
+  // measured 16-23 for 4 times the migrations. The bound leaves room for a noisy machine.
+  CHECK(large < 12.0 * small);
 }
