@@ -34,6 +34,8 @@ struct PlanIndex {
 };
 PlanIndex index_plan(const Plan& plan);
 
+struct DecisionCache;  // core/decision_cache.hpp
+
 struct EngineInput {
   const Plan* plan = nullptr;        // the booted generation's validated plan
   const PlanIndex* index = nullptr;  // index_plan(*plan), or nullptr: built where needed
@@ -47,6 +49,10 @@ struct EngineInput {
   // records it in the state, so that steps whose effect the store can no longer know are held
   // (docs/DESIGN.md "Nothing lost").
   bool store_lost = false;
+  // Views carried from one decision to the next by the phase runner (core/decision_cache.hpp),
+  // or nullptr: next() computes them all at every decision. next() notes in it the migration of
+  // each decision it hands out.
+  DecisionCache* cache = nullptr;
 };
 
 // --- reconcile: once at the start of every phase run --------------------------------------

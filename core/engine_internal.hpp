@@ -1,6 +1,8 @@
 // Helpers shared by the engine's files; not part of its interface.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,33 @@ const Migration* definition_of(const EngineInput& input, std::string_view id);
 // A step that asked for a reboot finished in this boot, or a step awaits a reboot that has not
 // happened yet: nothing more runs until the machine reboots.
 bool reboot_pending(const State& state, const EngineInput& input);
+
+// The record asks for a reboot in this boot (reboot_pending's test of one record).
+bool asks_reboot(const MigrationRecord& record, const EngineInput& input);
+
+// "No migration is the cause": plan_view's mark for an applied or runnable migration.
+inline constexpr std::size_t kNoCause = static_cast<std::size_t>(-1);
+
+// plan_view's view of the migration at plan `position`, whose (first) record is `record`, given
+// the readiness and the cause (kNoCause, itself, or one it follows) of the migrations before it
+// in execution order; `cause_out` receives its own cause. The decision cache recomputes one
+// migration with it, so a cached view is the one plan_view would make.
+MigrationView view_of(const Plan& plan, const State& state, const PlanIndex& index,
+                      std::size_t position, const MigrationRecord* record,
+                      const std::vector<Readiness>& readiness_of,
+                      const std::vector<std::size_t>& cause_of, std::size_t& cause_out);
+
+// required_work_blocked's test of one view, and its answer for that view.
+bool fails_attempt(const MigrationView& view);
+Unrunnable unrunnable(const MigrationView& view);
+
+// stale_view's entry for one record: nullopt when it is in the plan or never touched the machine.
+std::optional<StaleView> stale_of(const MigrationRecord& record, const Plan& plan,
+                                  const std::map<std::string, Migration>& recorded,
+                                  const PlanIndex* index);
+
+// The first forward step of `migration` not done or skipped, or nullptr.
+const Step* open_step(const Migration& migration, const MigrationRecord* record);
 
 // Some step was completed in this boot (progress re-arms the boot counter, semantics 6).
 bool progress_this_boot(const State& state, const BootFacts& facts);

@@ -3,19 +3,20 @@
 // only in its own phase (semantics 2); an interrupted step resumes by the table of semantics 3.
 #include <algorithm>
 
+#include "core/decision_cache.hpp"
 #include "core/engine_internal.hpp"
 
 namespace bootstate {
 namespace engine_detail {
 
-bool reboot_pending(const State& state, const EngineInput& input) {
+bool asks_reboot(const MigrationRecord& record, const EngineInput& input) {
   auto pending_in = [&](const std::vector<StepRecord>& records, const std::vector<Step>& steps) {
-    for (const StepRecord& record : records) {
-      if (record.boot_id != input.facts.boot_id) continue;
-      if (record.state == StepState::Running && record.awaiting_reboot) return true;
-      if (record.state != StepState::Done) continue;
+    for (const StepRecord& step_record : records) {
+      if (step_record.boot_id != input.facts.boot_id) continue;
+      if (step_record.state == StepState::Running && step_record.awaiting_reboot) return true;
+      if (step_record.state != StepState::Done) continue;
       for (const Step& step : steps) {
-        if (step.id == record.id && step.reboot) return true;
+        if (step.id == step_record.id && step.reboot) return true;
       }
     }
     return false;
@@ -26,14 +27,28 @@ bool reboot_pending(const State& state, const EngineInput& input) {
     return std::any_of(records.begin(), records.end(),
                        [&](const StepRecord& step) { return step.boot_id == input.facts.boot_id; });
   };
-  for (const MigrationRecord& record : state.migrations) {
-    if (!this_boot(record.steps) && !this_boot(record.undo_steps)) continue;
-    const Migration* definition = definition_of(input, record.id);
-    if (definition == nullptr) continue;
-    if (pending_in(record.steps, definition->steps)) return true;
-    if (pending_in(record.undo_steps, definition->undo)) return true;
+  if (!this_boot(record.steps) && !this_boot(record.undo_steps)) return false;
+  const Migration* definition = definition_of(input, record.id);
+  if (definition == nullptr) return false;
+  return pending_in(record.steps, definition->steps) ||
+         pending_in(record.undo_steps, definition->undo);
+}
+
+bool reboot_pending(const State& state, const EngineInput& input) {
+  return std::any_of(state.migrations.begin(), state.migrations.end(),
+                     [&](const MigrationRecord& record) { return asks_reboot(record, input); });
+}
+
+const Step* open_step(const Migration& migration, const MigrationRecord* record) {
+  for (const Step& step : migration.steps) {
+    const StepRecord* step_record = record ? find_step(record->steps, step.id) : nullptr;
+    if (step_record != nullptr &&
+        (step_record->state == StepState::Done || step_record->state == StepState::Skipped)) {
+      continue;
+    }
+    return &step;
   }
-  return false;
+  return nullptr;
 }
 
 bool progress_this_boot(const State& state, const BootFacts& facts) {
@@ -133,29 +148,30 @@ std::optional<Expected<Decision>> next_undo(const State& state, const EngineInpu
   return std::nullopt;
 }
 
+// The forward decision for `view`, or nullopt when it has none in this phase.
+std::optional<Expected<Decision>> forward_of(const State& state, const EngineInput& input,
+                                             const MigrationView& view) {
+  if (view.readiness != Readiness::Runnable) return std::nullopt;
+  const Migration* migration = view.migration;
+  const MigrationRecord* record = view.record;
+  const Step* step = open_step(*migration, record);
+  if (step == nullptr || step->phase != input.phase) return std::nullopt;  // later, or next boot
+  const StepRecord* step_record = record ? find_step(record->steps, step->id) : nullptr;
+  if (step_record != nullptr && step_record->state == StepState::Running) {
+    return resume(state, input, migration, step, *step_record, false);
+  }
+  if (step == &migration->steps.front() && !migration->backup.empty() &&
+      (record == nullptr || !record->backup_taken)) {
+    return Expected<Decision>(make(ActionKind::TakeBackup, migration, nullptr, false,
+                                   "snapshot the backup paths before the first step"));
+  }
+  return Expected<Decision>(make(ActionKind::RunStep, migration, step, false, "next step"));
+}
+
 std::optional<Expected<Decision>> next_forward(const State& state, const EngineInput& input,
                                                const std::vector<MigrationView>& views) {
   for (const MigrationView& view : views) {
-    if (view.readiness != Readiness::Runnable) continue;
-    const Migration* migration = view.migration;
-    const MigrationRecord* record = view.record;
-    for (const Step& step : migration->steps) {
-      const StepRecord* step_record = record ? find_step(record->steps, step.id) : nullptr;
-      if (step_record != nullptr &&
-          (step_record->state == StepState::Done || step_record->state == StepState::Skipped)) {
-        continue;
-      }
-      if (step.phase != input.phase) break;  // later this boot, or the next boot
-      if (step_record != nullptr && step_record->state == StepState::Running) {
-        return resume(state, input, migration, &step, *step_record, false);
-      }
-      if (&step == &migration->steps.front() && !migration->backup.empty() &&
-          (record == nullptr || !record->backup_taken)) {
-        return Expected<Decision>(make(ActionKind::TakeBackup, migration, nullptr, false,
-                                       "snapshot the backup paths before the first step"));
-      }
-      return Expected<Decision>(make(ActionKind::RunStep, migration, &step, false, "next step"));
-    }
+    if (auto decision = forward_of(state, input, view)) return decision;
   }
   return std::nullopt;
 }
@@ -163,9 +179,7 @@ std::optional<Expected<Decision>> next_forward(const State& state, const EngineI
 // Required work of the plan that cannot run in this attempt fails it, as a failed required step
 // does (semantics 4): a generation whose required work did not run is never blessed.
 std::optional<Expected<Decision>> fail_unrunnable(const State& state, const EngineInput& input,
-                                                  const std::vector<MigrationView>& views) {
-  if (!state.attempt || state.attempt->state != AttemptState::InProgress) return std::nullopt;
-  auto blocked = required_work_blocked(views);
+                                                  const std::optional<Unrunnable>& blocked) {
   if (!blocked) return std::nullopt;
   Decision decision =
       make(ActionKind::Bookkeeping, blocked->migration, nullptr, false, blocked->reason);
@@ -177,9 +191,41 @@ std::optional<Expected<Decision>> fail_unrunnable(const State& state, const Engi
   return Expected<Decision>(std::move(decision));
 }
 
-}  // namespace
+bool attempt_in_progress(const State& state) {
+  return state.attempt && state.attempt->state == AttemptState::InProgress;
+}
 
-Expected<Decision> next(const State& state, const EngineInput& input) {
+// What the views of the plan and of the stale migrations say to do, all of them computed.
+Expected<Decision> decide_from_views(const State& state, const EngineInput& input) {
+  const std::vector<MigrationView> views = plan_view(*input.plan, state, input.index);
+  if (attempt_in_progress(state)) {
+    if (auto failed = fail_unrunnable(state, input, required_work_blocked(views))) return *failed;
+  }
+  if (reboot_pending(state, input)) return Decision{};
+  if (auto undo =
+          next_undo(state, input, stale_view(state, *input.plan, *input.recorded, input.index))) {
+    return *undo;
+  }
+  if (auto forward = next_forward(state, input, views)) return *forward;
+  return Decision{};
+}
+
+// The same decision from the views the cache carries: each of the scans above stops at the
+// first view that decides, so the first of each kind is all it needs.
+Expected<Decision> decide_from_cache(const State& state, const EngineInput& input,
+                                     const DecisionCache& cache) {
+  if (attempt_in_progress(state) && !cache.blocked.empty()) {
+    return *fail_unrunnable(state, input, unrunnable(cache.views[*cache.blocked.begin()]));
+  }
+  if (cache.reboot_count > 0) return Decision{};
+  if (!cache.undo.empty()) {  // stale_view is newest record first
+    return *next_undo(state, input, {*cache.stale[*cache.undo.rbegin()]});
+  }
+  if (!cache.forward.empty()) return *forward_of(state, input, cache.views[*cache.forward.begin()]);
+  return Decision{};
+}
+
+Expected<Decision> decide(const State& state, const EngineInput& input) {
   if (state.attempt && (state.attempt->state == AttemptState::Failed || attempt_cancelled(state))) {
     // A failed live switch takes back what it did, as if its migration were stale; a failed
     // boot leaves that to the fallback generation. A cancelled attempt likewise: in a live
@@ -188,15 +234,22 @@ Expected<Decision> next(const State& state, const EngineInput& input) {
     return undo ? *undo : Decision{};
   }
   if (switch_idle(state, input)) return Decision{};
-  const std::vector<MigrationView> views = plan_view(*input.plan, state, input.index);
-  if (auto failed = fail_unrunnable(state, input, views)) return *failed;
-  if (reboot_pending(state, input)) return Decision{};
-  if (auto undo =
-          next_undo(state, input, stale_view(state, *input.plan, *input.recorded, input.index))) {
-    return *undo;
+  if (input.cache != nullptr && refresh_cache(*input.cache, state, input)) {
+    return decide_from_cache(state, input, *input.cache);
   }
-  if (auto forward = next_forward(state, input, views)) return *forward;
-  return Decision{};
+  return decide_from_views(state, input);
+}
+
+}  // namespace
+
+Expected<Decision> next(const State& state, const EngineInput& input) {
+  auto decision = decide(state, input);
+  // The runner carries out what it is told: the record of this decision's migration is the one
+  // that changes before the next decision (docs/PERFORMANCE.md "Session 8").
+  if (input.cache != nullptr && decision && decision->migration != nullptr) {
+    input.cache->dirty.push_back(decision->migration->id);
+  }
+  return decision;
 }
 
 }  // namespace bootstate

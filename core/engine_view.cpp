@@ -149,6 +149,77 @@ std::string failed_detail(const MigrationRecord& record) {
 
 }  // namespace
 
+namespace engine_detail {
+
+MigrationView view_of(const Plan& plan, const State& state, const PlanIndex& index,
+                      std::size_t position, const MigrationRecord* record,
+                      const std::vector<Readiness>& readiness_of,
+                      const std::vector<std::size_t>& cause_of, std::size_t& cause_out) {
+  const Migration* migration = &plan.migrations[position];
+  MigrationView view;
+  view.migration = migration;
+  view.record = record;
+  cause_out = kNoCause;
+  bool decided = true;
+  if (record != nullptr && record->touched() && record->digest != migration->digest) {
+    // Before `applied`: a plan that reuses the id of work that ran for different work would
+    // otherwise leave the difference pending forever behind an "applied" (issue #13 item 4).
+    view.readiness = Readiness::Blocked;
+    view.definition_changed = true;
+    view.detail = fmt::format(
+        "its definition changed after it {} (digest {} → {}): bootstate does not run a changed "
+        "migration again; give the new definition a new id",
+        record->state == MigrationState::Applied ? "was applied" : "started", record->digest,
+        migration->digest);
+  } else if (record != nullptr && record->state == MigrationState::Applied) {
+    view.readiness = Readiness::Applied;
+  } else if (record != nullptr && record->state == MigrationState::Failed) {
+    view.readiness = Readiness::Failed;
+    view.detail = failed_detail(*record);
+  } else if (record != nullptr && (record->state == MigrationState::Declined ||
+                                   record->decision == OperatorDecision::Declined)) {
+    view.readiness = Readiness::Declined;
+  } else if (migration->policy == Policy::Optional &&
+             (record == nullptr || record->decision != OperatorDecision::Accepted)) {
+    view.readiness = Readiness::NeedsAccept;
+  } else if (std::string held = held_because(*migration, record, state); !held.empty()) {
+    view.readiness = Readiness::Held;
+    view.detail = std::move(held);
+  } else {
+    decided = false;
+  }
+  if (decided) {
+    if (view.readiness != Readiness::Applied) cause_out = position;
+    return view;
+  }
+  view.readiness = Readiness::Runnable;
+  for (std::size_t nth = 0; nth < migration->after.size(); ++nth) {
+    const std::string& before = migration->after[nth];
+    const std::size_t dependency_index = index.after[position][nth];
+    Readiness dependency = readiness_of[dependency_index];
+    if (dependency == Readiness::Applied) continue;
+    if (dependency == Readiness::Runnable || dependency == Readiness::Waiting) {
+      view.readiness = Readiness::Waiting;
+      view.detail = fmt::format("runs after \"{}\"", before);
+      continue;
+    }
+    // Held follows held: it runs once the operator releases the one it follows.
+    view.readiness = dependency == Readiness::Held ? Readiness::Held : Readiness::Blocked;
+    const std::size_t cause = cause_of[dependency_index];
+    cause_out = cause;
+    if (cause == dependency_index || cause == kNoCause) {
+      view.detail = fmt::format("follows \"{}\", which is {}", before, to_string(dependency));
+    } else {
+      view.detail = fmt::format("follows \"{}\", which cannot run because \"{}\" is {}", before,
+                                plan.migrations[cause].id, to_string(readiness_of[cause]));
+    }
+    break;
+  }
+  return view;
+}
+
+}  // namespace engine_detail
+
 std::vector<MigrationView> plan_view(const Plan& plan, const State& state, const PlanIndex* given) {
   // By plan position, not by id: with 1,000 migrations, maps keyed by id strings (allocated and
   // compared over and over) were most of this function (docs/PERFORMANCE.md "(b)").
@@ -157,10 +228,9 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state, const
   const PlanIndex& index = given != nullptr ? *given : *built;
   std::vector<MigrationView> views;
   views.reserve(plan.migrations.size());
-  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::vector<Readiness> readiness_of(plan.migrations.size(), Readiness::Applied);
   // The migration that is the reason a migration cannot run (itself, or one it follows).
-  std::vector<std::size_t> cause_of(plan.migrations.size(), kNone);
+  std::vector<std::size_t> cause_of(plan.migrations.size(), kNoCause);
   std::vector<const MigrationRecord*> record_of(plan.migrations.size(), nullptr);
   for (const MigrationRecord& record : state.migrations) {
     const Migration* migration = in_plan(plan, &index, record.id);
@@ -171,83 +241,35 @@ std::vector<MigrationView> plan_view(const Plan& plan, const State& state, const
     if (slot == nullptr) slot = &record;
   }
   for (const std::size_t position : index.order) {
-    const Migration* migration = &plan.migrations[position];
-    MigrationView view;
-    view.migration = migration;
-    view.record = record_of[position];
-    const MigrationRecord* record = view.record;
-    bool decided = true;
-    if (record != nullptr && record->touched() && record->digest != migration->digest) {
-      // Before `applied`: a plan that reuses the id of work that ran for different work would
-      // otherwise leave the difference pending forever behind an "applied" (issue #13 item 4).
-      view.readiness = Readiness::Blocked;
-      view.definition_changed = true;
-      view.detail = fmt::format(
-          "its definition changed after it {} (digest {} → {}): bootstate does not run a changed "
-          "migration again; give the new definition a new id",
-          record->state == MigrationState::Applied ? "was applied" : "started", record->digest,
-          migration->digest);
-    } else if (record != nullptr && record->state == MigrationState::Applied) {
-      view.readiness = Readiness::Applied;
-    } else if (record != nullptr && record->state == MigrationState::Failed) {
-      view.readiness = Readiness::Failed;
-      view.detail = failed_detail(*record);
-    } else if (record != nullptr && (record->state == MigrationState::Declined ||
-                                     record->decision == OperatorDecision::Declined)) {
-      view.readiness = Readiness::Declined;
-    } else if (migration->policy == Policy::Optional &&
-               (record == nullptr || record->decision != OperatorDecision::Accepted)) {
-      view.readiness = Readiness::NeedsAccept;
-    } else if (std::string held = held_because(*migration, record, state); !held.empty()) {
-      view.readiness = Readiness::Held;
-      view.detail = std::move(held);
-    } else {
-      decided = false;
-    }
-    if (decided) {
-      if (view.readiness != Readiness::Applied) cause_of[position] = position;
-    } else {
-      view.readiness = Readiness::Runnable;
-      for (std::size_t nth = 0; nth < migration->after.size(); ++nth) {
-        const std::string& before = migration->after[nth];
-        const std::size_t dependency_index = index.after[position][nth];
-        Readiness dependency = readiness_of[dependency_index];
-        if (dependency == Readiness::Applied) continue;
-        if (dependency == Readiness::Runnable || dependency == Readiness::Waiting) {
-          view.readiness = Readiness::Waiting;
-          view.detail = fmt::format("runs after \"{}\"", before);
-          continue;
-        }
-        // Held follows held: it runs once the operator releases the one it follows.
-        view.readiness = dependency == Readiness::Held ? Readiness::Held : Readiness::Blocked;
-        const std::size_t cause = cause_of[dependency_index];
-        cause_of[position] = cause;
-        if (cause == dependency_index || cause == kNone) {
-          view.detail = fmt::format("follows \"{}\", which is {}", before, to_string(dependency));
-        } else {
-          view.detail = fmt::format("follows \"{}\", which cannot run because \"{}\" is {}", before,
-                                    plan.migrations[cause].id, to_string(readiness_of[cause]));
-        }
-        break;
-      }
-    }
+    MigrationView view = view_of(plan, state, index, position, record_of[position], readiness_of,
+                                 cause_of, cause_of[position]);
     readiness_of[position] = view.readiness;
     views.push_back(std::move(view));
   }
   return views;
 }
 
+namespace engine_detail {
+
+bool fails_attempt(const MigrationView& view) {
+  return view.readiness == Readiness::Blocked &&
+         (view.definition_changed || view.migration->policy == Policy::Required);
+}
+
+Unrunnable unrunnable(const MigrationView& view) {
+  if (view.definition_changed) {
+    return Unrunnable{view.migration, fmt::format("migration \"{}\" cannot run: {}",
+                                                  view.migration->id, view.detail)};
+  }
+  return Unrunnable{view.migration, fmt::format("required migration \"{}\" cannot run: {}",
+                                                view.migration->id, view.detail)};
+}
+
+}  // namespace engine_detail
+
 std::optional<Unrunnable> required_work_blocked(const std::vector<MigrationView>& views) {
   for (const MigrationView& view : views) {
-    if (view.readiness != Readiness::Blocked) continue;
-    if (view.definition_changed) {
-      return Unrunnable{view.migration, fmt::format("migration \"{}\" cannot run: {}",
-                                                    view.migration->id, view.detail)};
-    }
-    if (view.migration->policy == Policy::Required) {
-      return Unrunnable{view.migration, fmt::format("required migration \"{}\" cannot run: {}",
-                                                    view.migration->id, view.detail)};
-    }
+    if (fails_attempt(view)) return unrunnable(view);
   }
   return std::nullopt;
 }
@@ -289,14 +311,24 @@ StaleView undo_view(const MigrationRecord& record, const Migration* definition) 
 
 }  // namespace
 
+namespace engine_detail {
+
+std::optional<StaleView> stale_of(const MigrationRecord& record, const Plan& plan,
+                                  const std::map<std::string, Migration>& recorded,
+                                  const PlanIndex* index) {
+  if (!record.touched() || in_plan(plan, index, record.id) != nullptr) return std::nullopt;
+  auto found = recorded.find(record.id);
+  return undo_view(record, found == recorded.end() ? nullptr : &found->second);
+}
+
+}  // namespace engine_detail
+
 std::vector<StaleView> stale_view(const State& state, const Plan& plan,
                                   const std::map<std::string, Migration>& recorded,
                                   const PlanIndex* index) {
   std::vector<StaleView> views;
   for (auto record = state.migrations.rbegin(); record != state.migrations.rend(); ++record) {
-    if (!record->touched() || in_plan(plan, index, record->id) != nullptr) continue;
-    auto found = recorded.find(record->id);
-    views.push_back(undo_view(*record, found == recorded.end() ? nullptr : &found->second));
+    if (auto view = stale_of(*record, plan, recorded, index)) views.push_back(std::move(*view));
   }
   return views;
 }

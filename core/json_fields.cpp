@@ -5,9 +5,14 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/utf8.hpp"
 
@@ -70,6 +75,31 @@ std::pair<std::size_t, std::size_t> json_line_column(std::string_view text, std:
   return {line, column};
 }
 
+namespace {
+
+// The position of the first `"` or `\\` at or after `from`, or text.size().
+std::size_t next_quote_or_backslash(std::string_view text, std::size_t from) {
+  const char* const data = text.data();
+  std::size_t at = from;
+  if (at >= text.size()) return text.size();
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; at + 16 <= text.size(); at += 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at));
+    const int mask = _mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)));
+    if (mask != 0) return at + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+  }
+#endif
+  for (; at < text.size(); ++at) {
+    if (data[at] == '"' || data[at] == '\\') return at;
+  }
+  return at;
+}
+
+}  // namespace
+
 Expected<void> check_json_limits(std::string_view text, std::string_view source) {
   // One pass, no recursion: inside a string only `\\` (escapes the next byte) and `"` (ends it)
   // matter. Up to the first syntax error the text is a valid JSON prefix, so the parser nests
@@ -81,34 +111,44 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
   auto number_char = [](char c) {
     return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
   };
+  // What each byte outside a string is to this check; the rest (whitespace, `:`, `,`, the
+  // letters of true/false/null) is skipped in a tight loop.
+  enum : std::uint8_t { kOther, kQuote, kOpen, kClose, kNumber };
+  static constexpr auto kClass = [] {
+    std::array<std::uint8_t, 256> table{};
+    table['"'] = kQuote;
+    table['['] = table['{'] = kOpen;
+    table[']'] = table['}'] = kClose;
+    table['-'] = kNumber;
+    for (char digit = '0'; digit <= '9'; ++digit)
+      table[static_cast<unsigned char>(digit)] = kNumber;
+    return table;
+  }();
+  const std::size_t size = text.size();
   std::size_t depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      // Most of a state's bytes are inside strings (recorded definitions): jump to the next
-      // quote with memchr, then it ends the string unless an odd run of backslashes escapes it.
-      // The run never reaches back past `i`: `i` follows the opening quote or an escaped one.
-      const void* quote = std::memchr(text.data() + i, '"', text.size() - i);
-      if (quote == nullptr) break;  // unterminated: the parser reports it
-      const std::size_t at =
-          static_cast<std::size_t>(static_cast<const char*>(quote) - text.data());
-      std::size_t backslashes = 0;
-      while (at - backslashes > i && text[at - backslashes - 1] == '\\') ++backslashes;
-      in_string = backslashes % 2 == 1;
-      i = at;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
+  std::size_t i = 0;
+  while (i < size) {
+    const std::uint8_t kind = kClass[static_cast<unsigned char>(text[i])];
+    if (kind == kOther) {
+      ++i;
+    } else if (kind == kQuote) {
+      // Inside a string only `\\` (escapes the next byte) and `"` (ends it) matter.
+      std::size_t at = next_quote_or_backslash(text, i + 1);
+      while (at < size && text[at] == '\\') at = next_quote_or_backslash(text, at + 2);
+      if (at >= size) break;  // unterminated: the parser reports it
+      i = at + 1;
+    } else if (kind == kOpen) {
       if (++depth > kMaxJsonDepth) {
         return refuse(
             i, fmt::format("arrays and objects nested deeper than {} levels", kMaxJsonDepth));
       }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      ++i;
+    } else if (kind == kClose) {
+      if (depth > 0) --depth;
+      ++i;
+    } else {
       std::size_t end = i;
-      while (end < text.size() && number_char(text[end])) ++end;
+      while (end < size && number_char(text[end])) ++end;
       const std::string_view number = text.substr(i, end - i);
       if (number.size() > kMaxJsonNumberLength) {
         return refuse(i, fmt::format("a number longer than {} characters", kMaxJsonNumberLength));
@@ -124,7 +164,7 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
                                        kMaxJsonExponentDigits));
         }
       }
-      i = end - 1;
+      i = end;
     }
   }
   return {};
@@ -184,6 +224,14 @@ std::string_view string_of(const rapidjson::Value& value) {
 }
 
 bool clean_string(std::string_view text) {
+  // Nearly every string of a plan is short and ASCII: one pass over its bytes, without the two
+  // calls (UTF-8 check, NUL search) that cost more than the bytes (docs/PERFORMANCE.md "(e)").
+  bool plain = true;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    plain &= byte != 0 && byte < 0x80;  // neither NUL nor part of a multi-byte sequence
+  }
+  if (plain) return true;
   return is_valid_utf8(text) && text.find('\0') == std::string_view::npos;
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/choices.hpp"
+#include "core/decision_cache.hpp"
 #include "core/parallel_steps.hpp"
 #include "core/store_idle.hpp"
 
@@ -85,6 +86,7 @@ class Runner {
     input_.index = &index_;
     recorded_ = recorded_definitions(state_, *input_.plan);
     input_.recorded = &recorded_;
+    input_.cache = &cache_;  // views carried across decisions (core/decision_cache.hpp)
     auto entry = effects_.boot_loader->booted_entry();
     if (entry) {
       input_.entry = *entry;
@@ -99,6 +101,7 @@ class Runner {
     if (!reconciled) return reconciled.error();
     for (const auto& [change, text] : reconciled->events) emit(event_for(change), text);
     if (reconciled->changed) BOOTSTATE_TRY(commit(std::move(reconciled->state)));
+    cache_.forget();
 
     // Each round commits at least once or ends, and a step is never run twice for one
     // decision; the bound only turns a bug into an error instead of a hang.
@@ -126,6 +129,7 @@ class Runner {
         auto batch = startable_steps(state_, input_, {}, effects_.jobs);
         if (batch.size() > 1 && same_step(batch, *decision)) {
           BOOTSTATE_TRY(run_parallel(std::move(batch)));
+          cache_.forget();  // the batch's steps were not decisions of next()
           continue;
         }
       }
@@ -192,6 +196,7 @@ class Runner {
     if (!outcome) return outcome.error();
     if (!outcome->changed) return false;
     BOOTSTATE_TRY(commit(std::move(outcome->state)));
+    cache_.forget();
     return true;
   }
 
@@ -483,6 +488,7 @@ class Runner {
   State state_;
   std::map<std::string, Migration> recorded_;
   PlanIndex index_;
+  DecisionCache cache_;
   std::optional<Plan> expanded_;  // the plan with the chosen resolutions, when there are some
   UnavailableExecutor unavailable_;
   bool wrote_ = false;

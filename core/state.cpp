@@ -84,18 +84,52 @@ bool MigrationRecord::touched() const {
   return backup_taken || ever_started(steps) || ever_started(undo_steps);
 }
 
-MigrationRecord* State::find(std::string_view id) {
-  for (MigrationRecord& record : migrations) {
-    if (record.id == id) return &record;
+void RecordIndex::clear() {
+  first_.clear();
+  data_ = nullptr;
+  covered_ = 0;
+  usable_ = false;
+}
+
+std::size_t RecordIndex::find(const std::vector<MigrationRecord>& records, std::string_view id) {
+  constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  auto scan = [&] {
+    for (std::size_t at = 0; at < records.size(); ++at) {
+      if (records[at].id == id) return at;
+    }
+    return npos;
+  };
+  if (!usable_ || data_ != records.data() || covered_ > records.size()) {
+    // Built anew when the records moved or fewer are left (a record was forgotten).
+    clear();
+    data_ = records.data();
+    usable_ = true;
   }
-  return nullptr;
+  for (; covered_ < records.size() && usable_; ++covered_) {
+    // An id twice (a hand-edited state): "first" needs the scan, and the index is not used.
+    usable_ = first_.emplace(records[covered_].id, covered_).second;
+  }
+  if (!usable_) return scan();
+  auto found = first_.find(id);
+  // A hit is trusted only when the record there still has the id (records may have been
+  // forgotten and others appended since it was made); ids are unique, so it is the first.
+  if (found != first_.end() && found->second < records.size() && records[found->second].id == id) {
+    return found->second;
+  }
+  // Not indexed (or moved): the scan is the answer; what it finds is remembered.
+  const std::size_t at = scan();
+  if (at != npos) first_.insert_or_assign(std::string(id), at);
+  return at;
+}
+
+MigrationRecord* State::find(std::string_view id) {
+  const std::size_t at = record_index.find(migrations, id);
+  return at == static_cast<std::size_t>(-1) ? nullptr : &migrations[at];
 }
 
 const MigrationRecord* State::find(std::string_view id) const {
-  for (const MigrationRecord& record : migrations) {
-    if (record.id == id) return &record;
-  }
-  return nullptr;
+  const std::size_t at = record_index.find(migrations, id);
+  return at == static_cast<std::size_t>(-1) ? nullptr : &migrations[at];
 }
 
 }  // namespace bootstate

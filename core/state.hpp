@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/plan.hpp"
@@ -115,6 +117,40 @@ struct ChoiceRecord {
   std::string generation;
 };
 
+// Where State::find looks first (not persisted): the position of each record id, built on the
+// first find and extended as records are appended. A copy starts empty (copying it would cost
+// what it saves). The phase runner asks for a migration's record several times per step: a
+// scan of every record each time made `status` with thousands of pending migrations quadratic
+// (issue #17).
+class RecordIndex {
+ public:
+  RecordIndex() = default;
+  RecordIndex(const RecordIndex&) {}
+  RecordIndex& operator=(const RecordIndex&) {
+    clear();
+    return *this;
+  }
+  RecordIndex(RecordIndex&&) noexcept = default;
+  RecordIndex& operator=(RecordIndex&&) noexcept = default;
+  ~RecordIndex() = default;
+
+  // The position of the first record with `id`, or npos when there is none.
+  std::size_t find(const std::vector<struct MigrationRecord>& records, std::string_view id);
+
+ private:
+  void clear();
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> first_;
+  const MigrationRecord* data_ = nullptr;  // records.data() when built
+  std::size_t covered_ = 0;                // records indexed: [0, covered_)
+  bool usable_ = false;                    // built, and no id seen twice
+};
+
 struct State {
   std::optional<Attempt> attempt;           // the current (or last) attempt
   std::vector<MigrationRecord> migrations;  // every migration ever touched and not forgotten
@@ -133,8 +169,11 @@ struct State {
   std::vector<ItemRecord> items;
   std::vector<ChoiceRecord> choices;
 
+  // The first record with `id`, or nullptr.
   MigrationRecord* find(std::string_view id);
   const MigrationRecord* find(std::string_view id) const;
+
+  mutable RecordIndex record_index;  // not persisted: a cache of find()
 };
 
 inline constexpr std::size_t kHistoryLimit = 64;
