@@ -101,8 +101,8 @@ Expected<State> step_finished(State state, const Decision& decision, const StepO
   // The items the step reported join the attempt's, whatever its exit; an error item (or a
   // garbled report) fails a step that otherwise succeeded.
   const std::uint64_t attempt = state.attempt ? state.attempt->number : 0;
-  StepItems items = step_items(decision.migration->id, decision.step->id, decision.undo, reported,
-                               facts.target_generation(), attempt, facts.now_usec);
+  StepItems items = step_items(*decision.migration, decision.step->id, decision.undo, reported,
+                               state, facts.target_generation(), attempt, facts.now_usec);
   record_items(state, {items.source}, items.records, facts.target_generation());
   StepOutcome outcome = reported;
   if (outcome.ok && !items.failure.empty()) {

@@ -205,8 +205,10 @@ PreviewReport preview_plan(const State& state, const Plan& booted_plan,
   PreviewReport report;
   report.generation = booted_plan.generation;
   std::optional<Plan> expanded;
-  if (!booted_plan.checks.empty()) {
+  if (booted_plan.offers_resolutions()) {
     expanded = plan_with_choices(booted_plan, state, booted_plan.generation);
+  }
+  if (!booted_plan.checks.empty()) {
     report.items =
         item_views(item_records(items, booted_plan, booted_plan.generation, 0, 0), state);
     const std::set<std::string> rerun =
