@@ -82,6 +82,19 @@ const Step kRestoreStep = [] {
 }  // namespace
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
+  if (!decision.undo) {
+    // The migration whose step starts is now the newest: stale migrations are undone newest
+    // first (semantics 1), and its effect sits on top of what ran before. A migration retried
+    // after the resolution its step chose (issue #15, "MIGRATION.RESOLUTION") was recorded
+    // before that resolution; left there, it would be undone after it. Usually the record is
+    // already the last one, and nothing moves.
+    auto found = std::find_if(
+        state.migrations.begin(), state.migrations.end(),
+        [&](const MigrationRecord& each) { return each.id == decision.migration->id; });
+    if (found != state.migrations.end() && found + 1 != state.migrations.end()) {
+      std::rotate(found, found + 1, state.migrations.end());
+    }
+  }
   MigrationRecord& record = record_for(state, decision);
   BOOTSTATE_TRY(
       advance(record.state, decision.undo ? MigrationEvent::Undo : MigrationEvent::Start));

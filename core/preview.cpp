@@ -227,6 +227,17 @@ PreviewReport preview_plan(const State& state, const Plan& booted_plan,
       report.blockers.push_back(blocker_text(view.item, report.generation));
     }
   }
+  if (booted_plan.has_migration_resolutions && !state.items.empty()) {
+    // What this generation's steps reported when they last ran, with the resolutions their
+    // migrations offer: shown (and choosable) like a check's items, not predicted again.
+    for (ItemView& view : item_views(state.items, state)) {
+      if (view.item.generation != booted_plan.generation ||
+          source_migration(view.item.check).empty()) {
+        continue;
+      }
+      report.items.push_back(std::move(view));
+    }
+  }
   const Plan& plan = expanded ? *expanded : booted_plan;
   add_notes(report, state, plan);
 
