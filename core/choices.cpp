@@ -29,6 +29,15 @@ std::pair<std::string_view, std::string_view> split_item(std::string_view argume
   return {argument.substr(0, slash), argument.substr(slash + 1)};
 }
 
+// A step's error item reported again after its chosen resolution finished: the resolution did
+// not resolve it (its migration failed again on it). A check's item is judged by checks_ran.
+bool reported_after(const ItemRecord& item, const MigrationRecord& resolution) {
+  if (source_migration(item.check).empty() || item.severity != "error") return false;
+  std::int64_t finished = 0;
+  for (const StepRecord& step : resolution.steps) finished = std::max(finished, step.finished_usec);
+  return item.reported_usec >= finished;  // one run shares its clock reading: M ran after it
+}
+
 }  // namespace
 
 std::string_view to_string(ItemState state) {
@@ -57,7 +66,7 @@ std::vector<ItemView> item_views(const std::vector<ItemRecord>& items, const Sta
       const MigrationRecord* record =
           state.find(resolution_migration_id(item.check, choice->resolution));
       if (record != nullptr && record->state == MigrationState::Applied) {
-        view.state = ItemState::Resolved;
+        view.state = reported_after(item, *record) ? ItemState::Failed : ItemState::Resolved;
       } else if (record != nullptr && record->state == MigrationState::Failed) {
         view.state = ItemState::Failed;
       }

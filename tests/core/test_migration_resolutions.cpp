@@ -326,4 +326,8 @@ TEST_CASE("the same error again after its chosen resolution was applied fails M 
                          "was applied"),
                 again.find("m")->message);
   CHECK(again.attempt->state == AttemptState::Failed);
+  // Not "resolved": reported again after its resolution ran.
+  auto views = item_views(again.items, again);
+  REQUIRE(views.size() == 1);
+  CHECK(views[0].state == ItemState::Failed);
 }
