@@ -82,7 +82,8 @@ const Step kRestoreStep = [] {
 }  // namespace
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
-  if (!decision.undo) {
+  if (!decision.undo && !state.migrations.empty() &&
+      state.migrations.back().id != decision.migration->id) {
     // The migration whose step starts is now the newest: stale migrations are undone newest
     // first (semantics 1), and its effect sits on top of what ran before. A migration retried
     // after the resolution its step chose (issue #15, "MIGRATION.RESOLUTION") was recorded
