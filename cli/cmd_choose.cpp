@@ -17,11 +17,11 @@ namespace bootstate::cli {
 namespace {
 
 // The plan of the item's generation, to validate the resolution against: the given one when it
-// has the item's check, else the generation's own plan if it can still be read (a fallen-back
-// machine boots another generation than the item's), else none (the recorded item is all
-// there is).
+// has the item's source (check, or migration of a step), else the generation's own plan if it can
+// still be read (a fallen-back machine boots another generation than the item's), else none (the
+// recorded item is all there is).
 std::optional<Plan> plan_for(const Machine& machine, const Plan& given, const ItemRecord& item) {
-  if (given.find_check(item.check) != nullptr) return given;
+  if (given.resolutions_of(item.check) != nullptr) return given;
   if (item.generation.empty() || item.generation[0] != '/') return std::nullopt;
   auto own = machine.plan_at(item.generation);
   if (own) return std::move(*own);
@@ -104,11 +104,14 @@ int choose_command(const Machine& machine) {
                                    options.argument, options.resolution, facts->now_usec);
   if (!decided) return report_error(decided.error());
   if (auto committed = store->commit(*decided); !committed) return report_error(committed.error());
+  const std::string migration = resolution_migration_id(chosen_item.check, options.resolution);
+  const std::string_view retried = source_migration(chosen_item.check);
   std::printf(
-      "item \"%s\": resolution \"%s\" chosen; it runs as migration \"%s.%s\" at the next boot "
-      "of %s\n",
-      chosen_item.id.c_str(), options.resolution.c_str(), chosen_item.check.c_str(),
-      options.resolution.c_str(), chosen_item.generation.c_str());
+      "item \"%s\": resolution \"%s\" chosen; it runs as migration \"%s\" at the next boot "
+      "of %s%s\n",
+      chosen_item.id.c_str(), options.resolution.c_str(), migration.c_str(),
+      chosen_item.generation.c_str(),
+      retried.empty() ? "" : fmt::format(", then migration \"{}\" runs again", retried).c_str());
   return rearm_generation(machine, *esp, *facts, chosen_item.generation);
 }
 

@@ -9,7 +9,8 @@
 namespace bootstate {
 namespace {
 
-Expected<CheckItem> parse_item_line(const Check& check, std::string_view line) {
+Expected<CheckItem> parse_item_line(const Check& check, std::string_view line,
+                                    std::string_view declared_by) {
   rapidjson::Document document;
   BOOTSTATE_TRY(parse_json_document(line, "item", document));
   BOOTSTATE_TRY(check_json_strings(document, "item"));
@@ -47,9 +48,9 @@ Expected<CheckItem> parse_item_line(const Check& check, std::string_view line) {
     const std::string& resolution = (*resolutions)[i];
     const std::string path = json_index_path("item.resolutions", i);
     if (check.find(resolution) == nullptr) {
-      return make_error(ErrorCode::InvalidInput,
-                        "{}: {:?} is not a resolution check \"{}\" declares", path, resolution,
-                        check.id);
+      return make_error(
+          ErrorCode::InvalidInput, "{}: {:?} is not a resolution {} declares", path, resolution,
+          declared_by.empty() ? fmt::format("check \"{}\"", check.id) : std::string(declared_by));
     }
     if (std::find(resolutions->begin(), resolutions->begin() + static_cast<std::ptrdiff_t>(i),
                   resolution) != resolutions->begin() + static_cast<std::ptrdiff_t>(i)) {
@@ -99,7 +100,8 @@ std::optional<Severity> parse_severity(std::string_view text) {
   return std::nullopt;
 }
 
-Expected<std::vector<CheckItem>> parse_item_lines(const Check& check, std::string_view text) {
+Expected<std::vector<CheckItem>> parse_item_lines(const Check& check, std::string_view text,
+                                                  std::string_view declared_by) {
   std::vector<CheckItem> items;
   std::size_t line_number = 0;
   while (!text.empty()) {
@@ -111,7 +113,7 @@ Expected<std::vector<CheckItem>> parse_item_lines(const Check& check, std::strin
                     [](char c) { return c == ' ' || c == '\t' || c == '\r'; })) {
       continue;
     }
-    auto item = parse_item_line(check, line);
+    auto item = parse_item_line(check, line, declared_by);
     if (!item) return item.error().with_context(fmt::format("line {}", line_number));
     for (const CheckItem& earlier : items) {
       if (earlier.id == item->id) {

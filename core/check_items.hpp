@@ -45,8 +45,10 @@ struct CheckItem {
 // object with exactly the keys above (id and severity and message required; resolutions and
 // default optional), valid UTF-8, an item id that is a valid id and unique in this output,
 // resolutions the check declares (each once), a default among them. Errors (InvalidInput) say
-// which line and what is wrong with it.
-Expected<std::vector<CheckItem>> parse_item_lines(const Check& check, std::string_view text);
+// which line and what is wrong with it. `declared_by` names who declares the resolutions in
+// that message (default: check "ID"; a step's items name its migration).
+Expected<std::vector<CheckItem>> parse_item_lines(const Check& check, std::string_view text,
+                                                  std::string_view declared_by = {});
 
 // The items of one run of `check` whose process ended as `result` (stdout captured): the
 // parsed items when it exited 0 and printed valid lines, else its own error item saying why.

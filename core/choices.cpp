@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/operator.hpp"
 #include "core/transitions.hpp"
 
 namespace bootstate {
@@ -20,11 +21,21 @@ std::string offered(const ItemRecord& item) {
   return "it offers: " + ids;
 }
 
-// CHECK/ITEM or ITEM.
+// CHECK/ITEM, MIGRATION/STEP/ITEM (a step's item) or ITEM: an item id has no slash, so the
+// last one ends the source.
 std::pair<std::string_view, std::string_view> split_item(std::string_view argument) {
-  const std::size_t slash = argument.find('/');
+  const std::size_t slash = argument.rfind('/');
   if (slash == std::string_view::npos) return {{}, argument};
   return {argument.substr(0, slash), argument.substr(slash + 1)};
+}
+
+// A step's error item reported again after its chosen resolution finished: the resolution did
+// not resolve it (its migration failed again on it). A check's item is judged by checks_ran.
+bool reported_after(const ItemRecord& item, const MigrationRecord& resolution) {
+  if (source_migration(item.check).empty() || item.severity != "error") return false;
+  std::int64_t finished = 0;
+  for (const StepRecord& step : resolution.steps) finished = std::max(finished, step.finished_usec);
+  return item.reported_usec >= finished;  // one run shares its clock reading: M ran after it
 }
 
 }  // namespace
@@ -52,9 +63,10 @@ std::vector<ItemView> item_views(const std::vector<ItemRecord>& items, const Sta
     if (const ChoiceRecord* choice = find_choice(state, item.generation, item.check, item.id)) {
       view.chosen = choice->resolution;
       view.state = ItemState::Chosen;
-      const MigrationRecord* record = state.find(item.check + "." + choice->resolution);
+      const MigrationRecord* record =
+          state.find(resolution_migration_id(item.check, choice->resolution));
       if (record != nullptr && record->state == MigrationState::Applied) {
-        view.state = ItemState::Resolved;
+        view.state = reported_after(item, *record) ? ItemState::Failed : ItemState::Resolved;
       } else if (record != nullptr && record->state == MigrationState::Failed) {
         view.state = ItemState::Failed;
       }
@@ -154,18 +166,64 @@ const ChoiceRecord* find_choice(const State& state, std::string_view generation,
   return nullptr;
 }
 
+namespace {
+
+// Whether `target` runs after `start` (or is it) in `plan`: then `start` cannot be made to run
+// after something that follows `target`. Only for the few choices of step items.
+bool reaches(const Plan& plan, std::string_view start, const std::vector<std::string>& targets) {
+  std::vector<std::vector<std::size_t>> followers(plan.migrations.size());
+  for (std::size_t index = 0; index < plan.migrations.size(); ++index) {
+    for (const std::string& before : plan.migrations[index].after) {
+      auto found = plan.index.find(before);
+      if (found != plan.index.end()) followers[found->second].push_back(index);
+    }
+  }
+  std::vector<bool> reached(plan.migrations.size(), false);
+  std::vector<std::size_t> queue{plan.index.find(start)->second};
+  reached[queue.front()] = true;
+  for (std::size_t head = 0; head < queue.size(); ++head) {
+    const std::string& id = plan.migrations[queue[head]].id;
+    if (std::find(targets.begin(), targets.end(), id) != targets.end()) return true;
+    for (std::size_t follower : followers[queue[head]]) {
+      if (!reached[follower]) {
+        reached[follower] = true;
+        queue.push_back(follower);
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<Plan> plan_with_choices(const Plan& plan, const State& state,
                                       std::string_view generation) {
-  if (plan.checks.empty() || state.choices.empty()) return std::nullopt;
+  if (!plan.offers_resolutions() || state.choices.empty()) return std::nullopt;
   std::optional<Plan> expanded;
   for (const ChoiceRecord& choice : state.choices) {
     if (choice.generation != generation) continue;
-    const Check* check = plan.find_check(choice.check);
-    const CheckResolution* resolution = check ? check->find(choice.resolution) : nullptr;
+    const std::vector<CheckResolution>* offered = plan.resolutions_of(choice.check);
+    const CheckResolution* resolution = nullptr;
+    for (std::size_t i = 0; offered != nullptr && i < offered->size(); ++i) {
+      if ((*offered)[i].id == choice.resolution) resolution = &(*offered)[i];
+    }
     if (resolution == nullptr) continue;  // the plan changed: status says the choice is unused
     if (!expanded) expanded = plan;
-    if (expanded->find(resolution->migration.id) != nullptr) continue;  // chosen for 2 items
-    expanded->index.emplace(resolution->migration.id, expanded->migrations.size());
+    const std::string& id = resolution->migration.id;
+    const std::string_view owner = source_migration(choice.check);
+    if (!owner.empty()) {
+      // A step's item: its migration runs again after the resolution (docs/DESIGN.md "Items
+      // reported by a running step"). The parser refused a resolution that follows its own
+      // migration; two chosen resolutions of migrations that follow each other could still
+      // close a cycle, and then this one is left out (the migration fails as before).
+      if (reaches(*expanded, owner, resolution->migration.after)) continue;
+      Migration& retried = expanded->migrations[expanded->index.find(owner)->second];
+      if (std::find(retried.after.begin(), retried.after.end(), id) == retried.after.end()) {
+        retried.after.push_back(id);
+      }
+    }
+    if (expanded->find(id) != nullptr) continue;  // chosen for 2 items
+    expanded->index.emplace(id, expanded->migrations.size());
     expanded->migrations.push_back(resolution->migration);
   }
   return expanded;
@@ -207,14 +265,20 @@ Expected<State> choose_resolution(State state, const std::vector<ItemRecord>& ca
     return invalid(fmt::format("item \"{}\" has no resolution \"{}\" ({})", item.id, resolution,
                                offered(item)));
   }
+  const std::string_view step_of = source_migration(item.check);
   if (plan != nullptr) {
-    const Check* check = plan->find_check(item.check);
-    if (check == nullptr || check->find(resolution) == nullptr) {
+    const std::vector<CheckResolution>* templates = plan->resolutions_of(item.check);
+    const bool declared = templates != nullptr && std::any_of(templates->begin(), templates->end(),
+                                                              [&](const CheckResolution& each) {
+                                                                return each.id == resolution;
+                                                              });
+    if (!declared) {
       return invalid(fmt::format(
-          "resolution \"{}\" of item \"{}\" is no longer in the plan of {} (check \"{}\" {}): "
+          "resolution \"{}\" of item \"{}\" is no longer in the plan of {} ({} \"{}\" {}): "
           "run `bootstate preview` for what the plan offers now",
-          resolution, item.id, item.generation, item.check,
-          check == nullptr ? "is gone" : "does not declare it"));
+          resolution, item.id, item.generation, step_of.empty() ? "check" : "migration",
+          step_of.empty() ? std::string_view(item.check) : step_of,
+          templates == nullptr ? "is gone" : "does not declare it"));
     }
   }
   ChoiceRecord choice{item.id, item.check, std::string(resolution), now_usec, item.generation};
@@ -238,6 +302,17 @@ Expected<State> choose_resolution(State state, const std::vector<ItemRecord>& ca
   if (!recorded) {
     state.items.push_back(item);
     if (state.items.size() > kItemLimit) state.items.erase(state.items.begin());
+  }
+  // A step's item: its failed migration runs again, after the resolution (plan_with_choices),
+  // as `bootstate retry MIGRATION` would have it (after a fallback, that changes nothing: the
+  // generation's next boot starts a new attempt).
+  if (!step_of.empty() && plan != nullptr && plan->find(step_of) != nullptr) {
+    const MigrationRecord* record = state.find(step_of);
+    if (record != nullptr && record->state == MigrationState::Failed) {
+      auto retried = retry_migration(std::move(state), *plan, step_of);
+      if (!retried) return retried.error();
+      state = std::move(*retried);
+    }
   }
   // The failed attempt of that generation goes on: the operator answered what stopped it.
   if (state.attempt && state.attempt->state == AttemptState::Failed &&

@@ -7,7 +7,11 @@
 //    "CHECK.RESOLUTION" in the attempts of that generation only; another generation's plan does
 //    not get it, so booting that one undoes it like any stale migration;
 //  - an item's state is derived, never stored: open (no choice), chosen (its migration has not
-//    finished), resolved (applied), failed (its migration failed).
+//    finished), resolved (applied), failed (its migration failed);
+//  - a running step's item (source "MIGRATION/STEP") may offer the resolutions its migration
+//    declares: the choice is recorded with `check` = that source (the item's identity, as for
+//    a check's item), runs as migration "MIGRATION.RESOLUTION", and MIGRATION then runs after
+//    it (its failed step is retried once the resolution is applied).
 #pragma once
 
 #include <optional>
@@ -58,16 +62,19 @@ const ChoiceRecord* find_choice(const State& state, std::string_view generation,
                                 std::string_view check, std::string_view item);
 
 // `plan` with the resolutions chosen for `generation` appended as migrations (policy required,
-// id "CHECK.RESOLUTION"); nullopt when there are none (a plan without checks never has any), so
+// id "CHECK.RESOLUTION" or "MIGRATION.RESOLUTION"; MIGRATION gets `after` the latter); nullopt
+// when there are none (a plan without checks or migration resolutions never has any), so
 // callers use `plan` itself and pay nothing.
 std::optional<Plan> plan_with_choices(const Plan& plan, const State& state,
                                       std::string_view generation);
 
-// `bootstate choose ITEM RESOLUTION`: ITEM is an item id, or CHECK/ITEM when several checks
-// report that id. `candidates`: the items known for the choice (recorded ones and those a fresh
-// run of the plan's checks found). `plan`: the plan of the item's generation when known; its
-// check must still offer RESOLUTION. InvalidInput naming the item or resolution otherwise.
-// The failed attempt of that generation is reopened (the operator answered what stopped it).
+// `bootstate choose ITEM RESOLUTION`: ITEM is an item id, or SOURCE/ITEM (CHECK/ITEM,
+// MIGRATION/STEP/ITEM) when several sources report that id. `candidates`: the items known for the
+// choice (recorded ones and those a fresh run of the plan's checks found). `plan`: the plan of the
+// item's generation when known; its check must still offer RESOLUTION. InvalidInput naming the item
+// or resolution otherwise. The failed attempt of that generation is reopened (the operator answered
+// what stopped it); for a step's item, its failed migration is retried (retry_migration) when
+// `plan` is known.
 Expected<State> choose_resolution(State state, const std::vector<ItemRecord>& candidates,
                                   const Plan* plan, std::string_view item,
                                   std::string_view resolution, std::int64_t now_usec);

@@ -82,6 +82,20 @@ const Step kRestoreStep = [] {
 }  // namespace
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
+  if (!decision.undo && !state.migrations.empty() &&
+      state.migrations.back().id != decision.migration->id) {
+    // The migration whose step starts is now the newest: stale migrations are undone newest
+    // first (semantics 1), and its effect sits on top of what ran before. A migration retried
+    // after the resolution its step chose (issue #15, "MIGRATION.RESOLUTION") was recorded
+    // before that resolution; left there, it would be undone after it. Usually the record is
+    // already the last one, and nothing moves.
+    auto found = std::find_if(
+        state.migrations.begin(), state.migrations.end(),
+        [&](const MigrationRecord& each) { return each.id == decision.migration->id; });
+    if (found != state.migrations.end() && found + 1 != state.migrations.end()) {
+      std::rotate(found, found + 1, state.migrations.end());
+    }
+  }
   MigrationRecord& record = record_for(state, decision);
   BOOTSTATE_TRY(
       advance(record.state, decision.undo ? MigrationEvent::Undo : MigrationEvent::Start));
@@ -101,8 +115,8 @@ Expected<State> step_finished(State state, const Decision& decision, const StepO
   // The items the step reported join the attempt's, whatever its exit; an error item (or a
   // garbled report) fails a step that otherwise succeeded.
   const std::uint64_t attempt = state.attempt ? state.attempt->number : 0;
-  StepItems items = step_items(decision.migration->id, decision.step->id, decision.undo, reported,
-                               facts.target_generation(), attempt, facts.now_usec);
+  StepItems items = step_items(*decision.migration, decision.step->id, decision.undo, reported,
+                               state, facts.target_generation(), attempt, facts.now_usec);
   record_items(state, {items.source}, items.records, facts.target_generation());
   StepOutcome outcome = reported;
   if (outcome.ok && !items.failure.empty()) {

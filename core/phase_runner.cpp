@@ -77,8 +77,8 @@ class Runner {
     loaded_ = true;
     input_.store_lost = loaded->lost;
     // The resolutions the operator chose for this generation are migrations of its plan. A plan
-    // without checks has none, and this costs nothing.
-    if (!input_.plan->checks.empty()) {
+    // without checks or migration resolutions has none, and this costs nothing.
+    if (input_.plan->offers_resolutions()) {
       expanded_ = plan_with_choices(*input_.plan, state_, input_.facts.target_generation());
       if (expanded_) input_.plan = &*expanded_;
     }

@@ -96,6 +96,8 @@ struct Step {
   FirmwareSpec firmware;                  // kind == Firmware
 };
 
+struct CheckResolution;
+
 struct Migration {
   std::string id;
   std::string description;
@@ -110,21 +112,30 @@ struct Migration {
   std::string definition_json;
   // Digest of definition_json: an applied migration whose definition changed is reported.
   std::string digest;
+  // Resolution templates the items of this migration's running steps may offer (issue #15,
+  // "generate new choices during execution"; docs/DESIGN.md "Items reported by a running
+  // step"). A chosen one runs as migration "MIGRATION.RESOLUTION" before this migration's steps
+  // are retried. Not part of definition_json or digest: they are the plan's answers to what
+  // the steps may find, not the migration's effect (changing them is not a changed migration),
+  // and a stale migration is only ever undone, never offered resolutions. Empty for most plans.
+  std::vector<CheckResolution> resolutions;
 
   bool has_firmware_step() const;
+  const CheckResolution* find_resolution(std::string_view resolution_id) const;
   // Kept when stale: `keep`, or firmware (machine state, never undone).
   bool kept_when_stale() const { return keep || has_firmware_step(); }
   // Can be undone when stale: explicit undo steps, else a backup to restore.
   bool undoable() const { return !undo.empty() || !backup.empty(); }
 };
 
-// A resolution a check offers: a migration template (docs/DESIGN.md "Checks and resolutions").
-// When the operator chooses it, it runs as migration `migration.id` = "CHECK.RESOLUTION",
-// policy required, with everything a migration has (order, backup, undo, power-cut safety).
+// A resolution a check (or a migration, for the items of its steps) offers: a migration
+// template (docs/DESIGN.md "Checks and resolutions"). When the operator chooses it, it runs as
+// migration `migration.id` = "CHECK.RESOLUTION" (or "MIGRATION.RESOLUTION"), policy required,
+// with everything a migration has (order, backup, undo, power-cut safety).
 struct CheckResolution {
   std::string id;           // the resolution's own id ("dump-restore")
   std::string description;  // for preview and status
-  Migration migration;      // validated like a plan migration; id "CHECK.RESOLUTION"
+  Migration migration;      // validated like a plan migration; id "OWNER.RESOLUTION"
 };
 
 // A check predicts whether the generation applies to the machine as it is: its command prints
@@ -151,6 +162,8 @@ struct Plan {
   std::vector<Migration> migrations;
   std::vector<Check> checks;  // empty for most plans: then nothing about checks costs anything
   std::string digest;         // digest of the canonical `migrations` text (not `generation`)
+  // Some migration has `resolutions` (then plan_with_choices has work for step items).
+  bool has_migration_resolutions = false;
 
   // Index of each migration by id, filled by parse_plan (plans have up to thousands of
   // migrations, and the engine looks them up for every record).
@@ -158,7 +171,18 @@ struct Plan {
 
   const Migration* find(std::string_view id) const;
   const Check* find_check(std::string_view id) const;
+  // Checks or migration resolution templates: only then can a choice add migrations.
+  bool offers_resolutions() const { return !checks.empty() || has_migration_resolutions; }
+  // The resolution templates of an item's source: check "CHECK", or the migration of a step
+  // "MIGRATION/STEP" (core/step_items.hpp); nullptr when the plan has no such source.
+  const std::vector<CheckResolution>* resolutions_of(std::string_view source) const;
 };
+
+// The migration id a chosen resolution runs as: "CHECK.RESOLUTION" for a check's item,
+// "MIGRATION.RESOLUTION" for the item of a step "MIGRATION/STEP" (or "MIGRATION/undo/STEP").
+std::string resolution_migration_id(std::string_view source, std::string_view resolution);
+// The migration a step source "MIGRATION/STEP" belongs to; empty for a check's id.
+std::string_view source_migration(std::string_view source);
 
 // Ids of migrations, steps, checks, resolutions and items: [a-z0-9][a-z0-9._-]{0,63}.
 bool valid_id(std::string_view id);

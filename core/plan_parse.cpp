@@ -265,11 +265,16 @@ Expected<std::vector<std::string>> read_backup(const FieldReader& object) {
 }  // namespace
 
 Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path,
-                                   rapidjson::StringBuffer& text_buffer) {
+                                   rapidjson::StringBuffer& text_buffer, bool plan_member) {
   auto object = FieldReader::open(value, path);
   if (!object) return object.error();
-  BOOTSTATE_TRY(object->reject_unknown(
-      {"id", "description", "policy", "after", "backup", "steps", "undo", "keep"}));
+  if (plan_member) {
+    BOOTSTATE_TRY(object->reject_unknown({"id", "description", "policy", "after", "backup", "steps",
+                                          "undo", "keep", "resolutions"}));
+  } else {
+    BOOTSTATE_TRY(object->reject_unknown(
+        {"id", "description", "policy", "after", "backup", "steps", "undo", "keep"}));
+  }
   Migration migration;
   auto id = read_id(*object);
   if (!id) return id.error();
@@ -312,7 +317,24 @@ Expected<Migration> read_migration(const rapidjson::Value& value, const std::str
                                                   migration.steps.front().id,
                                                   to_string(migration.steps.front().phase)));
   }
-  migration.definition_json = json_to_text(value, text_buffer);
+  if (plan_member && object->has("resolutions")) {
+    // The definition without its resolution templates (plan.hpp Migration::resolutions): the
+    // recorded definition and the digest are those of the migration's own effect. Copied only
+    // for the few migrations that have resolutions.
+    rapidjson::Document own;
+    own.SetObject();
+    for (auto member = value.MemberBegin(); member != value.MemberEnd(); ++member) {
+      if (std::string_view(member->name.GetString(), member->name.GetStringLength()) ==
+          "resolutions") {
+        continue;
+      }
+      own.AddMember(rapidjson::Value(member->name, own.GetAllocator()),
+                    rapidjson::Value(member->value, own.GetAllocator()), own.GetAllocator());
+    }
+    migration.definition_json = json_to_text(own, text_buffer);
+  } else {
+    migration.definition_json = json_to_text(value, text_buffer);
+  }
   migration.digest = text_digest(migration.definition_json);
   return migration;
 }
@@ -352,7 +374,7 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   rapidjson::StringBuffer text_buffer;
   for (rapidjson::SizeType i = 0; i < (*migrations)->Size(); ++i) {
     auto migration =
-        read_migration((**migrations)[i], json_index_path("migrations", i), text_buffer);
+        read_migration((**migrations)[i], json_index_path("migrations", i), text_buffer, true);
     if (!migration) return in_source(migration.error());
     plan.migrations.push_back(std::move(*migration));
   }
@@ -371,6 +393,9 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
     canonical.add(plan.migrations[i].definition_json);
   }
   canonical.add("]");
+  if (auto resolutions = read_migration_resolutions(**migrations, plan, canonical); !resolutions) {
+    return in_source(resolutions.error());
+  }
   // Checks change the digest only when there are some: the digest of a plan without checks
   // is what it was before checks existed (its attempt goes on after an upgrade of bootstate).
   if (auto checks = read_checks(*object, plan, canonical); !checks) {

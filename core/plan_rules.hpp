@@ -22,8 +22,11 @@ Expected<std::vector<std::string>> read_argv(const FieldReader& object, std::str
 
 // One migration object at `path` ("migrations[2]"), without the cross-migration rules.
 // `text_buffer`: where its canonical text is written, reused across the migrations of a plan.
+// `plan_member`: a migration of the plan's `migrations`, which may have `resolutions` (read by
+// read_migration_resolutions, left out of its definition_json); a resolution template or a
+// recorded definition may not.
 Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path,
-                                   rapidjson::StringBuffer& text_buffer);
+                                   rapidjson::StringBuffer& text_buffer, bool plan_member = false);
 
 // One storage operation at `path` ("migrations[0].steps[1].operations[3]"): the op is known,
 // its required fields are present, no field of another op is given, and sizes, partition
@@ -41,6 +44,15 @@ Expected<void> check_migration_graph(const Plan& plan);
 // whose migration id "CHECK.RESOLUTION" is a valid id no plan migration has. `plan.migrations`
 // and `plan.index` are filled already. Appends the checks' canonical text to `digest`.
 Expected<void> read_checks(const FieldReader& object, Plan& plan, TextDigest& digest);
+
+// The `resolutions` of the plan's migrations (`migrations`, the plan's array, whose elements
+// are plan.migrations, validated and indexed already), by the rules of a check's resolutions,
+// each as migration "MIGRATION.RESOLUTION": a valid id no plan migration and no other
+// resolution has, `after` naming plan migrations that do not run after MIGRATION (MIGRATION
+// runs after its chosen resolution: that would be a cycle). Appends their canonical text to
+// `digest` only when there are some (a plan without them keeps its digest).
+Expected<void> read_migration_resolutions(const rapidjson::Value& migrations, Plan& plan,
+                                          TextDigest& digest);
 
 // Sizes in plans: "max" (only where `allow_max`) or digits with an optional K/M/G/T suffix
 // (powers of 1024). Returns bytes; 0 means "max".

@@ -205,8 +205,10 @@ PreviewReport preview_plan(const State& state, const Plan& booted_plan,
   PreviewReport report;
   report.generation = booted_plan.generation;
   std::optional<Plan> expanded;
-  if (!booted_plan.checks.empty()) {
+  if (booted_plan.offers_resolutions()) {
     expanded = plan_with_choices(booted_plan, state, booted_plan.generation);
+  }
+  if (!booted_plan.checks.empty()) {
     report.items =
         item_views(item_records(items, booted_plan, booted_plan.generation, 0, 0), state);
     const std::set<std::string> rerun =
@@ -223,6 +225,17 @@ PreviewReport preview_plan(const State& state, const Plan& booted_plan,
       }
       // A previewed generation's items are in no state: `choose` needs its plan named.
       report.blockers.push_back(blocker_text(view.item, report.generation));
+    }
+  }
+  if (booted_plan.has_migration_resolutions && !state.items.empty()) {
+    // What this generation's steps reported when they last ran, with the resolutions their
+    // migrations offer: shown (and choosable) like a check's items, not predicted again.
+    for (ItemView& view : item_views(state.items, state)) {
+      if (view.item.generation != booted_plan.generation ||
+          source_migration(view.item.check).empty()) {
+        continue;
+      }
+      report.items.push_back(std::move(view));
     }
   }
   const Plan& plan = expanded ? *expanded : booted_plan;

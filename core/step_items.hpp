@@ -6,8 +6,10 @@
 //    for an undo step), replacing what an earlier run of that step reported for the generation;
 //  - an `error` item fails the step, as do unreadable lines or an unreadable file: a step that
 //    meant to stop the boot must not let it through because its report was garbled;
-//  - a step has no resolution templates, so its items name none (a line that does is invalid):
-//    the operator's ways out are those of any failed step (`retry`, `decline`, `cancel`).
+//  - a forward step's items may offer the resolutions its migration declares (`resolutions` of
+//    the migration in the plan); a line naming any other resolution is invalid (so is any
+//    resolution in an undo step's report: a stale migration offers none). Without them the
+//    operator's ways out are those of any failed step (`retry`, `decline`, `cancel`).
 #pragma once
 
 #include <cstdint>
@@ -30,9 +32,11 @@ struct StepItems {
 std::string step_item_source(std::string_view migration, std::string_view step, bool undo);
 
 // What `outcome` (its reported_items / reported_items_error) says for the step `step` of
-// `migration`, recorded for `generation` in `attempt`.
-StepItems step_items(std::string_view migration, std::string_view step, bool undo,
-                     const StepOutcome& outcome, const std::string& generation,
+// `migration`, recorded for `generation` in `attempt`. `state` (before the step's end) tells
+// whether an error item had a resolution chosen and applied: the failure then says that the
+// resolution did not resolve it.
+StepItems step_items(const Migration& migration, std::string_view step, bool undo,
+                     const StepOutcome& outcome, const State& state, const std::string& generation,
                      std::uint64_t attempt, std::int64_t now_usec);
 
 }  // namespace bootstate

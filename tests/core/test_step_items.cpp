@@ -105,17 +105,19 @@ TEST_CASE("an unreadable report fails the step; a failed step's items are still 
 
 TEST_CASE("a new run of the step replaces what its earlier run reported, not others' items") {
   State state;
-  auto first = step_items("m", "a", false,
+  Migration m;
+  m.id = "m";
+  auto first = step_items(m, "a", false,
                           succeeded_with(R"({"id": "one", "severity": "warning", "message": "1"})"),
-                          kGen2, 1, 10);
+                          state, kGen2, 1, 10);
   record_items(state, {first.source}, first.records, kGen2);
-  auto other = step_items("m", "b", false,
+  auto other = step_items(m, "b", false,
                           succeeded_with(R"({"id": "two", "severity": "warning", "message": "2"})"),
-                          kGen2, 1, 11);
+                          state, kGen2, 1, 11);
   record_items(state, {other.source}, other.records, kGen2);
   REQUIRE(state.items.size() == 2);
 
-  auto again = step_items("m", "a", false, succeeded_with(""), kGen2, 2, 12);
+  auto again = step_items(m, "a", false, succeeded_with(""), state, kGen2, 2, 12);
   CHECK(again.failure.empty());
   CHECK(record_items(state, {again.source}, again.records, kGen2));
   REQUIRE(state.items.size() == 1);
@@ -125,6 +127,8 @@ TEST_CASE("a new run of the step replaces what its earlier run reported, not oth
 
 TEST_CASE("a report longer than a check's output may be is refused, not truncated") {
   std::string huge(kMaxCheckOutputBytes + 1, ' ');
-  auto items = step_items("m", "a", false, succeeded_with(huge), kGen2, 1, 1);
+  Migration m;
+  m.id = "m";
+  auto items = step_items(m, "a", false, succeeded_with(huge), State{}, kGen2, 1, 1);
   CHECK(contains(items.failure, "more than"));
 }
