@@ -123,6 +123,19 @@ bool refresh_cache(DecisionCache& cache, const State& state, const EngineInput& 
     rebuild(cache, state, input);
     return true;
   }
+  // A record that moved within the vector (step_started makes the migration whose step starts
+  // the newest record: those after it shift by one) leaves every index by record position
+  // wrong. Only a migration a decision named is moved, so its records are where to look.
+  for (const std::string& id : cache.dirty) {
+    const auto found = cache.records_by_id.find(id);
+    if (found == cache.records_by_id.end()) continue;
+    for (const std::size_t at : found->second) {
+      if (at >= state.migrations.size() || state.migrations[at].id != id) {
+        rebuild(cache, state, input);
+        return true;
+      }
+    }
+  }
   // Records added since (a migration's first step): indexed, and their migration made again.
   for (std::size_t at = cache.records_size; at < state.migrations.size(); ++at) {
     index_record(cache, state, input, at);

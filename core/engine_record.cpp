@@ -82,21 +82,20 @@ const Step kRestoreStep = [] {
 }  // namespace
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
-  if (!decision.undo && !state.migrations.empty() &&
-      state.migrations.back().id != decision.migration->id) {
-    // The migration whose step starts is now the newest: stale migrations are undone newest
-    // first (semantics 1), and its effect sits on top of what ran before. A migration retried
-    // after the resolution its step chose (issue #15, "MIGRATION.RESOLUTION") was recorded
-    // before that resolution; left there, it would be undone after it. Usually the record is
-    // already the last one, and nothing moves.
-    auto found = std::find_if(
-        state.migrations.begin(), state.migrations.end(),
-        [&](const MigrationRecord& each) { return each.id == decision.migration->id; });
-    if (found != state.migrations.end() && found + 1 != state.migrations.end()) {
-      std::rotate(found, found + 1, state.migrations.end());
-    }
+  // The migration whose step starts is now the newest: stale migrations are undone newest
+  // first (semantics 1), and its effect sits on top of what ran before. A migration retried
+  // after the resolution its step chose (issue #15, "MIGRATION.RESOLUTION") was recorded
+  // before that resolution; left there, it would be undone after it. Usually the record is
+  // already the last one (a new record is appended), and nothing moves. The record is looked
+  // up once, through record_for: a second scan for a migration without a record made a
+  // preview of thousands of pending migrations quadratic again.
+  MigrationRecord* found = &record_for(state, decision);
+  if (!decision.undo && found != &state.migrations.back()) {
+    const auto at = state.migrations.begin() + (found - state.migrations.data());
+    std::rotate(at, at + 1, state.migrations.end());
+    found = &state.migrations.back();
   }
-  MigrationRecord& record = record_for(state, decision);
+  MigrationRecord& record = *found;
   BOOTSTATE_TRY(
       advance(record.state, decision.undo ? MigrationEvent::Undo : MigrationEvent::Start));
   StepRecord& step = step_record_for(record, decision);
