@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import unittest
 import uuid
 
 BOOTSTATE = os.environ.get("BOOTSTATE", "bootstate")
@@ -146,3 +147,16 @@ class Machine:
                 return file.read().splitlines()
         except FileNotFoundError:
             return []
+
+
+class AppMachineTest(unittest.TestCase):
+    """A machine booted once into an empty plan of generation g1, with /var/lib/app for the
+    data its steps touch: where the step-item tests start."""
+
+    def setUp(self):
+        self.machine = Machine()
+        self.addCleanup(self.machine.cleanup)
+        os.makedirs(self.machine.path("/var/lib/app"))
+        self.machine.write_plan("g1", [])
+        self.machine.boot_into("g1")
+        self.assertEqual(self.machine.boot(), 0)

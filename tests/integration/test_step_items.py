@@ -8,7 +8,7 @@ import json
 import os
 import unittest
 
-from harness import Machine, command_step
+from harness import AppMachineTest, command_step
 
 # Reports an error until the operator fixed the data, then a warning. Run directly (#!), never
 # through a shell by bootstate.
@@ -39,15 +39,7 @@ mkfifo "$BOOTSTATE_ITEMS"
 """
 
 
-class StepItemsTest(unittest.TestCase):
-    def setUp(self):
-        self.machine = Machine()
-        self.addCleanup(self.machine.cleanup)
-        os.makedirs(self.machine.path("/var/lib/app"))
-        self.machine.write_plan("g1", [])
-        self.machine.boot_into("g1")
-        self.assertEqual(self.machine.boot(), 0)
-
+class StepItemsTest(AppMachineTest):
     def script(self, name, text):
         return self.machine.script(name, text)
 

@@ -10,7 +10,7 @@ import json
 import os
 import unittest
 
-from harness import Machine, command_step
+from harness import AppMachineTest, command_step
 
 # Reports an error offering fix-it until the fix is in place. Run directly (#!), never through
 # a shell by bootstate.
@@ -37,15 +37,7 @@ printf '{"id": "x", "severity": "warning", "message": "w", "resolutions": ["nuke
 """
 
 
-class StepResolutionsTest(unittest.TestCase):
-    def setUp(self):
-        self.machine = Machine()
-        self.addCleanup(self.machine.cleanup)
-        os.makedirs(self.machine.path("/var/lib/app"))
-        self.machine.write_plan("g1", [])
-        self.machine.boot_into("g1")
-        self.assertEqual(self.machine.boot(), 0)
-
+class StepResolutionsTest(AppMachineTest):
     def write_g2(self, probe):
         machine = self.machine
         return machine.write_plan("g2", [{
