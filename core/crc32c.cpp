@@ -61,7 +61,36 @@ bool have_sse42() {
 }
 #endif
 
+// a * b modulo the polynomial, both bit-reflected (bit 31 is x^0).
+std::uint32_t multiply_modulo(std::uint32_t a, std::uint32_t b) {
+  std::uint32_t product = 0;
+  for (std::uint32_t bit = 1U << 31; bit != 0; bit >>= 1) {
+    if ((a & bit) != 0) product ^= b;
+    b = (b & 1U) != 0 ? (b >> 1) ^ kPolynomial : b >> 1;
+  }
+  return product;
+}
+
 }  // namespace
+
+std::uint32_t crc32c_shift_for(std::size_t size) {
+  // x^(8 * size) by squaring: `power` runs through x^(8 * 2^k).
+  std::uint32_t result = 1U << 31;  // x^0
+  std::uint32_t power = 1U << 23;   // x^8
+  for (std::size_t remaining = size; remaining != 0; remaining >>= 1) {
+    if ((remaining & 1U) != 0) result = multiply_modulo(result, power);
+    power = multiply_modulo(power, power);
+  }
+  return result;
+}
+
+std::uint32_t crc32c_combine_with(std::uint32_t shift, std::uint32_t first, std::uint32_t second) {
+  return multiply_modulo(shift, first) ^ second;
+}
+
+std::uint32_t crc32c_combine(std::uint32_t first, std::uint32_t second, std::size_t second_size) {
+  return crc32c_combine_with(crc32c_shift_for(second_size), first, second);
+}
 
 std::uint32_t crc32c(std::string_view data, std::uint32_t previous) {
   // Undo the final xor of the previous result so that chained calls equal one call.

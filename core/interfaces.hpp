@@ -204,6 +204,12 @@ class BackupStore {
 // ---------------------------------------------------------------------------------------------
 // Raw slot storage for the state store (files on the ESP, or memory in tests).
 
+// A run of bytes of a slot, in whole pages but the last (SlotFrame, SlotFiles).
+struct PageRun {
+  std::size_t offset = 0;
+  std::size_t size = 0;
+};
+
 class SlotStorage {
  public:
   virtual ~SlotStorage() = default;
@@ -218,6 +224,17 @@ class SlotStorage {
   }
   // Overwrites slot 0 or 1 in place with `bytes` and makes it durable (one fsync/fdatasync).
   virtual Expected<void> write(int slot, std::string_view bytes) = 0;
+  // The same, told that `bytes` differ only in `changed` from what this storage's last
+  // successful write of `slot` put there, and that no one wrote the slot since (the store lock
+  // is held from that write to this one). Why: finding the changed pages by reading megabytes
+  // back costs what a commit should not (issue #17 item 2). A storage that cannot vouch for the
+  // slot (it has not written it, a write failed, its size changed) writes as write() does; the
+  // default always does.
+  virtual Expected<void> write_changed(int slot, std::string_view bytes,
+                                       const std::vector<PageRun>& changed) {
+    (void)changed;
+    return write(slot, bytes);
+  }
   // Moves both slots aside (`.broken`) so a fresh store starts; keeps them for inspection.
   virtual Expected<void> move_aside() = 0;
   // Slots moved aside earlier are still there (`.broken`): a store with no slot but these was

@@ -231,29 +231,40 @@ Expected<void> SlotFiles::reserve_other(int slot, std::size_t bytes) {
   return {};
 }
 
-Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
+Expected<SlotFiles::OpenSlot> SlotFiles::open_for_write(int slot) {
   BOOTSTATE_TRY(check_slot(slot));
-  const std::string path = slot_path(slot);
-  bool directory_existed = directory_fd_ >= 0;
-  if (!directory_existed) directory_existed = ::access(directory_.c_str(), F_OK) == 0;
+  OpenSlot open{slot_path(slot)};
+  open.directory_existed = directory_fd_ >= 0;
+  if (!open.directory_existed) open.directory_existed = ::access(directory_.c_str(), F_OK) == 0;
   auto directory = directory_fd(true, slot);
   if (!directory) return directory.error();
-
-  bool created = false;
   // O_RDWR, not O_WRONLY: a FIFO put in the slot's place then opens at once (O_NONBLOCK) and is
   // refused as not a regular file, instead of ENXIO or a wait for a reader.
-  Fd fd(::openat(*directory, slot_name(slot).c_str(),
-                 O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-  if (fd.get() < 0 && errno == ENOENT) {
-    fd.reset(::openat(*directory, slot_name(slot).c_str(),
-                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600));
-    created = true;
+  open.fd = ::openat(*directory, slot_name(slot).c_str(),
+                     O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (open.fd < 0 && errno == ENOENT) {
+    open.fd = ::openat(*directory, slot_name(slot).c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+    open.created = true;
   }
-  if (fd.get() < 0) return open_error(path, errno);
-  BOOTSTATE_TRY(check_owned(fd.get(), path, false));
+  if (open.fd < 0) return open_error(open.path, errno);
+  Fd fd(open.fd);
+  BOOTSTATE_TRY(check_owned(fd.get(), open.path, false));
   struct stat status {};
-  if (::fstat(fd.get(), &status) != 0) return io_error("stat", path, errno);
-  const auto current = static_cast<std::size_t>(status.st_size);
+  if (::fstat(fd.get(), &status) != 0) return io_error("stat", open.path, errno);
+  open.size = static_cast<std::size_t>(status.st_size);
+  open.inode = status.st_ino;
+  open.fd = fd.release();
+  return open;
+}
+
+Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
+  auto opened = open_for_write(slot);
+  if (!opened) return opened.error();
+  OpenSlot& open = *opened;
+  Fd fd(open.fd);
+  const std::string& path = open.path;
+  const std::size_t current = open.size;
 
   if (bytes.size() > current) {
     // Reserve the blocks before touching the slot: ENOSPC here leaves it as it was. A file
@@ -269,7 +280,7 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
     if (reserved) reserved = reserve_other(slot, bytes.size());
     if (!reserved) {
       // A slot created just now would stay behind empty (and be reported as torn): remove it.
-      if (created) (void)::unlinkat(*directory, slot_name(slot).c_str(), 0);
+      if (open.created) (void)::unlinkat(directory_fd_, slot_name(slot).c_str(), 0);
       return reserved.error();
     }
   }
@@ -279,25 +290,55 @@ Expected<void> SlotFiles::write(int slot, std::string_view bytes) {
   // comparison is with the file's real bytes, not with what this process believes it wrote.
   // After a failed write the page cache may hold bytes the disk never got (Linux marks pages
   // clean when their writeback fails): the next write of that slot then writes every page.
-  const bool whole = std::exchange(distrusted_[slot], true);
-  if (whole) {
+  if (distrusted_[slot]) {
     held_.clear();
   } else {
+    distrusted_[slot] = true;
     BOOTSTATE_TRY(read_at_start(fd.get(), path, std::min(current, bytes.size()), held_));
   }
+  last_read_back_bytes_ = held_.size();
+  return write_pages(slot, open, fd.release(), bytes, changed_pages(held_, bytes));
+}
+
+Expected<void> SlotFiles::write_changed(int slot, std::string_view bytes,
+                                        const std::vector<PageRun>& changed) {
+  // Vouched for: this process wrote the slot last, successfully, and it is the same file of
+  // the same size. Anything else (a failed write, growth, a file replaced) takes write().
+  if (!vouched_[slot] || distrusted_[slot]) return write(slot, bytes);
+  auto opened = open_for_write(slot);
+  if (!opened) return opened.error();
+  Fd fd(opened->fd);
+  if (opened->inode != vouched_[slot]->inode || opened->size != vouched_[slot]->size ||
+      bytes.size() != opened->size) {
+    fd.close();
+    return write(slot, bytes);
+  }
+  last_read_back_bytes_ = 0;
+  return write_pages(slot, *opened, fd.release(), bytes, changed);
+}
+
+Expected<void> SlotFiles::write_pages(int slot, const OpenSlot& open, int descriptor,
+                                      std::string_view bytes, const std::vector<PageRun>& runs) {
+  Fd fd(descriptor);
+  const std::string& path = open.path;
+  distrusted_[slot] = true;
+  vouched_[slot].reset();
   last_write_bytes_ = 0;
-  for (const PageRun& run : changed_pages(held_, bytes)) {
+  for (const PageRun& run : runs) {
     BOOTSTATE_TRY(write_run(fd.get(), path, run.offset, bytes.substr(run.offset, run.size)));
     last_write_bytes_ += run.size;
   }
-  if (bytes.size() < current && ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0) {
+  if (bytes.size() < open.size && ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0) {
     return io_error("truncate", path, errno);
   }
   // The one flush per commit: data (and the size, when it changed).
   if (::fdatasync(fd.get()) != 0) return io_error("fdatasync", path, errno);
   distrusted_[slot] = false;
   if (fd.close() != 0) return io_error("close", path, errno);
-  if (created || !directory_existed) BOOTSTATE_TRY(sync_directory(*directory, directory_));
+  if (open.created || !open.directory_existed) {
+    BOOTSTATE_TRY(sync_directory(directory_fd_, directory_));
+  }
+  vouched_[slot] = Vouched{open.inode, bytes.size()};
   ++writes_done_;
   return {};
 }
@@ -317,8 +358,7 @@ Expected<void> SlotFiles::write_run(int fd, const std::string& path, std::size_t
   return {};
 }
 
-std::vector<SlotFiles::PageRun> SlotFiles::changed_pages(std::string_view held,
-                                                         std::string_view bytes) {
+std::vector<PageRun> SlotFiles::changed_pages(std::string_view held, std::string_view bytes) {
   std::vector<PageRun> runs;
   for (std::size_t offset = 0; offset < bytes.size(); offset += kPage) {
     const std::size_t size = std::min(kPage, bytes.size() - offset);
@@ -423,6 +463,7 @@ bool SlotFiles::has_moved_aside() const {
 }
 
 Expected<void> SlotFiles::move_aside() {
+  vouched_ = {};
   auto directory = directory_fd(false, 0);
   if (!directory) {
     if (directory.error().code == ErrorCode::NotFound) return {};

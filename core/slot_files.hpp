@@ -20,7 +20,10 @@
 // 0600, a new directory 0700.
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +67,11 @@ class SlotFiles : public SlotStorage {
   // as well, so the new name survives a power cut. Errors are Io and name the path and the errno
   // text.
   Expected<void> write(int slot, std::string_view bytes) override;
+  // Writes only `changed`, without reading the slot back, when this object's last write of the
+  // slot succeeded and the file is still that one (same inode) of that size, which the frame's
+  // size must be too; else as write(). The store lock keeps other writers out in between.
+  Expected<void> write_changed(int slot, std::string_view bytes,
+                               const std::vector<PageRun>& changed) override;
 
   // Renames each existing DIR/state.N to DIR/state.N.broken (replacing an older .broken) and
   // removes DIR/idle (it vouched for a slot that is gone), then fsyncs the directory. Missing
@@ -90,13 +98,12 @@ class SlotFiles : public SlotStorage {
   int writes_done() const { return writes_done_; }
   // Bytes the last write() put into its slot (the pages that differed), for tests and bench/.
   std::size_t last_write_bytes() const { return last_write_bytes_; }
+  // Bytes the last write() read back to compare (0 when write_changed could trust the slot).
+  std::size_t last_read_back_bytes() const { return last_read_back_bytes_; }
 
   // The unit write() compares and writes: a page of the page cache and of FAT's clusters.
   static constexpr std::size_t kPage = 4096;
-  struct PageRun {
-    std::size_t offset = 0;
-    std::size_t size = 0;
-  };
+  using PageRun = bootstate::PageRun;
   // The pages of `bytes` that differ from `held` (the file's current bytes), adjacent ones
   // joined; pages beyond `held`'s end always differ.
   static std::vector<PageRun> changed_pages(std::string_view held, std::string_view bytes);
@@ -119,13 +126,35 @@ class SlotFiles : public SlotStorage {
   // fallocate(KEEP_SIZE) `bytes` for the slot that is not `slot` (its content unchanged).
   Expected<void> reserve_other(int slot, std::size_t bytes);
 
+  // A slot file opened (created when missing) and checked for writing.
+  struct OpenSlot {
+    std::string path;
+    int fd = -1;  // owned by the caller
+    bool created = false;
+    bool directory_existed = false;
+    std::size_t size = 0;
+    ino_t inode = 0;
+  };
+  Expected<OpenSlot> open_for_write(int slot);
+  // Writes `runs` of `bytes` into the open slot, truncates it to bytes.size() when it was
+  // longer, one fdatasync; the slot is then vouched for. Closes `descriptor`.
+  Expected<void> write_pages(int slot, const OpenSlot& open, int descriptor, std::string_view bytes,
+                             const std::vector<PageRun>& runs);
+
   std::string directory_;
   int directory_fd_ = -1;
   int writes_done_ = 0;
   std::size_t last_write_bytes_ = 0;
+  std::size_t last_read_back_bytes_ = 0;
   std::string held_;  // a slot's bytes before a write(); the buffer is reused
   // A write of the slot failed in this process: its next write() writes every page.
   std::array<bool, 2> distrusted_{};
+  // The slot as this object last wrote it, successfully (write_changed may trust it).
+  struct Vouched {
+    ino_t inode = 0;
+    std::size_t size = 0;
+  };
+  std::array<std::optional<Vouched>, 2> vouched_{};
 };
 
 }  // namespace bootstate

@@ -566,16 +566,24 @@ std::string encode_slot(std::uint64_t sequence, std::string_view payload) {
   return bytes;
 }
 
+std::string slot_header_fields(std::uint64_t sequence, std::uint64_t payload_size) {
+  std::string fields;
+  fields.reserve(kSlotHeaderSize);
+  fields.append(kSlotMagic);
+  put_u32(fields, kSlotFormatVersion);
+  put_u64(fields, sequence);
+  put_u64(fields, payload_size);
+  return fields;
+}
+
+void append_slot_checksum(std::string& fields, std::uint32_t checksum) {
+  put_u32(fields, checksum);
+}
+
 void seal_slot(std::string& frame, std::uint64_t sequence) {
-  std::string header;
-  header.reserve(kSlotHeaderSize);
-  header.append(kSlotMagic);
-  put_u32(header, kSlotFormatVersion);
-  put_u64(header, sequence);
   const std::string_view payload = std::string_view(frame).substr(kSlotHeaderSize);
-  put_u64(header, payload.size());
-  const std::uint32_t crc = crc32c(payload, crc32c(header));
-  put_u32(header, crc);
+  std::string header = slot_header_fields(sequence, payload.size());
+  append_slot_checksum(header, crc32c(payload, crc32c(header)));
   frame.replace(0, kSlotHeaderSize, header);
 }
 

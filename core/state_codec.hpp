@@ -94,6 +94,11 @@ std::string encode_slot(std::uint64_t sequence, std::string_view payload);
 // The same in place: `frame` holds kSlotHeaderSize bytes of any value and then the payload; the
 // header is written over them (a commit builds its frame in a buffer it reuses, state_layout.hpp).
 void seal_slot(std::string& frame, std::uint64_t sequence);
+// The header in two parts, for a writer that checksums its payload piece by piece
+// (slot_frame.hpp): the fields the checksum starts with, then the checksum itself, which must be
+// crc32c(payload, crc32c(fields)). The two together are kSlotHeaderSize bytes.
+std::string slot_header_fields(std::uint64_t sequence, std::uint64_t payload_size);
+void append_slot_checksum(std::string& fields, std::uint32_t checksum);
 
 // Verifies magic, length and checksum, but not the format version: a slot of a newer format is
 // returned as it is (its sequence is still meaningful). Errors are ErrorCode::Corrupt:

@@ -37,31 +37,50 @@ PayloadLayout::Placed PayloadLayout::take(std::size_t index, const std::string& 
   return std::move(placed_[found->second]);
 }
 
-void PayloadLayout::encode(const State& state, std::string& out) {
+std::size_t PayloadLayout::encode(const State& state, SlotFrame& frame, std::size_t at) {
   static_assert(kPayloadVersion == 1, "kHead spells the payload version");
+  const bool same_frame = frame_ == &frame && at_ == at;
   std::vector<Placed> placed;
   placed.reserve(state.migrations.size());
   std::unordered_map<std::string, std::size_t> by_id;
-  out.append(kHead);
+  std::size_t offset = at;
+  frame.put(offset, kHead);
+  offset += kHead.size();
   for (std::size_t index = 0; index < state.migrations.size(); ++index) {
     const MigrationRecord& record = state.migrations[index];
     Placed piece = take(index, record.id, by_id);
-    if (piece.text.empty() || !(piece.record == record)) {
+    bool unchanged = !piece.text.empty() && piece.record == record;
+    if (!unchanged) {
       piece.text = encode_migration(record);
       piece.record = record;
     }
-    const std::string_view separator = index == 0 ? kFirstSeparator : kSeparator;
+    const bool first = index == 0;
+    const std::string_view separator = first ? kFirstSeparator : kSeparator;
     const std::size_t length = separator.size() + piece.text.size();
+    const std::size_t old_capacity = piece.capacity;
     if (piece.capacity < length) piece.capacity = capacity_for(length);
-    out.append(separator);
-    out.append(piece.text);
-    out.append(piece.capacity - length, ' ');
+    const bool in_place = unchanged && same_frame && piece.offset == offset &&
+                          piece.capacity == old_capacity && piece.first == first;
+    if (!in_place) {
+      frame.put(offset, separator);
+      frame.put(offset + separator.size(), piece.text);
+      frame.fill(offset + length, piece.capacity - length, ' ');
+    }
+    piece.offset = offset;
+    piece.first = first;
+    offset += piece.capacity;
     placed.push_back(std::move(piece));
   }
-  out.append(kArrayEnd);
+  frame.put(offset, kArrayEnd);
+  offset += kArrayEnd.size();
   const std::string rest = encode_state_except_migrations(state);
-  out.append(std::string_view(rest).substr(1));  // without its '{': `"attempt": …}`
+  const std::string_view members = std::string_view(rest).substr(1);  // `"attempt": …}`
+  frame.put(offset, members);
+  offset += members.size();
   placed_ = std::move(placed);
+  frame_ = &frame;
+  at_ = at;
+  return offset;
 }
 
 }  // namespace bootstate

@@ -22,7 +22,8 @@
 //   slots two processes wrote.
 // - New records are appended (the engine appends), so they extend the tail.
 // Encoding is cached per record: an unchanged record (compared field by field) reuses its
-// bytes, so a commit's CPU cost is copying the payload, not re-encoding 10,000 records.
+// bytes, and when it also keeps its place it is not copied either (slot_frame.hpp): a commit's
+// cost is comparing the records with their cache, not re-encoding or copying 10,000 of them.
 #pragma once
 
 #include <cstddef>
@@ -31,15 +32,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/slot_frame.hpp"
 #include "core/state.hpp"
 
 namespace bootstate {
 
 class PayloadLayout {
  public:
-  // Appends the payload of `state` to `out`: decoded by any reader into exactly `state` (as
-  // encode_state's bytes are), placed as described above relative to the previous call.
-  void encode(const State& state, std::string& out);
+  // Puts the payload of `state` into `frame` from offset `at` on and returns where it ends:
+  // decoded by any reader into exactly `state` (as encode_state's bytes are), placed as
+  // described above relative to the previous call. A record that is unchanged and keeps its
+  // place is not touched at all: the frame already holds its bytes (when the previous call put
+  // them into the same frame at the same `at`; else every record is put).
+  std::size_t encode(const State& state, SlotFrame& frame, std::size_t at);
 
   // The room a record of `length` bytes gets when it has no capacity yet or outgrew it:
   // an eighth more, at least 64 bytes, in 64-byte steps.
@@ -50,10 +55,15 @@ class PayloadLayout {
     MigrationRecord record;  // as encoded in `text`
     std::string text;        // encode_migration(record)
     std::size_t capacity = 0;
+    std::size_t offset = 0;  // where the last encode() put separator, text and padding
+    bool first = false;      // placed with the first record's separator
   };
   // The records of the last encode(), in their order. The next state usually has the same ids
   // in the same order, with some appended; a record found elsewhere is looked up by id.
   std::vector<Placed> placed_;
+  // The frame and offset of the last encode(): the records' offsets are valid only there.
+  const SlotFrame* frame_ = nullptr;
+  std::size_t at_ = 0;
   Placed take(std::size_t index, const std::string& id,
               std::unordered_map<std::string, std::size_t>& by_id);
 };

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/crc32c.hpp"
 #include "core/state_codec.hpp"
 
 namespace bootstate {
@@ -125,7 +126,7 @@ LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, L
 
 }  // namespace
 
-StateStore::StateStore(SlotStorage& storage) : storage_(storage) {}
+StateStore::StateStore(SlotStorage& storage) : storage_(storage), frame_(kSlotHeaderSize) {}
 
 Expected<LoadResult> StateStore::load(LoadMode mode) {
   const std::string where = storage_.describe();
@@ -176,6 +177,8 @@ Expected<LoadResult> StateStore::load(LoadMode mode) {
       break;
   }
   loaded_ = mode == LoadMode::ForUpdate;
+  // What this process wrote before is vouched for only while it held the lock since.
+  slot_version_ = {};
   newest_slot_ = decision.verdict == Verdict::Use ? decision.slot : -1;
   sequence_ = result.sequence;
   return result;
@@ -188,23 +191,32 @@ Expected<void> StateStore::commit(const State& state) {
   // The slot that does not hold the newest state: overwriting it cannot lose a commit.
   const int target = newest_slot_ == 0 ? 1 : 0;
   const std::uint64_t sequence = sequence_ + 1;
-  // Laid out so that unchanged records keep their offsets (state_layout.hpp): the storage
-  // then writes only the pages that changed. Built in a buffer kept from commit to commit: a
-  // fresh one of megabytes costs a page fault per 4 KiB.
-  std::string& bytes = frame_;
-  bytes.assign(kSlotHeaderSize, '\0');
-  layout_.encode(state, bytes);
+  // Laid out so that unchanged records keep their offsets (state_layout.hpp), in a frame kept
+  // from commit to commit that knows which pages changed (slot_frame.hpp): neither the checksum
+  // nor the write then goes over the unchanged megabytes.
+  frame_.begin_version();
+  const std::size_t end = layout_.encode(state, frame_, kSlotHeaderSize);
   // Padded to what the storage keeps allocated for the slot (SlotFiles: never less than the
   // file's size, so a commit on a full ESP needs no new block). The padding is JSON whitespace
   // inside the checksummed payload: every reader, older bootstates too, parses past it.
-  const std::size_t frame = bytes.size();
-  bytes.append(std::max(storage_.size_to_write(target, frame), frame) - frame, ' ');
-  seal_slot(bytes, sequence);
-  if (auto written = storage_.write(target, bytes); !written) {
+  const std::size_t size = std::max(storage_.size_to_write(target, end), end);
+  frame_.fill(end, size - end, ' ');
+  frame_.resize(size, ' ');
+  std::string header = slot_header_fields(sequence, size - kSlotHeaderSize);
+  append_slot_checksum(header, frame_.checksum(crc32c(header)));
+  frame_.put(0, header);
+  const std::uint64_t written_version = slot_version_[target];
+  auto written =
+      written_version == 0
+          ? storage_.write(target, frame_.bytes())
+          : storage_.write_changed(target, frame_.bytes(), frame_.changed_since(written_version));
+  if (!written) {
+    slot_version_[target] = 0;  // what the slot holds now is unknown
     return written.error().with_context(
         fmt::format("while committing state sequence {} to slot {} in {}", sequence, target,
                     storage_.describe()));
   }
+  slot_version_[target] = frame_.version();
   newest_slot_ = target;
   sequence_ = sequence;
   return {};

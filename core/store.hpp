@@ -7,12 +7,14 @@
 // committed state, which a reader then takes: every outcome is the old or the new state.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/interfaces.hpp"
+#include "core/slot_frame.hpp"
 #include "core/state.hpp"
 #include "core/state_layout.hpp"
 
@@ -62,11 +64,16 @@ class StateStore {
   std::uint64_t sequence() const { return sequence_; }
   // The slot holding it, -1 when none (for the idle certificate, core/store_idle.hpp).
   int newest_slot() const { return newest_slot_; }
+  // Bytes the last commit checksummed (the blocks that changed), for tests and bench/.
+  std::size_t last_checksummed_bytes() const { return frame_.last_checksummed_bytes(); }
 
  private:
   SlotStorage& storage_;
   PayloadLayout layout_;  // where each record went in the last commit
-  std::string frame_;     // the last commit's bytes; its buffer is reused
+  SlotFrame frame_;       // the last commit's bytes, with what each commit changed
+  // The frame version each slot was last written with by this process (0: not since load()):
+  // the next write of that slot then names only the pages changed since (write_changed).
+  std::array<std::uint64_t, 2> slot_version_{};
   bool loaded_ = false;
   std::uint64_t sequence_ = 0;
   int newest_slot_ = -1;  // slot holding sequence_, -1 when no slot is valid

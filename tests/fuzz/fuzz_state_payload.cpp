@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/crc32c.hpp"
 #include "core/state_codec.hpp"
 #include "core/state_layout.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
@@ -30,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
              "decode → encode → decode changed the state");
 
   bootstate::PayloadLayout layout;
+  bootstate::SlotFrame frame(0);
   for (int round = 0; round < 2; ++round) {
     // Round 2 lays the state out over round 1's places after changing one record: the kept
     // capacities must still give a payload that says exactly that state.
@@ -37,8 +39,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       state->migrations.front().message += " (changed)";
       state->migrations.back().steps.emplace_back();
     }
-    std::string laid_out;
-    layout.encode(*state, laid_out);
+    frame.begin_version();
+    const std::size_t end = layout.encode(*state, frame, 0);
+    const std::string laid_out(frame.bytes().substr(0, end));
+    FUZZ_CHECK(frame.checksum(0) == bootstate::crc32c(frame.bytes()),
+               "the frame's checksum by blocks is not the checksum of its bytes");
     auto decoded = bootstate::decode_state(laid_out);
     FUZZ_CHECK(decoded.has_value(), "a laid-out state does not decode");
     FUZZ_CHECK(bootstate::encode_state(*decoded) == bootstate::encode_state(*state),
