@@ -74,6 +74,7 @@ class StateStore {
   // The frame version each slot was last written with by this process (0: not since load()):
   // the next write of that slot then names only the pages changed since (write_changed).
   std::array<std::uint64_t, 2> slot_version_{};
+  std::size_t payload_end_ = 0;  // where the last commit's payload ended in frame_ (then spaces)
   bool loaded_ = false;
   std::uint64_t sequence_ = 0;
   int newest_slot_ = -1;  // slot holding sequence_, -1 when no slot is valid
