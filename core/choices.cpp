@@ -168,30 +168,14 @@ const ChoiceRecord* find_choice(const State& state, std::string_view generation,
 
 namespace {
 
-// Whether `target` runs after `start` (or is it) in `plan`: then `start` cannot be made to run
-// after something that follows `target`. Only for the few choices of step items.
+// Whether one of `targets` is `start` or runs after it in `plan`: then `start` cannot be made to
+// run after `targets`. Only for the few choices of step items.
 bool reaches(const Plan& plan, std::string_view start, const std::vector<std::string>& targets) {
-  std::vector<std::vector<std::size_t>> followers(plan.migrations.size());
-  for (std::size_t index = 0; index < plan.migrations.size(); ++index) {
-    for (const std::string& before : plan.migrations[index].after) {
-      auto found = plan.index.find(before);
-      if (found != plan.index.end()) followers[found->second].push_back(index);
-    }
-  }
-  std::vector<bool> reached(plan.migrations.size(), false);
-  std::vector<std::size_t> queue{plan.index.find(start)->second};
-  reached[queue.front()] = true;
-  for (std::size_t head = 0; head < queue.size(); ++head) {
-    const std::string& id = plan.migrations[queue[head]].id;
-    if (std::find(targets.begin(), targets.end(), id) != targets.end()) return true;
-    for (std::size_t follower : followers[queue[head]]) {
-      if (!reached[follower]) {
-        reached[follower] = true;
-        queue.push_back(follower);
-      }
-    }
-  }
-  return false;
+  const std::vector<bool> reached = start_and_followers(plan, plan.index.find(start)->second);
+  return std::any_of(targets.begin(), targets.end(), [&](const std::string& target) {
+    auto found = plan.index.find(target);
+    return found != plan.index.end() && reached[found->second];
+  });
 }
 
 }  // namespace

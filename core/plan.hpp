@@ -192,6 +192,11 @@ bool valid_id(std::string_view id);
 // (check_migration_graph). O((migrations + afters) log migrations).
 std::vector<std::size_t> migration_order(const Plan& plan);
 
+// By plan position: `start` and every migration that runs after it, directly or through others
+// (`after` ids the plan index does not have are ignored). O(migrations + afters). A migration
+// that runs after its chosen resolution: that resolution may follow none of these (a cycle).
+std::vector<bool> start_and_followers(const Plan& plan, std::size_t start);
+
 // Parses and validates plan.json text completely. `source` names the file in messages.
 // Every error is ErrorCode::InvalidInput and names the JSON path of the offending field:
 //   "plan.json: migrations[2].steps[0].phase: unknown phase \"pre-mount\"".

@@ -129,23 +129,6 @@ Expected<Check> read_check(const rapidjson::Value& value, const std::string& pat
   return check;
 }
 
-// Positions of the migrations that run after `start` (directly or through others) and `start`
-// itself: a resolution of `start` cannot follow any of them, as `start` follows its resolution.
-std::vector<bool> start_and_followers(const Plan& plan, std::size_t start,
-                                      const std::vector<std::vector<std::size_t>>& followers) {
-  std::vector<bool> reached(plan.migrations.size(), false);
-  std::vector<std::size_t> queue{start};
-  reached[start] = true;
-  for (std::size_t head = 0; head < queue.size(); ++head) {
-    for (std::size_t follower : followers[queue[head]]) {
-      if (reached[follower]) continue;
-      reached[follower] = true;
-      queue.push_back(follower);
-    }
-  }
-  return reached;
-}
-
 }  // namespace
 
 Expected<void> read_migration_resolutions(const rapidjson::Value& migrations, Plan& plan,
@@ -156,12 +139,6 @@ Expected<void> read_migration_resolutions(const rapidjson::Value& migrations, Pl
     if (migrations[i].IsObject() && migrations[i].HasMember("resolutions")) owners.push_back(i);
   }
   if (owners.empty()) return {};
-  std::vector<std::vector<std::size_t>> followers(plan.migrations.size());
-  for (std::size_t index = 0; index < plan.migrations.size(); ++index) {
-    for (const std::string& before : plan.migrations[index].after) {
-      followers[plan.index.find(before)->second].push_back(index);  // the graph was checked
-    }
-  }
   rapidjson::StringBuffer text_buffer;
   std::map<std::string, std::string, std::less<>> taken;  // migration id → the owner's id
   digest.add(",migration-resolutions:");
@@ -175,7 +152,7 @@ Expected<void> read_migration_resolutions(const rapidjson::Value& migrations, Pl
     if (*resolutions == nullptr || (*resolutions)->Empty()) {
       return object->error_at("resolutions", "must be a non-empty array (or left out)");
     }
-    const std::vector<bool> excluded = start_and_followers(plan, i, followers);
+    const std::vector<bool> excluded = start_and_followers(plan, i);
     const std::string array_path = object->path_of("resolutions");
     for (rapidjson::SizeType r = 0; r < (*resolutions)->Size(); ++r) {
       const std::string item_path = json_index_path(array_path, r);

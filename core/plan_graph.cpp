@@ -144,4 +144,26 @@ std::vector<std::size_t> migration_order(const Plan& plan) {
   return order;
 }
 
+std::vector<bool> start_and_followers(const Plan& plan, std::size_t start) {
+  const std::size_t count = plan.migrations.size();
+  std::vector<std::vector<std::size_t>> followers(count);
+  for (std::size_t index = 0; index < count; ++index) {
+    for (const std::string& before : plan.migrations[index].after) {
+      auto found = plan.index.find(before);
+      if (found != plan.index.end()) followers[found->second].push_back(index);
+    }
+  }
+  std::vector<bool> reached(count, false);
+  std::vector<std::size_t> queue{start};
+  reached[start] = true;
+  for (std::size_t head = 0; head < queue.size(); ++head) {
+    for (std::size_t follower : followers[queue[head]]) {
+      if (reached[follower]) continue;
+      reached[follower] = true;
+      queue.push_back(follower);
+    }
+  }
+  return reached;
+}
+
 }  // namespace bootstate
