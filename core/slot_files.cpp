@@ -178,24 +178,18 @@ Expected<std::optional<std::string>> SlotFiles::read(int slot) {
   BOOTSTATE_TRY(check_owned(fd.get(), path, false));
   // Read straight into a string of the file's size (one more byte to see the end in the same
   // read): a slot holds megabytes with 1,000 migrations, and growing a string 64 KiB at a time
-  // copied it over and over (docs/PERFORMANCE.md "(b)").
+  // copied it over and over (docs/PERFORMANCE.md "(b)"). A file that grew meanwhile (a
+  // status reading while a run commits) is read again with twice the room.
   struct stat status {};
-  const std::size_t expected = ::fstat(fd.get(), &status) == 0 && status.st_size > 0
-                                   ? static_cast<std::size_t>(status.st_size)
-                                   : 0;
-  std::string contents(expected + 1, '\0');
-  std::size_t size = 0;
+  std::size_t limit = ::fstat(fd.get(), &status) == 0 && status.st_size > 0
+                          ? static_cast<std::size_t>(status.st_size) + 1
+                          : 1;
+  std::string contents;
   for (;;) {
-    if (size == contents.size()) contents.resize(2 * size);
-    const ssize_t count = ::read(fd.get(), contents.data() + size, contents.size() - size);
-    if (count < 0) {
-      if (errno == EINTR) continue;
-      return io_error("read", path, errno);
-    }
-    if (count == 0) break;
-    size += static_cast<std::size_t>(count);
+    BOOTSTATE_TRY(read_at_start(fd.get(), path, limit, contents));
+    if (contents.size() < limit) break;
+    limit *= 2;
   }
-  contents.resize(size);
   return std::optional<std::string>(std::move(contents));
 }
 
