@@ -124,6 +124,7 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
       table[static_cast<unsigned char>(digit)] = kNumber;
     return table;
   }();
+  constexpr std::uint64_t kEightSpaces = 0x2020202020202020ULL;
   const std::size_t size = text.size();
   std::size_t depth = 0;
   std::size_t i = 0;
@@ -131,6 +132,12 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
     const std::uint8_t kind = kClass[static_cast<unsigned char>(text[i])];
     if (kind == kOther) {
       ++i;
+      // Runs of spaces (indentation, a laid-out slot's padding) eight bytes at a time.
+      std::uint64_t word = 0;
+      while (i + sizeof word <= size &&
+             (std::memcpy(&word, text.data() + i, sizeof word), word == kEightSpaces)) {
+        i += sizeof word;
+      }
     } else if (kind == kQuote) {
       // Inside a string only `\\` (escapes the next byte) and `"` (ends it) matter.
       std::size_t at = next_quote_or_backslash(text, i + 1);

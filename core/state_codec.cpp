@@ -520,6 +520,15 @@ Expected<State> decode_state(std::string_view payload) {
 }
 
 Expected<State> decode_state_in_place(std::string& text) {
+  // A laid-out payload ends in its slot's padding (state_layout.hpp, SlotFiles' headroom): a
+  // fifth of a slot at 1,000 migrations. Whitespace after the object means nothing to JSON; cut
+  // here, the checks and the parser below do not read it byte by byte.
+  std::size_t end = text.size();
+  while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\t' ||
+                     text[end - 1] == '\r')) {
+    --end;
+  }
+  text.resize(end);
   // Bounded before parsing: rapidjson's parser recurses once per level, and a checksum-valid
   // slot with a field nested 300,000 deep overflowed the stack (issue #13); and numbers whose
   // exponent rapidjson would overflow (json_fields.hpp).
