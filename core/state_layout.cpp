@@ -21,34 +21,43 @@ std::size_t PayloadLayout::capacity_for(std::size_t length) {
   return (wanted + kStep - 1) / kStep * kStep;
 }
 
-PayloadLayout::Placed PayloadLayout::take(std::size_t index, const std::string& id,
-                                          std::unordered_map<std::string, std::size_t>& by_id) {
-  if (index < placed_.size() && placed_[index].record.id == id) {
-    return std::move(placed_[index]);
+void PayloadLayout::align(const std::vector<MigrationRecord>& records) {
+  // Usually the same ids in the same order, some appended: every record keeps its place.
+  bool in_line = placed_.size() <= records.size();
+  for (std::size_t index = 0; in_line && index < placed_.size(); ++index) {
+    in_line = placed_[index].record.id == records[index].id;
   }
-  // Out of line (a record was forgotten or inserted): index the rest once, by id.
-  if (by_id.empty()) {
-    for (std::size_t other = 0; other < placed_.size(); ++other) {
-      by_id.try_emplace(placed_[other].record.id, other);
-    }
+  if (in_line) {
+    placed_.resize(records.size());
+    return;
   }
-  const auto found = by_id.find(id);
-  if (found == by_id.end() || placed_[found->second].text.empty()) return {};
-  return std::move(placed_[found->second]);
+  // A record was forgotten, inserted or moved: look each up by id (the first of two records
+  // with one id, in a damaged state, keeps the place; the second is placed anew).
+  std::unordered_map<std::string, std::size_t> by_id;
+  for (std::size_t index = 0; index < placed_.size(); ++index) {
+    by_id.try_emplace(placed_[index].record.id, index);
+  }
+  std::vector<Placed> aligned(records.size());
+  std::vector<bool> taken(placed_.size(), false);
+  for (std::size_t index = 0; index < records.size(); ++index) {
+    const auto found = by_id.find(records[index].id);
+    if (found == by_id.end() || taken[found->second]) continue;
+    taken[found->second] = true;
+    aligned[index] = std::move(placed_[found->second]);
+  }
+  placed_ = std::move(aligned);
 }
 
 std::size_t PayloadLayout::encode(const State& state, SlotFrame& frame, std::size_t at) {
   static_assert(kPayloadVersion == 1, "kHead spells the payload version");
   const bool same_frame = frame_ == &frame && at_ == at;
-  std::vector<Placed> placed;
-  placed.reserve(state.migrations.size());
-  std::unordered_map<std::string, std::size_t> by_id;
+  align(state.migrations);
   std::size_t offset = at;
   frame.put(offset, kHead);
   offset += kHead.size();
   for (std::size_t index = 0; index < state.migrations.size(); ++index) {
     const MigrationRecord& record = state.migrations[index];
-    Placed piece = take(index, record.id, by_id);
+    Placed& piece = placed_[index];
     bool unchanged = !piece.text.empty() && piece.record == record;
     if (!unchanged) {
       piece.text = encode_migration(record);
@@ -69,7 +78,6 @@ std::size_t PayloadLayout::encode(const State& state, SlotFrame& frame, std::siz
     piece.offset = offset;
     piece.first = first;
     offset += piece.capacity;
-    placed.push_back(std::move(piece));
   }
   frame.put(offset, kArrayEnd);
   offset += kArrayEnd.size();
@@ -77,7 +85,6 @@ std::size_t PayloadLayout::encode(const State& state, SlotFrame& frame, std::siz
   const std::string_view members = std::string_view(rest).substr(1);  // `"attempt": …}`
   frame.put(offset, members);
   offset += members.size();
-  placed_ = std::move(placed);
   frame_ = &frame;
   at_ = at;
   return offset;

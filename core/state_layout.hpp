@@ -64,8 +64,9 @@ class PayloadLayout {
   // The frame and offset of the last encode(): the records' offsets are valid only there.
   const SlotFrame* frame_ = nullptr;
   std::size_t at_ = 0;
-  Placed take(std::size_t index, const std::string& id,
-              std::unordered_map<std::string, std::size_t>& by_id);
+  // Reorders placed_ to the order of `records`, by id; a record never placed gets an empty
+  // Placed (no text: encoded and put).
+  void align(const std::vector<MigrationRecord>& records);
 };
 
 }  // namespace bootstate
