@@ -41,13 +41,7 @@ struct Dependent {
 };
 std::optional<Dependent> required_dependent(const Plan& plan, std::string_view id) {
   const std::size_t count = plan.migrations.size();
-  std::vector<std::vector<std::size_t>> followers(count);
-  for (std::size_t index = 0; index < count; ++index) {
-    for (const std::string& before : plan.migrations[index].after) {
-      auto found = plan.index.find(before);
-      if (found != plan.index.end()) followers[found->second].push_back(index);
-    }
-  }
+  const std::vector<std::vector<std::size_t>> followers = followers_of(plan);
   const std::size_t start = plan.index.find(id)->second;
   std::vector<std::size_t> parent(count, count);  // count = not reached
   std::vector<std::size_t> queue{start};

@@ -192,6 +192,10 @@ bool valid_id(std::string_view id);
 // (check_migration_graph). O((migrations + afters) log migrations).
 std::vector<std::size_t> migration_order(const Plan& plan);
 
+// By plan position: the positions of the migrations whose `after` names it (ids the plan index
+// does not have are ignored). O(migrations + afters).
+std::vector<std::vector<std::size_t>> followers_of(const Plan& plan);
+
 // By plan position: `start` and every migration that runs after it, directly or through others
 // (`after` ids the plan index does not have are ignored). O(migrations + afters). A migration
 // that runs after its chosen resolution: that resolution may follow none of these (a cycle).

@@ -144,16 +144,20 @@ std::vector<std::size_t> migration_order(const Plan& plan) {
   return order;
 }
 
-std::vector<bool> start_and_followers(const Plan& plan, std::size_t start) {
-  const std::size_t count = plan.migrations.size();
-  std::vector<std::vector<std::size_t>> followers(count);
-  for (std::size_t index = 0; index < count; ++index) {
+std::vector<std::vector<std::size_t>> followers_of(const Plan& plan) {
+  std::vector<std::vector<std::size_t>> followers(plan.migrations.size());
+  for (std::size_t index = 0; index < plan.migrations.size(); ++index) {
     for (const std::string& before : plan.migrations[index].after) {
       auto found = plan.index.find(before);
       if (found != plan.index.end()) followers[found->second].push_back(index);
     }
   }
-  std::vector<bool> reached(count, false);
+  return followers;
+}
+
+std::vector<bool> start_and_followers(const Plan& plan, std::size_t start) {
+  const std::vector<std::vector<std::size_t>> followers = followers_of(plan);
+  std::vector<bool> reached(plan.migrations.size(), false);
   std::vector<std::size_t> queue{start};
   reached[start] = true;
   for (std::size_t head = 0; head < queue.size(); ++head) {

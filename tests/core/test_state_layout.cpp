@@ -76,6 +76,23 @@ State decoded(const std::string& payload) {
   return *state;
 }
 
+// `applied` settled records and one running migration after them, as a store mid-run holds.
+State state_with_running(std::size_t applied_count) {
+  State state = state_with(applied_count);
+  MigrationRecord running = applied(applied_count);
+  running.state = MigrationState::Running;
+  state.migrations.push_back(running);
+  return state;
+}
+
+// A new process loads exactly `state` from `files`.
+void check_reread(SlotFiles& files, const State& state) {
+  StateStore reread(files);
+  auto loaded = reread.load();
+  REQUIRE(loaded.has_value());
+  CHECK(encode_state(loaded->state) == encode_state(state));
+}
+
 // Both codecs' bytes decode to the same State: compared through encode_state's canonical bytes.
 void check_same_state(const std::string& payload, const State& expected) {
   CHECK(encode_state(decoded(payload)) == encode_state(expected));
@@ -177,11 +194,8 @@ TEST_CASE("slot files: changed pages are the ones that differ, adjacent ones joi
 TEST_CASE("slot files: at 1,000 applied migrations a commit of one step writes a few pages") {
   TempDir temp;
   SlotFiles files(temp.path() + "/bootstate");
-  State state = state_with(1000);
-  MigrationRecord running = applied(1000);
-  running.state = MigrationState::Running;
-  running.steps[0].state = StepState::Pending;
-  state.migrations.push_back(running);
+  State state = state_with_running(1000);
+  state.migrations.back().steps[0].state = StepState::Pending;
   {
     StateStore store(files);
     REQUIRE(store.commit(state).has_value());
@@ -198,10 +212,7 @@ TEST_CASE("slot files: at 1,000 applied migrations a commit of one step writes a
     INFO("bytes written: " << files.last_write_bytes() << " of " << slot_size);
     CHECK(files.last_write_bytes() <= 4 * SlotFiles::kPage);
   }
-  StateStore reread(files);
-  auto loaded = reread.load();
-  REQUIRE(loaded.has_value());
-  CHECK(encode_state(loaded->state) == encode_state(state));
+  check_reread(files, state);
 }
 
 // Issue #17 item 2, the CPU side: once each slot was written by this process, a commit neither
@@ -210,10 +221,7 @@ TEST_CASE("slot files: at 1,000 applied migrations a commit of one step writes a
 TEST_CASE("slot files: a commit reads back and checksums what changed, not the slot") {
   TempDir temp;
   SlotFiles files(temp.path() + "/bootstate");
-  State state = state_with(1000);
-  MigrationRecord running = applied(1000);
-  running.state = MigrationState::Running;
-  state.migrations.push_back(running);
+  State state = state_with_running(1000);
   StateStore store(files);
   REQUIRE(store.load().has_value());
   for (int commit = 0; commit < 6; ++commit) {
@@ -226,10 +234,7 @@ TEST_CASE("slot files: a commit reads back and checksums what changed, not the s
     CHECK(files.last_write_bytes() <= 4 * SlotFiles::kPage);
     CHECK(store.last_checksummed_bytes() <= 2 * SlotFrame::kChecksumBlock);
   }
-  StateStore reread(files);
-  auto loaded = reread.load();
-  REQUIRE(loaded.has_value());
-  CHECK(encode_state(loaded->state) == encode_state(state));
+  check_reread(files, state);
 }
 
 // Whatever a run of commits changes (records grow past their room, are forgotten, appended, the
