@@ -40,10 +40,14 @@ Expected<std::string> read_regular(const std::string& path, int extra_flags, std
     return make_error(ErrorCode::InvalidInput, "cannot read {}: it is {}, not a regular file", path,
                       file_type(mode));
   }
-  std::string text;
-  char buffer[4096];  // one page: /proc files report no size, so no fstat-sized read
+  // Read into the string itself, sized from fstat (plus one byte to see the end): a plan of
+  // 1,000 migrations is 300 KB, 75 reads of a page and the copies of a growing string. /proc
+  // files report no size: they start with a page.
+  std::string text(status.st_size > 0 ? static_cast<std::size_t>(status.st_size) + 1 : 4096, '\0');
+  std::size_t used = 0;
   for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (used == text.size()) text.resize(2 * used);
+    const ssize_t got = ::read(fd, text.data() + used, text.size() - used);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       const int error = errno;
@@ -51,12 +55,13 @@ Expected<std::string> read_regular(const std::string& path, int extra_flags, std
       return make_error(ErrorCode::Io, "cannot read {}: {}", path, errno_text(error));
     }
     if (got == 0) break;
-    text.append(buffer, static_cast<std::size_t>(got));
-    if (text.size() >= limit) {
-      text.resize(limit);
+    used += static_cast<std::size_t>(got);
+    if (used >= limit) {
+      used = limit;
       break;
     }
   }
+  text.resize(used);
   ::close(fd);
   return text;
 }
