@@ -14,6 +14,14 @@ class ReadOnlySlots final : public SlotStorage {
  public:
   explicit ReadOnlySlots(SlotStorage& inner) : inner_(inner) {}
   Expected<std::optional<std::string>> read(int slot) override { return inner_.read(slot); }
+  Expected<bool> read_into(int slot, std::string& bytes) override {
+    return inner_.read_into(slot, bytes);
+  }
+  // Forwarded, not the default (a whole read cut short): the store reads both heads to read
+  // only the newest slot.
+  Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) override {
+    return inner_.read_head(slot, bytes);
+  }
   Expected<void> write(int, std::string_view) override {
     return make_error(ErrorCode::Unsupported, "read-only view of {}", inner_.describe());
   }

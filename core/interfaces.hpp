@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -215,6 +216,17 @@ class SlotStorage {
   virtual ~SlotStorage() = default;
   // Contents of slot 0 or 1; nullopt when the slot file does not exist.
   virtual Expected<std::optional<std::string>> read(int slot) = 0;
+  // The same into `bytes`, whose buffer a storage may reuse (false: the slot does not exist).
+  // Why: a load reads the older slot to check it and then the newest one to parse it; into one
+  // buffer, the second read touches no new memory (megabytes of page faults at 1,000
+  // migrations).
+  virtual Expected<bool> read_into(int slot, std::string& bytes) {
+    auto whole = read(slot);
+    if (!whole) return whole.error();
+    if (!whole->has_value()) return false;
+    bytes = std::move(**whole);
+    return true;
+  }
   // How many bytes a write of a `frame_bytes` frame to `slot` should fill: the store pads the
   // payload up to it, so a storage that keeps slots preallocated (SlotFiles) never needs new
   // blocks for a commit that fits. The default is no padding.

@@ -161,18 +161,26 @@ Expected<int> SlotFiles::directory_fd(bool create, int slot) {
 }
 
 Expected<std::optional<std::string>> SlotFiles::read(int slot) {
+  std::string contents;
+  auto found = read_into(slot, contents);
+  if (!found) return found.error();
+  if (!*found) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(contents));
+}
+
+Expected<bool> SlotFiles::read_into(int slot, std::string& contents) {
   BOOTSTATE_TRY(check_slot(slot));
   const std::string path = slot_path(slot);
   auto directory = directory_fd(false, slot);
   if (!directory) {
-    if (directory.error().code == ErrorCode::NotFound) return std::optional<std::string>();
+    if (directory.error().code == ErrorCode::NotFound) return false;
     return directory.error();
   }
   // O_NONBLOCK: a FIFO put in the slot's place opens at once and is then refused, never hangs.
   Fd fd(::openat(*directory, slot_name(slot).c_str(),
                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
+    if (errno == ENOENT) return false;
     return open_error(path, errno);
   }
   BOOTSTATE_TRY(check_owned(fd.get(), path, false));
@@ -184,13 +192,12 @@ Expected<std::optional<std::string>> SlotFiles::read(int slot) {
   std::size_t limit = ::fstat(fd.get(), &status) == 0 && status.st_size > 0
                           ? static_cast<std::size_t>(status.st_size) + 1
                           : 1;
-  std::string contents;
   for (;;) {
     BOOTSTATE_TRY(read_at_start(fd.get(), path, limit, contents));
     if (contents.size() < limit) break;
     limit *= 2;
   }
-  return std::optional<std::string>(std::move(contents));
+  return true;
 }
 
 std::size_t SlotFiles::file_size(int slot) {

@@ -48,6 +48,8 @@ class SlotFiles : public SlotStorage {
   // 1. InvalidInput when DIR or the slot is a symlink, not a directory / regular file, or owned
   // by another user.
   Expected<std::optional<std::string>> read(int slot) override;
+  // read() into `bytes`, reusing its buffer.
+  Expected<bool> read_into(int slot, std::string& bytes) override;
 
   // The larger of the two slot files' sizes when `frame_bytes` fit into it (a growth reserved
   // as much in the other slot); else `frame_bytes` plus headroom, rounded up to kChunk. A

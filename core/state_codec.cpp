@@ -629,6 +629,11 @@ Expected<SlotContents> check_slot_frame(std::string_view bytes) {
 
 }  // namespace
 
+Expected<void> verify_slot_frame(std::string_view bytes) {
+  BOOTSTATE_TRY(check_slot_frame(bytes));
+  return {};
+}
+
 Expected<SlotContents> decode_slot_frame(std::string_view bytes) {
   auto contents = check_slot_frame(bytes);
   if (contents) contents->payload = std::string(bytes.substr(kSlotHeaderSize));

@@ -9,6 +9,7 @@
 
 #include "core/crc32c.hpp"
 #include "core/state_codec.hpp"
+#include "core/store_idle.hpp"
 
 namespace bootstate {
 namespace {
@@ -37,6 +38,14 @@ struct Candidate {
   SlotContents contents;
 };
 
+std::string ignored_warning(int slot, const std::string& where, const Error& error, LoadMode mode) {
+  return mode == LoadMode::ReadOnly
+             ? fmt::format("state slot {} in {} is unusable ({}); `bootstate run` will ignore it",
+                           slot, where, error.message)
+             : fmt::format("state slot {} in {} is unusable and was ignored: {}", slot, where,
+                           error.message);
+}
+
 // Takes the slots' bytes: the chosen payload is parsed in their buffer (no copy of megabytes).
 LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, LoadMode mode) {
   LoadDecision decision;
@@ -44,12 +53,7 @@ LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, L
   bool any_present = false;
   std::optional<Error> read_error;
   auto ignore = [&](int slot, const Error& error) {
-    decision.warnings.push_back(
-        mode == LoadMode::ReadOnly
-            ? fmt::format("state slot {} in {} is unusable ({}); `bootstate run` will ignore it",
-                          slot, where, error.message)
-            : fmt::format("state slot {} in {} is unusable and was ignored: {}", slot, where,
-                          error.message));
+    decision.warnings.push_back(ignored_warning(slot, where, error, mode));
   };
 
   for (int slot = 0; slot < 2; ++slot) {
@@ -128,11 +132,54 @@ LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, L
 
 StateStore::StateStore(SlotStorage& storage) : storage_(storage), frame_(kSlotHeaderSize) {}
 
+std::optional<int> StateStore::newer_by_head() {
+  std::array<std::uint64_t, 2> sequence{};
+  for (int slot = 0; slot < 2; ++slot) {
+    auto head_bytes = storage_.read_head(slot, kSlotHeaderSize);
+    if (!head_bytes || !head_bytes->has_value()) return std::nullopt;
+    const std::optional<SlotHead> head = parse_slot_head(**head_bytes);
+    if (!head) return std::nullopt;
+    sequence[static_cast<std::size_t>(slot)] = head->sequence;
+  }
+  if (sequence[0] == sequence[1]) return std::nullopt;
+  return sequence[0] > sequence[1] ? 0 : 1;
+}
+
 Expected<LoadResult> StateStore::load(LoadMode mode) {
   const std::string where = storage_.describe();
-  std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};
-  LoadDecision decision = decide_load(std::move(raw), where, mode);
-
+  // Both heads intact: the older slot is only checked (its frame: reported when damaged, as
+  // a torn or corrupt slot must be) and then the newest one is read into the same buffer and
+  // decided on alone. The older slot decides nothing while the newest is usable (decide_load
+  // takes the newest intact slot and never parses an older one), and its second buffer of
+  // megabytes cost as much as its bytes: status at 1,000 migrations took 1.64x its floor with
+  // two slots, 1.31x with one. Anything but a usable newest slot takes the full decision.
+  LoadDecision decision;
+  bool decided = false;
+  if (const std::optional<int> newer = newer_by_head()) {
+    const int older = 1 - *newer;
+    std::string bytes;
+    std::optional<Error> older_problem;
+    if (auto found = storage_.read_into(older, bytes); !found) {
+      older_problem = found.error();
+    } else if (*found) {
+      if (auto frame = verify_slot_frame(bytes); !frame) older_problem = frame.error();
+    }
+    std::array<RawSlot, 2> raw{std::optional<std::string>(), std::optional<std::string>()};
+    auto found = storage_.read_into(*newer, bytes);
+    raw[static_cast<std::size_t>(*newer)] =
+        !found   ? RawSlot(found.error())
+        : *found ? RawSlot(std::optional<std::string>(std::move(bytes)))
+                 : RawSlot(std::optional<std::string>());
+    decision = decide_load(std::move(raw), where, mode);
+    decided = decision.verdict == Verdict::Use;
+    if (decided && older_problem) {
+      decision.warnings.push_back(ignored_warning(older, where, *older_problem, mode));
+    }
+  }
+  if (!decided) {
+    std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};
+    decision = decide_load(std::move(raw), where, mode);
+  }
   LoadResult result;
   result.warnings = std::move(decision.warnings);
   switch (decision.verdict) {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ class StateStore {
   std::size_t last_checksummed_bytes() const { return frame_.last_checksummed_bytes(); }
 
  private:
+  // The slot whose head has the higher sequence, when both heads are there and intact.
+  std::optional<int> newer_by_head();
+
   SlotStorage& storage_;
   PayloadLayout layout_;  // where each record went in the last commit
   SlotFrame frame_;       // the last commit's bytes, with what each commit changed

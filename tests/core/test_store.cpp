@@ -272,6 +272,40 @@ TEST_CASE("store: an unreadable slot is skipped if the other is valid, an error 
   CHECK(storage.move_asides() == 0);
 }
 
+// Issue #17 item 4: a load reads the older slot only to check its frame (into the buffer the
+// newest slot is then read into), decides on the newest alone, and still reports a damaged
+// older slot, as every torn or corrupt slot is reported.
+TEST_CASE("store: the newest slot is decided on alone; a damaged older slot is still reported") {
+  FakeSlotStorage storage;
+  storage.slot(0) = encode_slot(6, encode_state(state_named("six")));
+  storage.slot(1) = encode_slot(7, encode_state(state_named("seven")));
+  StateStore store(storage);
+  const LoadResult result = load_ok(store);
+  CHECK(result.state.last_good_generation == "seven");
+  CHECK(result.warnings.empty());
+  CHECK(storage.reads(0) == 1);
+  CHECK(storage.reads(1) == 1);
+  REQUIRE(store.commit(state_named("eight")).has_value());  // to the older slot, as before
+  CHECK(storage.written_slots() == std::vector<int>{0});
+
+  // The older slot (1, sequence 7) damaged behind an intact head: reported, not used.
+  storage.slot(1)->back() ^= 1;
+  StateStore damaged_older(storage);
+  const LoadResult older = load_ok(damaged_older);
+  CHECK(older.state.last_good_generation == "eight");
+  REQUIRE(older.warnings.size() == 1);
+  CHECK(older.warnings[0].rfind(
+            "state slot 1 in memory is unusable and was ignored: checksum mismatch", 0) == 0);
+
+  // The newest slot (0, sequence 8) torn behind an intact head: the older one is taken if
+  // intact; here it is damaged too, so both are reported and the store is moved aside.
+  storage.slot(0)->back() ^= 1;
+  StateStore both(storage);
+  const LoadResult none = load_ok(both);
+  CHECK(none.moved_aside);
+  CHECK(none.warnings.size() == 3);
+}
+
 TEST_CASE("fake slot storage: strict about slot indexes") {
   FakeSlotStorage storage;
   CHECK(storage.read(2).error().code == ErrorCode::InvalidInput);

@@ -10,7 +10,7 @@ bool FakeSlotStorage::valid(int slot) {
   return false;
 }
 
-Expected<std::optional<std::string>> FakeSlotStorage::read(int slot) {
+Expected<std::optional<std::string>> FakeSlotStorage::contents(int slot) {
   if (!valid(slot)) {
     return make_error(ErrorCode::InvalidInput, "fake slot storage: slot {} does not exist", slot);
   }
@@ -18,6 +18,18 @@ Expected<std::optional<std::string>> FakeSlotStorage::read(int slot) {
     return make_error(ErrorCode::Io, "read memory slot {}: Input/output error", slot);
   }
   return slots_[static_cast<std::size_t>(slot)];
+}
+
+Expected<std::optional<std::string>> FakeSlotStorage::read(int slot) {
+  auto bytes = contents(slot);
+  if (bytes) ++reads_[static_cast<std::size_t>(slot)];
+  return bytes;
+}
+
+Expected<std::optional<std::string>> FakeSlotStorage::read_head(int slot, std::size_t bytes) {
+  auto head = contents(slot);
+  if (head && head->has_value() && (*head)->size() > bytes) (*head)->resize(bytes);
+  return head;
 }
 
 Expected<void> FakeSlotStorage::write(int slot, std::string_view bytes) {

@@ -24,6 +24,8 @@ enum class TearMode {
 class FakeSlotStorage : public SlotStorage {
  public:
   Expected<std::optional<std::string>> read(int slot) override;
+  // The first `bytes` of the slot, with read()'s failures; not counted as a read.
+  Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) override;
   // Counts the write (1-based), then applies the injected failure for that number, if any.
   Expected<void> write(int slot, std::string_view bytes) override;
   // Moves both slots into broken(): the slots become absent.
@@ -47,6 +49,8 @@ class FakeSlotStorage : public SlotStorage {
   // Raw access for tests that damage or inspect slots directly.
   std::optional<std::string>& slot(int index) { return slots_.at(static_cast<std::size_t>(index)); }
   int writes() const { return writes_; }
+  // Whole-slot reads of `slot` so far (read(), not read_head()).
+  int reads(int slot) const { return reads_.at(static_cast<std::size_t>(slot)); }
   // Slot written by each write, in order (also the failed ones).
   const std::vector<int>& written_slots() const { return written_slots_; }
   int move_asides() const { return move_asides_; }
@@ -58,7 +62,11 @@ class FakeSlotStorage : public SlotStorage {
  private:
   bool valid(int slot);
 
+  // The slot's bytes, or read()'s failure.
+  Expected<std::optional<std::string>> contents(int slot);
+
   std::array<std::optional<std::string>, 2> slots_;
+  std::array<int, 2> reads_{};
   int writes_ = 0;
   std::vector<int> written_slots_;
   int fail_at_ = 0;
