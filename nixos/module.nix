@@ -277,6 +277,18 @@ let
           default = [ ];
           description = "Steps that revert the migration when a generation without it boots.";
         };
+        resolutions = mkOption {
+          type = types.listOf types.attrs;
+          default = [ ];
+          description = ''
+            Resolutions the migration's own steps may offer for an item they report (through
+            $BOOTSTATE_ITEMS, docs/DESIGN.md "Items reported by a running step"), in plan syntax:
+            each exactly a check resolution (`id`, `description`, `steps`, `undo`, ...). After
+            `bootstate choose ITEM RESOLUTION`, the next boot runs it as migration
+            `ID.RESOLUTION`, then this migration from its failed step. Rendered as given; the plan
+            parser validates them (an error names `migrations[N].resolutions[R]`).
+          '';
+        };
       };
     };
 
@@ -315,6 +327,7 @@ let
       ;
     steps = map normaliseStep m.steps;
     undo = map normaliseStep m.undo;
+    inherit (m) resolutions;
   }) enabledMigrations;
   allSteps = lib.concatMap (m: m.steps ++ m.undo) (lib.attrValues enabledMigrations);
   initrdSteps = builtins.filter (s: isInitrdPhase s.phase) allSteps;
@@ -366,16 +379,22 @@ let
   ) initrdSteps;
   # The programs of checks and resolution steps that run in an initrd phase (argv[0]; the
   # initrd gets their closure), as for the migrations' steps above.
-  checkInitrdExecutables = lib.concatMap (
-    c:
-    lib.optionals (isInitrdPhase c.phase) (lib.take 1 c.command)
-    ++ lib.concatMap (
-      r:
-      lib.concatMap (
-        s: lib.optionals (isInitrdPhase s.phase) (lib.take 1 (s.command or [ ]) ++ lib.take 1 (s.check or [ ]))
-      ) ((r.steps or [ ]) ++ (r.undo or [ ]))
-    ) (c.resolutions or [ ])
-  ) cfg.checks;
+  # A migration's resolutions (plan syntax too) are steps of the same kind.
+  resolutionInitrdExecutables = lib.concatMap (
+    r:
+    lib.concatMap (
+      s: lib.optionals (isInitrdPhase s.phase) (lib.take 1 (s.command or [ ]) ++ lib.take 1 (s.check or [ ]))
+    ) ((r.steps or [ ]) ++ (r.undo or [ ]))
+  );
+  checkInitrdExecutables =
+    lib.concatMap (
+      c:
+      lib.optionals (isInitrdPhase c.phase) (lib.take 1 c.command)
+      ++ resolutionInitrdExecutables (c.resolutions or [ ])
+    ) cfg.checks
+    ++ lib.concatMap (m: resolutionInitrdExecutables m.resolutions) (
+      lib.attrValues enabledMigrations
+    );
   beforeUnits = lib.unique (lib.concatMap (s: s.before) allSteps);
   hasFirmware = builtins.any (s: s.kind == "firmware") allSteps;
 

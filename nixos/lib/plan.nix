@@ -10,7 +10,8 @@
 #                 command (list of strings), check (list of strings, [] = none),
 #                 environment (attrs of strings), operations (list of attrs in plan syntax),
 #                 device, cabinet, version (strings), allowOlder, allowReinstall }
-#   migration = { id, description, policy, after, backup, keep, steps, undo }
+#   migration = { id, description, policy, after, backup, keep, steps, undo,
+#                 resolutions (list of attrs in plan syntax, optional) }
 rec {
   # Marker the module substitutes with the toplevel's own store path while building the
   # toplevel (system.systemBuilderCommands); see docs/NIXOS.md "Which generation a plan names".
@@ -54,7 +55,10 @@ rec {
       inherit (migration) id description policy after backup keep;
       steps = map renderStep migration.steps;
     }
-    // when (migration.undo != [ ]) { undo = map renderStep migration.undo; };
+    // when (migration.undo != [ ]) { undo = map renderStep migration.undo; }
+    # In plan syntax already, as checks are; left out when none, so the text and digest of a
+    # migration without them stay as they were.
+    // when ((migration.resolutions or [ ]) != [ ]) { inherit (migration) resolutions; };
 
   # The whole document as an attribute set; builtins.toJSON sorts the keys, so the text (and
   # with it every migration's digest) depends only on the definitions.

@@ -276,6 +276,21 @@ in
                 command = script "s";
               }
             ];
+            # Offered by s's items; the step in an initrd phase puts its program in the initrd.
+            resolutions = [
+              {
+                id = "fix-it";
+                description = "repair what s reports";
+                steps = [
+                  {
+                    id = "fix";
+                    phase = "pre-switch-root";
+                    kind = "command";
+                    command = [ "${script "fix-in-initrd"}" ];
+                  }
+                ];
+              }
+            ];
           };
           boot.state.accountChecks.app = {
             uid = 1001;

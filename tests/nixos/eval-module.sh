@@ -55,6 +55,13 @@ for m in plan["migrations"]:
         for key in ("command", "check"):
             if key in s and not s[key][0].startswith("/nix/store/"):
                 print(f"FAIL {name}: {m['id']}.{s['id']}.{key}[0] is not in the store: {s[key][0]}"); sys.exit(1)
+# A migration's resolution steps of an initrd phase have their program in the initrd.
+initrd_phases = ("initrd-pre-mount", "pre-switch-root")
+for m in plan["migrations"]:
+    for r in m.get("resolutions", []):
+        for s in r.get("steps", []) + r.get("undo", []):
+            if s.get("phase") in initrd_phases and "command" in s and s["command"][0] not in d["storePaths"]:
+                print(f"FAIL {name}: {m['id']}.{r['id']}.{s['id']}: {s['command'][0]} not in the initrd's storePaths"); sys.exit(1)
 # The substitution the toplevel builder performs names the right placeholder.
 if "--subst-var-by bootstateToplevel" not in d["systemBuilderCommands"]:
     print(f"FAIL {name}: systemBuilderCommands does not substitute bootstateToplevel"); sys.exit(1)

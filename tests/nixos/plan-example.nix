@@ -38,6 +38,15 @@ let
       undo = [
         (step { id = "move-back"; phase = "post-activation"; kind = "command"; command = [ "/nix/store/x-move-back" ]; })
       ];
+      # Offered by the `move` step's items ($BOOTSTATE_ITEMS); plan syntax, as a check's.
+      resolutions = [
+        {
+          id = "free-space";
+          description = "delete the old snapshots";
+          steps = [ { id = "prune"; phase = "post-activation"; kind = "command"; command = [ "/nix/store/x-prune" ]; } ];
+          undo = [ { id = "keep"; phase = "post-activation"; kind = "command"; command = [ "/nix/store/x-keep" ]; } ];
+        }
+      ];
     })
     (migration {
       id = "webcam-fw";

@@ -34,4 +34,19 @@ json.dump(plan, open(sys.argv[2], "w"))
 PY
 if "$checker" "$tmp/bad.json" 2>"$tmp/bad.err"; then echo "invalid plan accepted"; exit 1; fi
 grep -q 'migrations\[1\].steps\[0\].phase' "$tmp/bad.err"
+# A migration's resolutions are rendered as given, and the parser validates them: one without
+# steps is refused, naming it.
+python3 - "$tmp/plan.json" "$tmp/bad-resolution.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+resolutions = plan["migrations"][1]["resolutions"]
+assert [r["id"] for r in resolutions] == ["free-space"], resolutions
+assert "resolutions" not in plan["migrations"][0], "left out when none"
+del resolutions[0]["steps"]
+json.dump(plan, open(sys.argv[2], "w"))
+PY
+if "$checker" "$tmp/bad-resolution.json" 2>"$tmp/bad-resolution.err"; then
+  echo "a resolution without steps accepted"; exit 1
+fi
+grep -q 'migrations\[1\].resolutions\[0\]' "$tmp/bad-resolution.err" || { cat "$tmp/bad-resolution.err"; exit 1; }
 echo "plan rendering agrees with the parser"
