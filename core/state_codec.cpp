@@ -629,6 +629,13 @@ Expected<SlotContents> check_slot_frame(std::string_view bytes) {
 
 }  // namespace
 
+std::optional<std::uint64_t> slot_head_sequence(std::string_view head) {
+  if (head.size() < kSlotHeaderSize || head.substr(0, kSlotMagic.size()) != kSlotMagic) {
+    return std::nullopt;
+  }
+  return get_le<std::uint64_t>(head, kSequenceOffset);
+}
+
 Expected<void> verify_slot_frame(std::string_view bytes) {
   BOOTSTATE_TRY(check_slot_frame(bytes));
   return {};

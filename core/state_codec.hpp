@@ -50,6 +50,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -105,6 +106,9 @@ void append_slot_checksum(std::string& fields, std::uint32_t checksum);
 // "truncated: 7 bytes, the header alone is 32", "bad magic", "length mismatch: the header
 // says 120 payload bytes, the slot holds 80", "checksum mismatch: stored 0x…, computed 0x…".
 Expected<SlotContents> decode_slot_frame(std::string_view bytes);
+// The sequence in a slot's first kSlotHeaderSize bytes, unchecked (the checksum needs the
+// payload); nullopt when they are too short or lack the magic.
+std::optional<std::uint64_t> slot_head_sequence(std::string_view head);
 // The same checks without taking the payload (no copy): what a load needs of the older slot.
 Expected<void> verify_slot_frame(std::string_view bytes);
 // The same, keeping `bytes`' buffer as the payload instead of copying it (a slot can be

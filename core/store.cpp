@@ -9,7 +9,6 @@
 
 #include "core/crc32c.hpp"
 #include "core/state_codec.hpp"
-#include "core/store_idle.hpp"
 
 namespace bootstate {
 namespace {
@@ -137,9 +136,9 @@ std::optional<int> StateStore::newer_by_head() {
   for (int slot = 0; slot < 2; ++slot) {
     auto head_bytes = storage_.read_head(slot, kSlotHeaderSize);
     if (!head_bytes || !head_bytes->has_value()) return std::nullopt;
-    const std::optional<SlotHead> head = parse_slot_head(**head_bytes);
+    const std::optional<std::uint64_t> head = slot_head_sequence(**head_bytes);
     if (!head) return std::nullopt;
-    sequence[static_cast<std::size_t>(slot)] = head->sequence;
+    sequence[static_cast<std::size_t>(slot)] = *head;
   }
   if (sequence[0] == sequence[1]) return std::nullopt;
   return sequence[0] > sequence[1] ? 0 : 1;
