@@ -8,6 +8,20 @@
 namespace bootstate::cli {
 namespace {
 
+// `bytes` written over `old` up to the middle of what differs (bytes beyond `old` differ),
+// `old` after it: a write cut off halfway, the pages before the cut on disk.
+std::string torn_write(std::string_view old, std::string_view bytes) {
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++i) changed += i >= old.size() || old[i] != bytes[i];
+  std::size_t cut = 0;
+  for (std::size_t landed = 0; cut < bytes.size() && landed < changed / 2; ++cut) {
+    landed += cut >= old.size() || old[cut] != bytes[cut];
+  }
+  std::string frame(bytes.substr(0, cut));
+  if (old.size() > cut) frame.append(old.substr(cut, std::min(old.size(), bytes.size()) - cut));
+  return frame;
+}
+
 class CrashingSlots final : public SlotStorage {
  public:
   CrashingSlots(SlotStorage& inner, int at, std::string mode)
@@ -17,16 +31,19 @@ class CrashingSlots final : public SlotStorage {
   std::size_t size_to_write(int slot, std::size_t frame_bytes) override {
     return inner_.size_to_write(slot, frame_bytes);
   }
+  Expected<bool> read_into(int slot, std::string& bytes) override {
+    return inner_.read_into(slot, bytes);
+  }
+  // Both ways a commit writes go through the cut unchanged otherwise: a cut proves only the
+  // path it cuts (a commit after a slot's first in a run takes write_changed, without the
+  // read-back that write() does).
   Expected<void> write(int slot, std::string_view bytes) override {
-    if (++writes_ != at_) return inner_.write(slot, bytes);
-    if (mode_ == "before") std::raise(SIGKILL);
-    if (mode_ == "torn") {
-      (void)inner_.write(slot, bytes.substr(0, bytes.size() / 2));
-      std::raise(SIGKILL);
-    }
-    auto written = inner_.write(slot, bytes);
-    std::raise(SIGKILL);
-    return written;
+    return cut(slot, bytes, [&](std::string_view frame) { return inner_.write(slot, frame); });
+  }
+  Expected<void> write_changed(int slot, std::string_view bytes,
+                               const std::vector<PageRun>& changed) override {
+    return cut(slot, bytes,
+               [&](std::string_view frame) { return inner_.write_changed(slot, frame, changed); });
   }
   Expected<void> move_aside() override { return inner_.move_aside(); }
   bool has_moved_aside() const override { return inner_.has_moved_aside(); }
@@ -52,6 +69,28 @@ class CrashingSlots final : public SlotStorage {
   static constexpr int kIdleCertificate = -1;
 
  private:
+  template <typename Write>
+  Expected<void> cut(int slot, std::string_view bytes, Write write) {
+    if (++writes_ != at_) return write(bytes);
+    if (mode_ == "before") std::raise(SIGKILL);
+    if (mode_ == "torn") {
+      (void)write(torn_frame(slot, bytes));
+      std::raise(SIGKILL);
+    }
+    auto written = write(bytes);
+    std::raise(SIGKILL);
+    return written;
+  }
+
+  // What a power cut halfway through the write leaves in the slot: the first half of the bytes
+  // that change (in offset order, as the runs go out) new, the rest as the slot held them.
+  std::string torn_frame(int slot, std::string_view bytes) {
+    std::string old;
+    auto exists = inner_.read_into(slot, old);
+    if (!exists || !*exists) old.clear();
+    return torn_write(old, bytes);
+  }
+
   SlotStorage& inner_;
   int at_;
   std::string mode_;

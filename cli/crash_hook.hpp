@@ -1,9 +1,11 @@
 // Test hook for the power-cut tests (tests/integration/test_power_cut.py): with
 // BOOTSTATE_TEST_CRASH_AT=N:MODE in the environment, the process kills itself with SIGKILL at
 // its Nth state commit — MODE "before" (nothing written), "after" (written and synced) or
-// "torn" (only the first half of the slot written). Without the variable it is not installed
-// and costs nothing. A SIGKILL is as close to a power cut as a process can get: nothing after
-// it runs, and only what was fdatasync'ed is guaranteed on disk.
+// "torn" (cut off halfway: the first half of the bytes the write changes land, in offset order,
+// the rest of the slot keeps what it held). Both ways a commit writes (SlotStorage::write and
+// write_changed) are cut, each as it runs without the hook. Without the variable it is not
+// installed and costs nothing. A SIGKILL is as close to a power cut as a process can get: nothing
+// after it runs, and only what was fdatasync'ed is guaranteed on disk.
 //
 // BOOTSTATE_TEST_CRASH_AT=loader:N:MODE cuts around the Nth boot-loader change instead (an
 // entry renamed: marked bad, re-armed, blessed, a generation re-armed by `retry`; or

@@ -4,9 +4,12 @@ end complete with each non-idempotent step applied exactly once (they have a `ch
 
 import glob
 import os
+import shutil
+import subprocess
+import tempfile
 import unittest
 
-from harness import Machine, PHASES, STEP_TOOL, command_step
+from harness import BOOTSTATE, Machine, PHASES, STEP_TOOL, command_step
 
 MODES = ("before", "after", "torn")
 MAX_BOOTS = 8
@@ -187,6 +190,81 @@ class PowerCuts(unittest.TestCase):
 
         for phase in PHASES:
             self.assertGreaterEqual(self.cut_each_commit(setup, phase, check), len(MODES))
+
+
+class TheCutsCutTheWriteARunMakes(unittest.TestCase):
+    """The cuts above prove only the path they cut. Without the hook, a commit after a slot's
+    first in a run writes just the pages it changed, trusting this run's own last write of that
+    slot (SlotFiles::write_changed); a hook that sent every commit through the read-back path
+    left that one untested by every power cut (found in session 10)."""
+
+    def slot_reads_and_writes(self, env):
+        machine = Machine()
+        trace_dir = tempfile.mkdtemp(prefix="bootstate-trace-")
+        try:
+            log = machine.path("/var/lib/log")
+            machine.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [
+                command_step("s%d" % i, [STEP_TOOL, "append", log, "s%d" % i])
+                for i in range(4)]}])
+            machine.boot_into("gen2")
+            for phase in PHASES[:-1]:
+                self.assertEqual(machine.run(phase).returncode, 0)
+            trace = os.path.join(trace_dir, "trace")
+            environment = dict(os.environ)
+            environment.pop("BOOTSTATE_TEST_CRASH_AT", None)
+            environment.update(env)
+            result = subprocess.run(
+                ["strace", "-f", "-y", "-e", "trace=pread64,pwrite64", "-o", trace, BOOTSTATE,
+                 "--root", machine.root, "run", "--phase", "post-activation"],
+                capture_output=True, text=True, env=environment, timeout=120)
+            if result.returncode != 0 and "ptrace" in result.stderr:
+                raise unittest.SkipTest("strace cannot trace here: " + result.stderr.strip())
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(machine.lines("/var/lib/log"), ["s0", "s1", "s2", "s3"])
+            counts = {"pread64": 0, "pwrite64": 0}
+            with open(trace) as file:
+                for line in file:
+                    for call in counts:
+                        if call + "(" in line and "/state." in line:
+                            counts[call] += 1
+            return counts
+        finally:
+            machine.cleanup()
+            shutil.rmtree(trace_dir, ignore_errors=True)
+
+    def test_a_hook_that_never_fires_changes_no_system_call(self):
+        if shutil.which("strace") is None:
+            raise unittest.SkipTest("strace is not installed")
+        plain = self.slot_reads_and_writes({})
+        hooked = self.slot_reads_and_writes({"BOOTSTATE_TEST_CRASH_AT": "1000:after"})
+        self.assertGreater(plain["pwrite64"], 0)
+        self.assertEqual(hooked, plain)
+
+    def test_a_torn_commit_leaves_an_unusable_slot_and_the_run_goes_on_from_the_other(self):
+        # Commit 1 of the phase is its first write of a slot (read back, write()); commit 3 goes
+        # to the same slot again and trusts what commit 1 wrote (write_changed).
+        for commit in (1, 3):
+            with self.subTest(commit=commit):
+                machine = Machine()
+                try:
+                    log = machine.path("/var/lib/log")
+                    machine.write_plan("gen2", [{"id": "app", "policy": "required", "steps": [
+                        command_step("s%d" % i, [STEP_TOOL, "append", log, "s%d" % i],
+                                     check=[STEP_TOOL, "has", log, "s%d" % i])
+                        for i in range(4)]}])
+                    machine.boot_into("gen2")
+                    for phase in PHASES[:-1]:
+                        self.assertEqual(machine.run(phase).returncode, 0)
+                    cut = machine.run("post-activation",
+                                      env={"BOOTSTATE_TEST_CRASH_AT": "%d:torn" % commit})
+                    self.assertEqual(cut.returncode, -9)
+                    status = machine.bootstate("status")
+                    self.assertIn("is unusable", status.stderr + status.stdout)
+                    self.assertEqual(machine.run("post-activation").returncode, 0)
+                    self.assertEqual(machine.lines("/var/lib/log"), ["s0", "s1", "s2", "s3"])
+                    self.assertEqual(machine.status()["attempt"]["state"], "complete")
+                finally:
+                    machine.cleanup()
 
 
 if __name__ == "__main__":
