@@ -119,8 +119,13 @@ void write_attempt(JsonWriter& json, const Attempt& attempt) {
 int status_command(const Machine& machine) {
   auto model = gather_status(machine);
   if (!model) return report_error(model.error());
-  print(machine.options().json ? render_status_json(*model)
-                               : render_status_text(*model, colour_wanted()));
+  if (!machine.options().json) {
+    print(render_status_text(*model, colour_wanted()));
+    return kExitOk;
+  }
+  JsonWriter json(stdout);
+  render_status_json(*model, json);
+  json.finish();
   return kExitOk;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/json_writer.hpp"
 #include "cli/machine.hpp"
 #include "core/choices.hpp"
 #include "core/interfaces.hpp"
@@ -75,6 +76,8 @@ Expected<StatusModel> gather_status(const Machine& machine);
 std::string render_status_text(const StatusModel& model, bool colour = false);
 // One word for the booted entry's counting: blessed, on-trial, bad or not-counted.
 std::string_view entry_state(const StatusModel& model);
-std::string render_status_json(const StatusModel& model);
+// Into `json`, which may stream it (JsonWriter(FILE*)): the document is megabytes at 1,000
+// migrations.
+void render_status_json(const StatusModel& model, JsonWriter& json);
 
 }  // namespace bootstate::cli

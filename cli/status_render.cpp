@@ -186,8 +186,7 @@ std::string render_status_text(const StatusModel& model, bool colour) {
   return out;
 }
 
-std::string render_status_json(const StatusModel& model) {
-  JsonWriter json;
+void render_status_json(const StatusModel& model, JsonWriter& json) {
   json.begin_object();
   json.key("booted");
   json.begin_object();
@@ -247,7 +246,6 @@ std::string render_status_json(const StatusModel& model) {
   json.field("next", model.next);
   json.field("warnings", model.warnings);
   json.end_object();
-  return json.text();
 }
 
 }  // namespace bootstate::cli
