@@ -1,8 +1,10 @@
 // The commands that only read: status, preview, history.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "cli/commands.hpp"
 #include "cli/executors.hpp"
@@ -25,6 +27,14 @@ bool colour_wanted() {
 
 void print(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+// What these commands printed reached stdout: `status > file` on a full disk must not exit 0
+// with half a document, or none (coreutils' close_stdout does the same for every tool).
+// Nothing else was changed: exit 2, as every error that changed nothing.
+int output_written(int code) {
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return code;
+  return report_error(make_error(ErrorCode::Io, "writing the output: {}", std::strerror(errno)));
 }
 
 std::string preview_text(const PreviewReport& report) {
@@ -121,12 +131,12 @@ int status_command(const Machine& machine) {
   if (!model) return report_error(model.error());
   if (!machine.options().json) {
     print(render_status_text(*model, colour_wanted()));
-    return kExitOk;
+    return output_written(kExitOk);
   }
   JsonWriter json(stdout);
   render_status_json(*model, json);
   json.finish();
-  return kExitOk;
+  return output_written(kExitOk);
 }
 
 int preview_command(const Machine& machine) {
@@ -156,7 +166,7 @@ int preview_command(const Machine& machine) {
   PreviewReport report =
       preview_plan(snapshot->state, *plan, executors.by_kind(), machine.root(), items);
   print(options.json ? preview_json(report) : preview_text(report));
-  return report.blockers.empty() ? kExitOk : kExitFailed;
+  return output_written(report.blockers.empty() ? kExitOk : kExitFailed);
 }
 
 int history_command(const Machine& machine) {
@@ -171,7 +181,7 @@ int history_command(const Machine& machine) {
     for (const Attempt& attempt : attempts) write_attempt(json, attempt);
     json.end_array();
     print(json.text());
-    return kExitOk;
+    return output_written(kExitOk);
   }
   if (attempts.empty()) print("No attempts yet.\n");
   for (const Attempt& attempt : attempts) {
@@ -181,7 +191,7 @@ int history_command(const Machine& machine) {
                       attempt.boot_ids.size()));
     if (!attempt.reason.empty()) print("      " + attempt.reason + "\n");
   }
-  return kExitOk;
+  return output_written(kExitOk);
 }
 
 }  // namespace bootstate::cli

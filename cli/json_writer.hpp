@@ -82,11 +82,11 @@ class JsonWriter {
     end_array();
   }
 
-  // The end of a streamed document and its final newline; false when the sink failed.
-  bool finish() {
+  // The end of a streamed document and its final newline (the sink's errors are the caller's
+  // to check).
+  void finish() {
     buffer_.Put('\n');
     spill(0);
-    return std::fflush(sink_) == 0 && !std::ferror(sink_);
   }
 
   // The document and a final newline (one copy of a text that can be megabytes).

@@ -130,6 +130,19 @@ class StatusTest(unittest.TestCase):
             self.assertEqual(set(attempt), {"number", "generation", "state", "reason", "boots",
                                             "started", "finished"})
 
+    def test_output_that_cannot_be_written_is_an_error(self):
+        # `status > file` on a full disk must not exit 0 with half a document (or none).
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full")
+        for argv in (["status"], ["--json", "status"], ["history"], ["--json", "history"],
+                     ["preview", self.toplevel]):
+            with self.subTest(argv=argv), open("/dev/full", "w") as full:
+                result = subprocess.run([BOOTSTATE, "--root", self.machine.root] + argv,
+                                        stdout=full, stderr=subprocess.PIPE, text=True)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn("writing the output", result.stderr)
+                self.assertIn("No space left on device", result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
