@@ -1,12 +1,18 @@
 #include "cli/state_view.hpp"
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "core/slot_files.hpp"
 #include "core/store.hpp"
+#include "core/store_lock.hpp"
 
 namespace bootstate::cli {
 namespace {
+
+constexpr int kRereadsWhileWritten = 8;
+constexpr auto kRereadPause = std::chrono::milliseconds(25);
 
 // The store's slots with every write refused: LoadMode::ReadOnly already moves nothing, and this
 // makes any write that a change elsewhere might add fail loudly instead of touching the ESP.
@@ -46,10 +52,23 @@ Expected<StateSnapshot> read_state(const Machine& machine) {
       !access) {
     return access.error();
   }
-  SlotFiles files(directory);
-  ReadOnlySlots slots(files);
-  StateStore store(slots);
-  auto loaded = store.load(LoadMode::ReadOnly);
+  // No lock is taken (a run holds it for a whole phase, hours for a long migration), so a slot
+  // can be read while a run writes it in place: half written, it fails its checksum though
+  // nothing is wrong, and "state slot N is unusable" would alarm the operator watching
+  // `status`. While a writer holds the lock, such a load is read again; a commit's write takes
+  // milliseconds. A slot still unusable after that, or with no writer, is reported.
+  Expected<LoadResult> loaded = make_error(ErrorCode::Io, "not read");
+  for (int read = 0;; ++read) {
+    SlotFiles files(directory);
+    ReadOnlySlots slots(files);
+    StateStore store(slots);
+    loaded = store.load(LoadMode::ReadOnly);
+    if (!loaded || loaded->warnings.empty() || read == kRereadsWhileWritten ||
+        !store_lock_held(machine.rooted(kStoreLockPath))) {
+      break;
+    }
+    std::this_thread::sleep_for(kRereadPause);
+  }
   if (!loaded) return loaded.error();
   // The store is lost (or the next run finds it lost and moves it aside): the run's reconcile
   // marks the state, so status and preview show what it will do, held steps included

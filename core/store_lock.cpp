@@ -49,6 +49,15 @@ std::string utc_now() {
 
 }  // namespace
 
+bool store_lock_held(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // A shared lock for an instant, never waited for: it fails only against an exclusive holder.
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // releases the shared lock, if it was taken
+  return held;
+}
+
 Expected<StoreLock> StoreLock::acquire(const std::string& path, std::string_view holder,
                                        std::chrono::milliseconds wait,
                                        const std::function<void(const std::string&)>& waiting) {

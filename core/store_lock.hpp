@@ -32,6 +32,11 @@ namespace bootstate {
 // Under --root: DIR + this.
 inline constexpr std::string_view kStoreLockPath = "/run/bootstate/lock";
 
+// True while another process holds the lock at `path` (a run advancing a phase, a decision):
+// then the slots may be half written, and a reader that found one unusable reads again
+// (cli/state_view.cpp). Takes nothing and creates nothing: a missing file is "not held".
+bool store_lock_held(const std::string& path);
+
 class StoreLock {
  public:
   // Takes the lock at `path` (its directory is created if missing), waiting up to `wait` for
