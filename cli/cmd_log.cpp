@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +21,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/state_view.hpp"
-#include "core/read_file.hpp"
 #include "core/store_lock.hpp"
 
 namespace bootstate::cli {
@@ -274,32 +272,6 @@ void print_step(const Machine& machine, const LoggedStep& logged) {
   if (printed->last != '\n') out("\n");
 }
 
-// Whether a bootstate command holds the store lock now, read from /proc/locks (the lock is
-// not taken: `log` only reads). `run` holds the lock for its whole phase, so a step that the
-// state shows `running` while nobody holds it was interrupted (a power cut, a kill): no
-// process will ever end it in this state, only the next run of its phase.
-bool store_lock_held(const Machine& machine) {
-  struct stat lock {};
-  if (::lstat(machine.rooted(kStoreLockPath).c_str(), &lock) != 0) return false;
-  auto locks = read_file("/proc/locks");
-  if (!locks) return true;  // cannot tell: go on following, as before
-  // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF": device major:minor (hex) and inode.
-  const std::string file =
-      fmt::format(" {:02x}:{:02x}:{} ", major(lock.st_dev), minor(lock.st_dev), lock.st_ino);
-  std::size_t line_start = 0;
-  while (line_start < locks->size()) {
-    std::size_t line_end = locks->find('\n', line_start);
-    if (line_end == std::string::npos) line_end = locks->size();
-    std::string_view line(locks->data() + line_start, line_end - line_start);
-    if (line.find(" FLOCK ") != std::string_view::npos &&
-        line.find(file) != std::string_view::npos) {
-      return true;
-    }
-    line_start = line_end + 1;
-  }
-  return false;
-}
-
 // --follow: print the log as it grows until the step is no longer `running` in the state.
 int follow_step(const Machine& machine, LoggedStep logged) {
   out(heading(logged));
@@ -307,7 +279,7 @@ int follow_step(const Machine& machine, LoggedStep logged) {
   for (;;) {
     // Looked at before the state is read: a run commits its step's end before it lets go of
     // the lock, so a free lock and then a step still `running` means nobody will end it.
-    const bool run_alive = store_lock_held(machine);
+    const bool run_alive = store_lock_held(machine.rooted(kStoreLockPath));
     auto snapshot = read_state(machine);
     if (!snapshot) return report_error(snapshot.error());
     const MigrationRecord* record = snapshot->state.find(logged.migration);

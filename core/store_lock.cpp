@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "core/directory.hpp"
+#include "core/read_file.hpp"
 
 namespace bootstate {
 namespace {
@@ -50,12 +52,25 @@ std::string utc_now() {
 }  // namespace
 
 bool store_lock_held(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return false;
-  // A shared lock for an instant, never waited for: it fails only against an exclusive holder.
-  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);  // releases the shared lock, if it was taken
-  return held;
+  struct stat lock {};
+  if (::lstat(path.c_str(), &lock) != 0) return false;
+  auto locks = read_file("/proc/locks");
+  if (!locks) return true;  // cannot tell: as if held (a reader waits or reads again, no more)
+  // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF": device major:minor (hex) and inode.
+  const std::string file =
+      fmt::format(" {:02x}:{:02x}:{} ", major(lock.st_dev), minor(lock.st_dev), lock.st_ino);
+  std::size_t line_start = 0;
+  while (line_start < locks->size()) {
+    std::size_t line_end = locks->find('\n', line_start);
+    if (line_end == std::string::npos) line_end = locks->size();
+    std::string_view line(locks->data() + line_start, line_end - line_start);
+    if (line.find(" FLOCK ") != std::string_view::npos &&
+        line.find(file) != std::string_view::npos) {
+      return true;
+    }
+    line_start = line_end + 1;
+  }
+  return false;
 }
 
 Expected<StoreLock> StoreLock::acquire(const std::string& path, std::string_view holder,

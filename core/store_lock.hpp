@@ -32,9 +32,12 @@ namespace bootstate {
 // Under --root: DIR + this.
 inline constexpr std::string_view kStoreLockPath = "/run/bootstate/lock";
 
-// True while another process holds the lock at `path` (a run advancing a phase, a decision):
-// then the slots may be half written, and a reader that found one unusable reads again
-// (cli/state_view.cpp). Takes nothing and creates nothing: a missing file is "not held".
+// Whether a bootstate command holds the lock at `path` now, read from /proc/locks: the lock is
+// not taken, not even shared for an instant (a `run` starting then would find it busy, wait a
+// poll and say so). `run` holds the lock for its whole phase, so while it is held a slot may be
+// half written (a reader that found one unusable reads again, cli/state_view.cpp), and a step
+// the state shows `running` while nobody holds it was interrupted (`log --follow`). A missing
+// file is "not held"; an unreadable /proc/locks "held" (cannot tell).
 bool store_lock_held(const std::string& path);
 
 class StoreLock {

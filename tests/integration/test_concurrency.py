@@ -6,6 +6,7 @@ import fcntl
 import glob
 import json
 import os
+import shutil
 import subprocess
 import time
 import unittest
@@ -167,6 +168,22 @@ class ReadersDuringACommit(unittest.TestCase):
         self.assertEqual(status.returncode, 0, err)
         self.assertNotIn("unusable", err)
         self.assertEqual(json.loads(out)["warnings"], [])
+
+    def test_a_reader_never_takes_the_lock_not_even_for_an_instant(self):
+        # A shared flock, however brief, makes a `run` starting at that moment find the lock
+        # busy, wait a poll and say it waits: a reader only looks (/proc/locks).
+        if shutil.which("strace") is None:
+            self.skipTest("strace is not installed")
+        self.hold_lock()
+        self.tear(self.slots[0])  # a load with a warning, so the reader asks about the lock
+        trace = self.machine.path("/trace")
+        result = subprocess.run(["strace", "-f", "-e", "trace=flock", "-o", trace, BOOTSTATE,
+                                 "--root", self.machine.root, "status"],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(trace) as file:
+            calls = [line for line in file if "flock(" in line]
+        self.assertEqual(calls, [])
 
     def test_a_slot_that_stays_damaged_is_still_reported(self):
         self.hold_lock()
