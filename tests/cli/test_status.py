@@ -130,6 +130,30 @@ class StatusTest(unittest.TestCase):
             self.assertEqual(set(attempt), {"number", "generation", "state", "reason", "boots",
                                             "started", "finished"})
 
+    def test_json_of_hundreds_of_migrations_streams_as_one_document(self):
+        # status --json goes out in 64 KiB pieces (cli/json_writer.hpp): a document of several
+        # pieces must still be one JSON document with every row, ending in one newline.
+        count = 300
+        app = {"id": "app", "policy": "required",  # setUp's, applied already
+               "steps": [command_step("one", ["/bin/sh", "-c", "echo hi"])]}
+        self.machine.write_plan("big", [app] + [
+            {"id": "m%03d" % index, "policy": "required", "description": "migration %d" % index,
+             "steps": [command_step("a", ["/bin/true"]), command_step("b", ["/bin/true"])]}
+            for index in range(count)])
+        self.machine.boot_into("big")
+        self.machine.reboot()
+        self.assertEqual(self.machine.boot(), 0)
+        result = self.machine.bootstate("--json", "status")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertGreater(len(result.stdout), 3 * 64 * 1024)
+        self.assertTrue(result.stdout.endswith("}\n") and not result.stdout.endswith("\n\n"))
+        rows = json.loads(result.stdout)["migrations"]
+        in_plan = [row for row in rows if row["in_plan"]]
+        self.assertEqual([row["id"] for row in in_plan],
+                         ["app"] + ["m%03d" % i for i in range(count)])
+        self.assertTrue(all(row["state"] == "applied" for row in in_plan))
+        self.assertTrue(all(len(row["steps"]) == 2 for row in in_plan[1:]))
+
     def test_output_that_cannot_be_written_is_an_error(self):
         # `status > file` on a full disk must not exit 0 with half a document (or none).
         if not os.path.exists("/dev/full"):
