@@ -6,6 +6,7 @@ import fcntl
 import glob
 import json
 import os
+import platform
 import shutil
 import subprocess
 import time
@@ -155,13 +156,32 @@ class ReadersDuringACommit(unittest.TestCase):
             file.write(b"#" * 64)
         return good
 
+    @staticmethod
+    def wait_until_sleeping(process, seconds=10):
+        """True once `process` is in nanosleep/clock_nanosleep (x86_64 numbers 35, 230), read
+        from /proc/PID/syscall; False when it exits first."""
+        deadline = time.monotonic() + seconds
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                with open("/proc/%d/syscall" % process.pid) as file:
+                    if file.read().split(" ")[0] in ("35", "230"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.001)
+        return False
+
     def test_a_slot_being_written_is_read_again_not_reported(self):
+        if platform.machine() != "x86_64":
+            self.skipTest("wait_until_sleeping knows x86_64's system call numbers only")
         self.hold_lock()  # as a run does for its whole phase
         slot = self.slots[0]
         good = self.tear(slot)
         status = subprocess.Popen([BOOTSTATE, "--root", self.machine.root, "--json", "status"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.03)  # the "write" ends
+        # The "write" ends only once status has read the torn slot and paused to read again:
+        # otherwise a slow start would read the mended slot, and the test would prove nothing.
+        self.assertTrue(self.wait_until_sleeping(status), "status never paused to read again")
         with open(slot, "r+b") as file:
             file.write(good)
         out, err = status.communicate(timeout=30)
