@@ -242,7 +242,8 @@ int run_command(const Machine& machine) {
   const Phase phase = *options.phase;
   // /run/current-system is stage 2's: the initrd phases always work for the booted generation
   // (and do not read the link).
-  auto facts = machine.boot_facts(phase == Phase::PostActivation);
+  auto facts =
+      machine.boot_facts({.current_system = phase == Phase::PostActivation, .clock = false});
   if (!facts) return report_error(facts.error());
   if (switched_to_generation_without_plan(machine, *facts)) {
     std::fprintf(stderr, "bootstate: the switch to %s: no plan at %s, nothing to do\n",
@@ -284,6 +285,7 @@ int run_command(const Machine& machine) {
     // parsing the plan or the state (issue #17).
     return kExitOk;
   }
+  facts->now_usec = Machine::wall_clock_usec();  // not read until here: see FactsToRead
   auto plan = machine.booted_plan(phase, *facts);
   if (!plan) return report_error(plan.error());
   if (auto matches = check_generation(*plan, *facts, phase); !matches) {

@@ -92,7 +92,13 @@ Expected<void> Machine::require_access(const std::vector<std::string>& paths, bo
   return {};
 }
 
-Expected<BootFacts> Machine::boot_facts(bool read_current_system) const {
+std::int64_t Machine::wall_clock_usec() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Expected<BootFacts> Machine::boot_facts(FactsToRead what) const {
   BootFacts facts;
   auto boot_id = read_file(rooted("/proc/sys/kernel/random/boot_id"));
   if (!boot_id) return boot_id.error();
@@ -110,15 +116,13 @@ Expected<BootFacts> Machine::boot_facts(bool read_current_system) const {
   auto cmdline = read_file(rooted("/proc/cmdline"));
   if (!cmdline) return cmdline.error();
   facts.booted_generation = cmdline_generation(*cmdline).value_or("");
-  if (read_current_system) facts.current_generation = current_system();
+  if (what.current_system) facts.current_generation = current_system();
   // The same toplevel spelled differently (init=/nix/store//x/init) is no switch.
   if (!facts.booted_generation.empty() &&
       facts.current_generation == lexically_normal(facts.booted_generation)) {
     facts.current_generation = facts.booted_generation;
   }
-  facts.now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  if (what.clock) facts.now_usec = wall_clock_usec();
   return facts;
 }
 

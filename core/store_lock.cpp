@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -26,27 +27,38 @@ constexpr auto kPoll = std::chrono::milliseconds(50);
 // more than the rest of an idle phase.
 constexpr std::size_t kHolderBytes = 256;
 
-// What the holder wrote into the lock file; "an unknown process" when it has not yet.
-std::string read_holder(int fd) {
-  char buffer[kHolderBytes + 1];
-  const ssize_t got = ::pread(fd, buffer, sizeof buffer - 1, 0);
-  std::string text = got > 0 ? std::string(buffer, static_cast<std::size_t>(got)) : "";
-  text.resize(std::min(text.size(), text.find('\0')));  // the record's padding
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
-  return text.empty() ? "an unknown process" : text;
-}
-
 // Computed with <chrono>'s calendar, not gmtime_r/strftime: glibc initialises the time zone on
-// their first call (it reads /etc/localtime, seven system calls) even for UTC, on every idle boot.
-std::string utc_now() {
+// their first call (it reads /etc/localtime, seven system calls) even for UTC.
+std::string utc_text(std::chrono::sys_seconds now) {
   using namespace std::chrono;
-  const auto now = floor<seconds>(system_clock::now());
   const auto day = floor<days>(now);
   const year_month_day date{day};
   const hh_mm_ss time{now - day};
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", static_cast<int>(date.year()),
                      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
                      time.hours().count(), time.minutes().count(), time.seconds().count());
+}
+
+// What the holder wrote into the lock file and, from the file's modification time, since when:
+// the holder writes no time itself, or every idle phase would read the clock for nobody (two
+// page faults, the vDSO's data). "an unknown process" when it has not written yet.
+std::string read_holder(int fd) {
+  char buffer[kHolderBytes + 1];
+  const ssize_t got = ::pread(fd, buffer, sizeof buffer - 1, 0);
+  std::string text = got > 0 ? std::string(buffer, static_cast<std::size_t>(got)) : "";
+  text.resize(std::min(text.size(), text.find('\0')));  // the record's padding
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+  if (text.empty()) return "an unknown process";
+  // "pid N (what)" becomes "pid N (what, since T)", the form docs/DESIGN.md gives. A text that
+  // already names a time (an older bootstate wrote it) is shown as written.
+  struct stat written {};
+  if (text.back() == ')' && text.find(", since ") == std::string::npos &&
+      ::fstat(fd, &written) == 0) {
+    text.insert(text.size() - 1,
+                fmt::format(", since {}", utc_text(std::chrono::sys_seconds(
+                                              std::chrono::seconds(written.st_mtim.tv_sec)))));
+  }
+  return text;
 }
 
 }  // namespace
@@ -97,14 +109,16 @@ Expected<StoreLock> StoreLock::acquire(const std::string& path, std::string_view
     return make_error(ErrorCode::InvalidInput, "lock file {} is not a regular file", path);
   }
 
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+  // The clock is read only once the lock is found busy: an uncontended run never reads it.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   bool told = false;
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) {
       return make_error(ErrorCode::Io, "cannot lock {}: {}", path, errno_text(errno));
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (!deadline) deadline = std::chrono::steady_clock::now() + wait;
+    if (std::chrono::steady_clock::now() >= *deadline) {
       return make_error(ErrorCode::InvalidInput,
                         "the state store is in use: {} is held by {}; nothing was changed, try "
                         "again when it has finished",
@@ -115,8 +129,7 @@ Expected<StoreLock> StoreLock::acquire(const std::string& path, std::string_view
     std::this_thread::sleep_for(kPoll);
   }
   // Informational only (the flock is the lock): who holds it, for a waiter's message.
-  std::string text =
-      fmt::format("pid {} ({}, since {})\n", ::getpid(), std::string(holder), utc_now());
+  std::string text = fmt::format("pid {} ({})\n", ::getpid(), std::string(holder));
   text.resize(kHolderBytes, '\0');
   (void)!::pwrite(fd, text.data(), text.size(), 0);
   return lock;
