@@ -181,10 +181,22 @@ bool idle_claim_holds(const IdleClaim& claim, const std::array<std::optional<Slo
   return !other || other->sequence < claim.head.sequence;
 }
 
-bool idle_from_certificate(SlotStorage& storage, const IdleQuery& query) {
+namespace {
+
+// The certificate's claim; its 4 KiB buffer is freed on return, so that the slot prefix read
+// next reuses it: on an idle boot every heap page touched is a page fault.
+std::optional<IdleClaim> read_idle_claim(SlotStorage& storage) {
   auto bytes = storage.read_idle_certificate();
-  if (!bytes || !bytes->has_value()) return false;
+  if (!bytes || !bytes->has_value()) return std::nullopt;
   auto claim = decode_idle_claim(**bytes);
+  if (!claim) return std::nullopt;
+  return std::move(*claim);
+}
+
+}  // namespace
+
+bool idle_from_certificate(SlotStorage& storage, const IdleQuery& query) {
+  const std::optional<IdleClaim> claim = read_idle_claim(storage);
   if (!claim) return false;
   std::array<std::optional<SlotHead>, 2> heads;
   std::uint32_t prefix_crc = 0;
