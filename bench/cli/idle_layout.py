@@ -2,7 +2,7 @@
 """Writes cli/idle-path.ld: the code a boot with nothing pending runs, placed together at the
 start of the program's text (issue #17 item 1).
 
-  python3 bench/cli/idle_layout.py BUILD_DIR [--check]
+  python3 bench/cli/idle_layout.py BUILD_DIR [BUILD_DIR...] [--check]
 
 Why: touching a page of the program for the first time costs a page fault, about 12 µs on a
 virtual machine, more than the instructions around it. The kernel maps up to 64 KiB of page
@@ -17,8 +17,13 @@ script names those sections in one output section inserted before .text. GNU ld 
 -T (cli/CMakeLists.txt); a section the script names that no longer exists matches nothing, so a
 stale list costs speed, never correctness. --check exits 1 when the list is stale (an idle
 function outside the section): rerun without --check after changing the idle path.
+
+With several build directories the list is the union of what each build's idle path runs: the
+RelWithDebInfo build CI makes and the Release build nixpkgs' CMake hook makes inline
+differently (a handful of sections each).
 """
 
+import importlib
 import os
 import re
 import shutil
@@ -102,6 +107,7 @@ def hot_patterns(build):
     sys.argv = [sys.argv[0], build]
     import scale  # the settled tree of the scaling benchmark: one definition of "idle"
 
+    scale = importlib.reload(scale)  # its programs are those of `build`
     root = scale.tree(1000)
     try:
         scale.settle(root)
@@ -119,9 +125,12 @@ def hot_patterns(build):
 
 
 def main():
-    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
-    check = "--check" in sys.argv[2:]
-    patterns = hot_patterns(build)
+    arguments = sys.argv[1:]
+    check = "--check" in arguments
+    builds = [os.path.abspath(a) for a in arguments if a != "--check"] or [os.path.abspath("build")]
+    patterns = set()
+    for build in builds:
+        patterns |= hot_patterns(build)
     if check:
         listed = set(re.findall(r"^    (\S+)$", open(SOURCE).read(), re.M))
         missing = sorted(patterns - listed)
