@@ -16,7 +16,7 @@ seconds=${2:?usage: run.sh BUILD_DIR SECONDS [RUNS] [TARGET...]}
 runs=${3:--1}
 shift $(($# < 3 ? $# : 3))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(plan state_payload slot entry_name efivars)
+[ ${#targets[@]} -gt 0 ] || targets=(plan state_payload slot idle_certificate entry_name efivars)
 
 cxx=${BOOTSTATE_FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || true)}
 if [ -z "$cxx" ]; then
