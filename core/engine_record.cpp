@@ -73,12 +73,17 @@ Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_
 }  // namespace engine_detail
 
 namespace {
-// The pseudo-step a failed backup restore is recorded under (it has no step of its own).
-const Step kRestoreStep = [] {
-  Step step;
-  step.id = "restore-backup";
+// The pseudo-step a failed backup restore is recorded under (it has no step of its own). Made
+// on first use: a namespace-scope Step would be built and registered for destruction by every
+// process, an idle boot's too.
+const Step& restore_step() {
+  static const Step step = [] {
+    Step made;
+    made.id = "restore-backup";
+    return made;
+  }();
   return step;
-}();
+}
 }  // namespace
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
@@ -229,7 +234,7 @@ Expected<State> restore_failed(State state, const Decision& decision, std::strin
                                const BootFacts& facts) {
   Decision failed = decision;
   failed.undo = true;
-  failed.step = &kRestoreStep;
+  failed.step = &restore_step();
   StepOutcome outcome;
   outcome.message = fmt::format("restoring the backup failed: {}", why);
   return step_finished(std::move(state), failed, outcome, facts);
