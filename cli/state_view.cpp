@@ -1,12 +1,12 @@
 #include "cli/state_view.hpp"
 
 #include <chrono>
-#include <ctime>
 #include <thread>
 
 #include "core/slot_files.hpp"
 #include "core/store.hpp"
 #include "core/store_lock.hpp"
+#include "core/utc_time.hpp"
 
 namespace bootstate::cli {
 namespace {
@@ -80,13 +80,7 @@ Expected<StateSnapshot> read_state(const Machine& machine) {
 }
 
 std::string format_time(std::int64_t usec) {
-  if (usec <= 0) return "-";
-  std::time_t seconds = static_cast<std::time_t>(usec / 1'000'000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char text[64];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
-  return text;
+  return usec <= 0 ? "-" : utc_text(usec / 1'000'000);
 }
 
 }  // namespace bootstate::cli

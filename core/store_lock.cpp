@@ -17,6 +17,7 @@
 
 #include "core/directory.hpp"
 #include "core/read_file.hpp"
+#include "core/utc_time.hpp"
 
 namespace bootstate {
 namespace {
@@ -26,18 +27,6 @@ constexpr auto kPoll = std::chrono::milliseconds(50);
 // text needs no ftruncate: on a disk file system that costs half a millisecond (ext4, measured),
 // more than the rest of an idle phase.
 constexpr std::size_t kHolderBytes = 256;
-
-// Computed with <chrono>'s calendar, not gmtime_r/strftime: glibc initialises the time zone on
-// their first call (it reads /etc/localtime, seven system calls) even for UTC.
-std::string utc_text(std::chrono::sys_seconds now) {
-  using namespace std::chrono;
-  const auto day = floor<days>(now);
-  const year_month_day date{day};
-  const hh_mm_ss time{now - day};
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", static_cast<int>(date.year()),
-                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                     time.hours().count(), time.minutes().count(), time.seconds().count());
-}
 
 // What the holder wrote into the lock file and, from the file's modification time, since when:
 // the holder writes no time itself, or every idle phase would read the clock for nobody (two
@@ -54,9 +43,7 @@ std::string read_holder(int fd) {
   struct stat written {};
   if (text.back() == ')' && text.find(", since ") == std::string::npos &&
       ::fstat(fd, &written) == 0) {
-    text.insert(text.size() - 1,
-                fmt::format(", since {}", utc_text(std::chrono::sys_seconds(
-                                              std::chrono::seconds(written.st_mtim.tv_sec)))));
+    text.insert(text.size() - 1, ", since " + utc_text(written.st_mtim.tv_sec));
   }
   return text;
 }
