@@ -93,7 +93,10 @@ std::optional<std::string> encode_idle_claim(const IdleClaim& claim) {
   put_u64(body, claim.plan.size);
   put_u64(body, static_cast<std::uint64_t>(claim.plan.mtime_ns));
   put_u64(body, static_cast<std::uint64_t>(claim.plan.ctime_ns));
-  // magic, version, body length, body, CRC32C over all of it; zeros up to the fixed size.
+  return frame_idle_claim(body);
+}
+
+std::optional<std::string> frame_idle_claim(std::string_view body) {
   std::string bytes(kClaimMagic);
   put_u32(bytes, kIdleClaimVersion);
   put_u32(bytes, static_cast<std::uint32_t>(body.size()));

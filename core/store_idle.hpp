@@ -80,10 +80,15 @@ struct IdleClaim {
   std::string plan_generation;  // the plan's own `generation` field (may be the initrd placeholder)
   std::string plan_digest;      // for messages and inspection; the identity is what is compared
   PlanIdentity plan;
+  bool operator==(const IdleClaim&) const = default;
 };
 
 // kIdleClaimSize bytes; nullopt when the strings do not fit (no certificate is then written).
 std::optional<std::string> encode_idle_claim(const IdleClaim& claim);
+// The frame encode_idle_claim puts around the encoded fields: magic, version, body length,
+// `body`, CRC32C over all of it, zeros up to kIdleClaimSize; nullopt when it does not fit.
+// (The fuzz target frames bodies of its own with it, to reach the fields past the checksum.)
+std::optional<std::string> frame_idle_claim(std::string_view body);
 // Corrupt for anything but an intact certificate of version kIdleClaimVersion.
 Expected<IdleClaim> decode_idle_claim(std::string_view bytes);
 
