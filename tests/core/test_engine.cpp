@@ -236,42 +236,37 @@ TEST_CASE("semantics 1: a stale migration is undone from its backup on fallback"
   CHECK(machine.backups.calls() == std::vector<std::string>{"snapshot:db"});
   CHECK(record(machine.state(), "db").backup_taken);
 
-  machine.reboot();
-  machine.boot_plan(plan_json(kGen1, ""));
-  CHECK(machine.run(Phase::InitrdPreMount).exit == PhaseExit::Ok);
-  CHECK(machine.run(Phase::PreSwitchRoot).exit == PhaseExit::Ok);  // restored with root mounted
-  CHECK(machine.backups.calls().back() == "restore:db");
-  CHECK(machine.run(Phase::PostActivation).exit == PhaseExit::Ok);
-  State state = machine.state();
-  CHECK(record(state, "db").state == MigrationState::Undone);
-  CHECK(state.last_good_generation == kGen1);
-  CHECK(state.history.back().generation == kGen2);
-}
-
-TEST_CASE("a backup that cannot be restored fails the undo under its pseudo-step, saying why") {
-  TestMachine machine;
-  establish_last_good(machine);
-  machine.boot_plan(
-      plan_json(kGen2, migration("db", command_step("a"), R"(,"backup":["/var/lib/db"])")));
-  CHECK(machine.boot().exit == PhaseExit::Ok);
-  REQUIRE(machine.backups.discard("db"));  // the snapshot is gone (deleted by hand, disk lost)
-
-  machine.reboot();
-  machine.boot_plan(plan_json(kGen1, ""));
-  CHECK(machine.run(Phase::InitrdPreMount).exit == PhaseExit::Ok);
-  auto end = machine.run(Phase::PreSwitchRoot);
-  INFO(end.message);
-  CHECK(end.exit == PhaseExit::Failed);
-  CHECK(end.message.find("no snapshot of db") != std::string::npos);
-  CHECK(machine.backups.calls().back() == "restore:db");
-  const State state = machine.state();
-  const MigrationRecord& db = record(state, "db");
-  CHECK(db.state != MigrationState::Undone);
-  REQUIRE(db.undo_steps.size() == 1);
-  CHECK(db.undo_steps[0].id == "restore-backup");
-  CHECK(db.undo_steps[0].state == StepState::Failed);
-  CHECK(db.undo_steps[0].message.find("restoring the backup failed: no snapshot of db") !=
-        std::string::npos);
+  SUBCASE("restored with root mounted") {
+    machine.reboot();
+    machine.boot_plan(plan_json(kGen1, ""));
+    CHECK(machine.run(Phase::InitrdPreMount).exit == PhaseExit::Ok);
+    CHECK(machine.run(Phase::PreSwitchRoot).exit == PhaseExit::Ok);
+    CHECK(machine.backups.calls().back() == "restore:db");
+    CHECK(machine.run(Phase::PostActivation).exit == PhaseExit::Ok);
+    State state = machine.state();
+    CHECK(record(state, "db").state == MigrationState::Undone);
+    CHECK(state.last_good_generation == kGen1);
+    CHECK(state.history.back().generation == kGen2);
+  }
+  SUBCASE("a backup that cannot be restored fails the undo under its pseudo-step, saying why") {
+    REQUIRE(machine.backups.discard("db"));  // the snapshot is gone (deleted by hand, disk lost)
+    machine.reboot();
+    machine.boot_plan(plan_json(kGen1, ""));
+    CHECK(machine.run(Phase::InitrdPreMount).exit == PhaseExit::Ok);
+    auto end = machine.run(Phase::PreSwitchRoot);
+    INFO(end.message);
+    CHECK(end.exit == PhaseExit::Failed);
+    CHECK(end.message.find("no snapshot of db") != std::string::npos);
+    CHECK(machine.backups.calls().back() == "restore:db");
+    const State state = machine.state();
+    const MigrationRecord& db = record(state, "db");
+    CHECK(db.state != MigrationState::Undone);
+    REQUIRE(db.undo_steps.size() == 1);
+    CHECK(db.undo_steps[0].id == "restore-backup");
+    CHECK(db.undo_steps[0].state == StepState::Failed);
+    CHECK(db.undo_steps[0].message.find("restoring the backup failed: no snapshot of db") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("semantics 1: explicit undo steps run in their phases; keep is kept; neither blocks") {
