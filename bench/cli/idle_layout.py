@@ -102,21 +102,28 @@ def pattern(section, file):
     return "*%s(.text)" % os.path.basename(file)
 
 
-def hot_patterns(build):
+def idle_functions(build):
+    """(program, names of every function the three idle phases run, the C library's too)."""
     sys.path.insert(0, HERE)
-    sys.argv = [sys.argv[0], build]
+    saved_argv, sys.argv = sys.argv, [sys.argv[0], build]
     import scale  # the settled tree of the scaling benchmark: one definition of "idle"
 
     scale = importlib.reload(scale)  # its programs are those of `build`
+    sys.argv = saved_argv
     root = scale.tree(1000)
     try:
         scale.settle(root)
         binary = os.path.realpath(os.path.join(build, "cli", "bootstate"))
-        addresses = function_addresses(binary, executed_functions(binary, root))
-        addresses.add(entry_point(binary))  # _start: callgrind names it "(below main)"
+        return binary, executed_functions(binary, root)
     finally:
         shutil.rmtree(root)
         shutil.rmtree(scale.binaries)
+
+
+def hot_patterns(build):
+    binary, names = idle_functions(build)
+    addresses = function_addresses(binary, names)
+    addresses.add(entry_point(binary))  # _start: callgrind names it "(below main)"
     patterns = set()
     for start, size, section, file in input_sections(os.path.join(build, "cli", "bootstate.map")):
         if any(start <= address < start + size for address in addresses):
