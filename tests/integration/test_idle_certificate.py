@@ -1,7 +1,9 @@
 """The idle certificate (core/store_idle.hpp, issue #17): an idle run decides from DIR/idle and
 the slot headers. These cases try to make it skip work it must do, or trust what it must not."""
 
+import calendar
 import os
+import time
 import unittest
 
 from harness import Machine, PHASES, STEP_TOOL, command_step
@@ -30,6 +32,44 @@ class IdleCertificate(unittest.TestCase):
     def read_certificate(self):
         with open(self.certificate, "rb") as file:
             return file.read()
+
+    def assert_times_between(self, times, earliest, latest):
+        self.assertTrue(times)
+        for text in times:
+            self.assertIsNotNone(text, "a time status shows is null (0: the clock was not read)")
+            seconds = calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S UTC"))
+            self.assertGreaterEqual(seconds, int(earliest), text)
+            self.assertLessEqual(seconds, latest + 1, text)
+
+    def test_runs_with_work_read_the_clock_around_idle_boots(self):
+        """An idle run reads no clock (a54d38a): a run that finds work reads it once the
+        certificate does not hold. Every time such a run records is now, not 0, through idle
+        boots and then the admin booting the older generation, which undoes the migration."""
+        m = self.m
+        earliest = time.time()
+        m.write_plan("gen1", [])
+        m.boot_into("gen1")
+        self.assertEqual(m.boot(), 0)
+        m.reboot()
+        self.settle([{"id": "app", "policy": "required", "steps": [append_step(m, "a")],
+                      "undo": [append_step(m, "back")]}])
+        m.reboot()
+        self.assertEqual(m.boot(), 0)  # idle, from the certificate
+        status = m.status()
+        step = status["migrations"][0]["steps"][0]
+        self.assert_times_between([step["started"], step["finished"],
+                                   status["attempt"]["started"], status["attempt"]["finished"]],
+                                  earliest, time.time())
+        m.reboot()
+        m.boot_into("gen1")  # the older generation: gen2's migration is undone
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["a", "back"])
+        status = m.status()
+        app = m.migration("app")
+        self.assertEqual(app["state"], "undone")
+        self.assert_times_between([app["undo_steps"][0]["started"],
+                                   app["undo_steps"][0]["finished"],
+                                   status["attempt"]["started"]], earliest, time.time())
 
     def test_idle_run_from_certificate_writes_nothing(self):
         self.settle([{"id": "app", "policy": "required", "steps": [append_step(self.m, "a")]}])
