@@ -2,11 +2,13 @@
 taken while `run` advances a phase waits for it and then takes effect, parallel decisions all
 land, and a second `run` waits, then refuses naming the holder. Real processes race here."""
 
+import calendar
 import fcntl
 import glob
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -104,14 +106,20 @@ class Concurrency(unittest.TestCase):
     def test_a_second_run_waits_then_refuses_naming_the_holder(self):
         m = self.machine
         started = self.slow_plan(14)
+        earliest = int(time.time())
         first = self.start("run", "--phase", "post-activation")
         self.wait_for_file(started)
         before = m.store_bytes()
         second = m.run("post-activation")
         self.assertIsNone(first.poll())
         self.assertEqual(second.returncode, 2, second.stderr)
-        self.assertIn("held by pid %d (bootstate run --phase post-activation" % first.pid,
-                      second.stderr)
+        # docs/DESIGN.md's form; T is the lock file's mtime, written when the holder took it.
+        held = re.search(r"held by pid %d \(bootstate run --phase post-activation, since "
+                         r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\);" % first.pid, second.stderr)
+        self.assertIsNotNone(held, second.stderr)
+        since = calendar.timegm(time.strptime(held.group(1), "%Y-%m-%d %H:%M:%S"))
+        self.assertGreaterEqual(since, earliest)
+        self.assertLessEqual(since, time.time())
         self.assertIn("nothing was changed", second.stderr)
         self.assertEqual(m.store_bytes(), before)
         first.communicate()
