@@ -23,6 +23,7 @@ RelWithDebInfo build CI makes and the Release build nixpkgs' CMake hook makes in
 differently (a handful of sections each).
 """
 
+import contextlib
 import importlib
 import os
 import re
@@ -102,22 +103,30 @@ def pattern(section, file):
     return "*%s(.text)" % os.path.basename(file)
 
 
-def idle_functions(build):
-    """(program, names of every function the three idle phases run, the C library's too)."""
+@contextlib.contextmanager
+def settled_tree(build, count=1000):
+    """The settled tree of the scaling benchmark, made with `build`'s programs: one definition
+    of "idle" for the layout, the tests and the benchmark."""
     sys.path.insert(0, HERE)
     saved_argv, sys.argv = sys.argv, [sys.argv[0], build]
-    import scale  # the settled tree of the scaling benchmark: one definition of "idle"
+    import scale
 
     scale = importlib.reload(scale)  # its programs are those of `build`
     sys.argv = saved_argv
-    root = scale.tree(1000)
+    root = scale.tree(count)
     try:
         scale.settle(root)
-        binary = os.path.realpath(os.path.join(build, "cli", "bootstate"))
-        return binary, executed_functions(binary, root)
+        yield root
     finally:
         shutil.rmtree(root)
         shutil.rmtree(scale.binaries)
+
+
+def idle_functions(build):
+    """(program, names of every function the three idle phases run, the C library's too)."""
+    with settled_tree(build) as root:
+        binary = os.path.realpath(os.path.join(build, "cli", "bootstate"))
+        return binary, executed_functions(binary, root)
 
 
 def hot_patterns(build):
@@ -129,6 +138,12 @@ def hot_patterns(build):
         if any(start <= address < start + size for address in addresses):
             patterns.add(pattern(section, file))
     return patterns
+
+
+# Code every run executes at start and exit that callgrind cannot name (it shows their addresses):
+# the C runtime's walk of the constructors and destructors (crtbeginS.o) and the exit code
+# `_fini` (crti.o and crtn.o, in link order). Each is otherwise a page fault of its own.
+RUNTIME = ("*crtbeginS.o(.text)", "KEEP(*(SORT_NONE(.fini)))")
 
 
 def main():
@@ -152,6 +167,8 @@ def main():
                   "   Written by bench/cli/idle_layout.py; see there. */\n"
                   "SECTIONS\n{\n  .text.idle :\n  {\n")
         for name in sorted(patterns):
+            out.write("    %s\n" % name)
+        for name in RUNTIME:
             out.write("    %s\n" % name)
         out.write("  }\n}\nINSERT BEFORE .text;\n")
     print("%s: %d input sections" % (SOURCE, len(patterns)))
