@@ -286,6 +286,7 @@ int run_command(const Machine& machine) {
     return kExitOk;
   }
   facts->now_usec = Machine::wall_clock_usec();  // not read until here: see FactsToRead
+  keep_freed_memory_for_reuse();
   auto plan = machine.booted_plan(phase, *facts);
   if (!plan) return report_error(plan.error());
   if (auto matches = check_generation(*plan, *facts, phase); !matches) {

@@ -12,6 +12,10 @@ inline constexpr int kExitFailed = 1;
 inline constexpr int kExitInvalid = 2;
 inline constexpr int kExitReboot = 4;
 
+// Before a command reads the whole state: keep freed memory in the heap (main.cpp says why).
+// Not on an idle boot's path, which reads a few KiB: mallopt's code is a page fault there.
+void keep_freed_memory_for_reuse();
+
 int run_command(const Machine& machine);
 int status_command(const Machine& machine);
 int preview_command(const Machine& machine);

@@ -8,20 +8,29 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 
-int main(int argc, char** argv) {
-  using namespace bootstate::cli;
-  // `status` and `preview` of a large state allocate and free buffers of a megabyte or more (the
-  // plan, the slot, parsed documents, the output). By default glibc maps each of those
-  // separately and unmaps it when freed, so the next one faults in fresh pages again: a third
-  // of `status --json` with 1,000 migrations was system time (docs/PERFORMANCE.md "(b)"). Keep
-  // freed memory in the heap for reuse instead; the process is short-lived.
+namespace bootstate::cli {
+
+// `status` and `preview` of a large state allocate and free buffers of a megabyte or more (the
+// plan, the slot, parsed documents, the output). By default glibc maps each of those separately
+// and unmaps it when freed, so the next one faults in fresh pages again: a third of `status
+// --json` with 1,000 migrations was system time (docs/PERFORMANCE.md "(b)"). Keep freed memory
+// in the heap for reuse instead; the process is short-lived.
+void keep_freed_memory_for_reuse() {
   ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
   ::mallopt(M_TOP_PAD, 1 << 20);
+}
+
+}  // namespace bootstate::cli
+
+int main(int argc, char** argv) {
+  using namespace bootstate::cli;
   std::vector<std::string> arguments(argv + 1, argv + argc);
   auto options = parse_options(arguments);
   if (!options) return report_error(options.error());
   Machine machine(std::move(*options));
+  // `run` does it once it knows the boot is not idle (cmd_run.cpp).
+  if (machine.options().command != Command::Run) keep_freed_memory_for_reuse();
   try {
     switch (machine.options().command) {
       case Command::Run:
