@@ -179,8 +179,14 @@ Expected<std::string> Machine::boot_partition(const std::string& esp) const {
 const std::string& Machine::current_system() const {
   if (current_system_) return *current_system_;
   std::string link = rooted(kCurrentSystem);
-  std::string target(PATH_MAX, '\0');
-  const ssize_t length = ::readlink(link.c_str(), target.data(), target.size());
+  // A store path is short: an idle boot reads this link, and every page of heap or stack it
+  // touches is a page fault, so a PATH_MAX buffer only when the first one is too small.
+  std::string target(256, '\0');
+  ssize_t length = ::readlink(link.c_str(), target.data(), target.size());
+  if (length == static_cast<ssize_t>(target.size())) {
+    target.assign(PATH_MAX, '\0');
+    length = ::readlink(link.c_str(), target.data(), target.size());
+  }
   if (length <= 0 || static_cast<std::size_t>(length) >= target.size()) {
     target.clear();
   } else {

@@ -86,6 +86,31 @@ class Switch(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(m.lines("/var/lib/log"), ["a"])
 
+    def test_a_current_system_link_of_any_length_is_read_whole(self):
+        """Machine::current_system reads the link into 256 bytes first (on an idle boot every
+        page of heap touched is a page fault) and again into PATH_MAX when those were filled:
+        targets of 255, 256 (the first read filled exactly) and 300 bytes each name their
+        generation."""
+        m = self.machine
+        link = m.path("/run/current-system")
+        migrations = []  # each generation keeps the earlier ones: none is stale
+        for length in (255, 256, 300):
+            name = "gen-%d-" % length
+            name += "x" * (200 - len(name))
+            migrations.append({"id": "a-%d" % length, "policy": "required",
+                               "steps": [self.append("a-%d" % length)]})
+            toplevel = m.write_plan(name, migrations)
+            # The same toplevel spelled `length` bytes long: bootstate normalizes "./" and "//".
+            padding = length - len(toplevel)
+            target = "/nix/" + "./" * (padding // 2) + "/" * (padding % 2) + toplevel[5:]
+            self.assertEqual(len(target), length)
+            os.unlink(link)
+            os.symlink(target, link)
+            result = self.machine.run_unit()
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(m.status()["current"]["generation"], toplevel, length)
+        self.assertEqual(m.lines("/var/lib/log"), ["a-255", "a-256", "a-300"])
+
     def test_the_first_boot_of_a_switched_generation_blesses_it(self):
         m = self.machine
         m.write_plan("gen2", [{"id": "a", "policy": "required", "steps": [self.append("a")]}])
