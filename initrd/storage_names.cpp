@@ -7,12 +7,16 @@
 #include <charconv>
 #include <limits>
 
+#include "core/inline_text.hpp"
+
 namespace bootstate {
 namespace {
 
+// InlineText, not std::string_view: these tables are in every run's binary, and a table of
+// pointers is relocated, a page fault, at every start (core/inline_text.hpp).
 struct TypeName {
-  std::string_view name;
-  std::string_view guid;
+  InlineText<15> name;
+  InlineText<36> guid;
   unsigned dos_code;
 };
 
@@ -35,7 +39,7 @@ constexpr std::array<TypeName, 13> kTypes{{
 }};
 
 struct AttrName {
-  std::string_view name;
+  InlineText<15> name;
   unsigned bit;
 };
 
@@ -117,7 +121,7 @@ Expected<std::string> resolve_type(std::string_view text) {
   if (is_guid_text(text)) return upper_ascii(text);
   std::string name = lower_ascii(text);
   for (const TypeName& type : kTypes) {
-    if (type.name == name) return std::string(type.guid);
+    if (type.name.view() == name) return std::string(type.guid.view());
   }
   return make_error(ErrorCode::InvalidInput,
                     "unknown partition type \"{}\" (a type GUID or one of linux, swap, esp, "
@@ -128,7 +132,7 @@ Expected<std::string> resolve_type(std::string_view text) {
 Expected<unsigned> resolve_dos_type(std::string_view text) {
   std::string name = lower_ascii(text);
   for (const TypeName& type : kTypes) {
-    if (type.name == name && type.dos_code != 0) return type.dos_code;
+    if (type.name.view() == name && type.dos_code != 0) return type.dos_code;
   }
   std::string_view hex = name;
   if (hex.substr(0, 2) == "0x") hex.remove_prefix(2);
@@ -147,7 +151,7 @@ Expected<unsigned> resolve_dos_type(std::string_view text) {
 std::optional<std::string_view> type_short_name(std::string_view guid) {
   std::string upper = upper_ascii(guid);
   for (const TypeName& type : kTypes) {
-    if (type.guid == upper) return type.name;
+    if (type.guid.view() == upper) return type.name.view();
   }
   return std::nullopt;
 }
@@ -158,7 +162,7 @@ Expected<std::uint64_t> parse_gpt_attrs(const std::vector<std::string>& names) {
     std::optional<unsigned> bit;
     std::string name = lower_ascii(text);
     for (const AttrName& attr : kAttrs) {
-      if (attr.name == name) bit = attr.bit;
+      if (attr.name.view() == name) bit = attr.bit;
     }
     unsigned number = 0;
     auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
@@ -183,7 +187,7 @@ std::string format_gpt_attrs(std::uint64_t attrs) {
     if ((attrs & (std::uint64_t{1} << bit)) == 0) continue;
     std::string name = std::to_string(bit);
     for (const AttrName& attr : kAttrs) {
-      if (attr.bit == bit) name = std::string(attr.name);
+      if (attr.bit == bit) name = std::string(attr.name.view());
     }
     if (!out.empty()) out += ',';
     out += name;
