@@ -32,7 +32,7 @@ Expected<std::string> read_regular(const std::string& path, int extra_flags, std
                       "cannot read {}: {}", path, errno_text(error));
   }
   struct stat status {};
-  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+  if (stat_descriptor(fd, status) != 0 || !S_ISREG(status.st_mode)) {
     const int error = errno;
     const mode_t mode = status.st_mode;
     ::close(fd);

@@ -4,11 +4,23 @@
 // start-up page faults (docs/PERFORMANCE.md (a)).
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <string>
 
 #include "core/error.hpp"
 
 namespace bootstate {
+
+// fstat(2), as the code on an idle boot's path calls it. glibc's fstat is fstatat(fd, "",
+// AT_EMPTY_PATH), and the kernel reads that "" from glibc's read-only data: a page fault that
+// nothing else on the path needs (docs/PERFORMANCE.md "(j)"). The empty path here is on the
+// stack, whose pages are already there.
+inline int stat_descriptor(int fd, struct stat& status) {
+  char empty_path[1] = {'\0'};
+  return ::fstatat(fd, empty_path, &status, AT_EMPTY_PATH);
+}
 
 // The file's bytes. A missing file (ENOENT, or ENOTDIR: a component is no directory) is
 // ErrorCode::NotFound (callers often treat it as "none"); anything but a regular file (a FIFO,

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "core/read_file.hpp"
 #include "core/store_idle.hpp"
 
 namespace bootstate {
@@ -76,7 +77,7 @@ Expected<void> check_slot(int slot) {
 // put or changed it, so its content cannot be trusted, nor written through.
 Expected<void> check_owned(int fd, const std::string& path, bool directory) {
   struct stat status {};
-  if (::fstat(fd, &status) != 0) return io_error("stat", path, errno);
+  if (stat_descriptor(fd, status) != 0) return io_error("stat", path, errno);
   if (directory ? !S_ISDIR(status.st_mode) : !S_ISREG(status.st_mode)) {
     return make_error(ErrorCode::InvalidInput, "{} is not a {}: refusing to use it", path,
                       directory ? "directory" : "regular file");
@@ -189,7 +190,7 @@ Expected<bool> SlotFiles::read_into(int slot, std::string& contents) {
   // copied it over and over (docs/PERFORMANCE.md "(b)"). A file that grew meanwhile (a
   // status reading while a run commits) is read again with twice the room.
   struct stat status {};
-  std::size_t limit = ::fstat(fd.get(), &status) == 0 && status.st_size > 0
+  std::size_t limit = stat_descriptor(fd.get(), status) == 0 && status.st_size > 0
                           ? static_cast<std::size_t>(status.st_size) + 1
                           : 1;
   for (;;) {
@@ -252,7 +253,7 @@ Expected<SlotFiles::OpenSlot> SlotFiles::open_for_write(int slot) {
   Fd fd(open.fd);
   BOOTSTATE_TRY(check_owned(fd.get(), open.path, false));
   struct stat status {};
-  if (::fstat(fd.get(), &status) != 0) return io_error("stat", open.path, errno);
+  if (stat_descriptor(fd.get(), status) != 0) return io_error("stat", open.path, errno);
   open.size = static_cast<std::size_t>(status.st_size);
   open.inode = status.st_ino;
   open.fd = fd.release();

@@ -42,7 +42,7 @@ std::string read_holder(int fd) {
   // already names a time (an older bootstate wrote it) is shown as written.
   struct stat written {};
   if (text.back() == ')' && text.find(", since ") == std::string::npos &&
-      ::fstat(fd, &written) == 0) {
+      stat_descriptor(fd, written) == 0) {
     text.insert(text.size() - 1, ", since " + utc_text(written.st_mtim.tv_sec));
   }
   return text;
@@ -92,7 +92,7 @@ Expected<StoreLock> StoreLock::acquire(const std::string& path, std::string_view
   }
   StoreLock lock(fd);
   struct stat status {};
-  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+  if (stat_descriptor(fd, status) != 0 || !S_ISREG(status.st_mode)) {
     return make_error(ErrorCode::InvalidInput, "lock file {} is not a regular file", path);
   }
 
