@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "bootloader/systemd_boot.hpp"
+#include "core/inline_text.hpp"
 
 namespace bootstate {
 namespace {
@@ -13,7 +14,8 @@ std::string strip_trailing_slashes(std::string_view path) {
   return std::string(path);
 }
 
-constexpr std::string_view kFeatureNames[] = {
+// InlineText: a table of pointers would be relocated at every start (core/inline_text.hpp).
+constexpr InlineText<23> kFeatureNames[] = {
     "config-timeout",    "config-timeout-one-shot",
     "entry-default",     "entry-one-shot",
     "boot-counting",     "xbootldr",
@@ -151,7 +153,7 @@ std::vector<std::string> loader_feature_names(std::uint64_t features) {
   std::vector<std::string> names;
   for (unsigned bit = 0; bit < 64; ++bit) {
     if ((features & (std::uint64_t{1} << bit)) == 0) continue;
-    names.push_back(bit < std::size(kFeatureNames) ? std::string(kFeatureNames[bit])
+    names.push_back(bit < std::size(kFeatureNames) ? std::string(kFeatureNames[bit].view())
                                                    : fmt::format("bit {}", bit));
   }
   return names;

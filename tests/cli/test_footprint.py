@@ -114,7 +114,7 @@ class FootprintTest(unittest.TestCase):
         names = ["bootstate::(anonymous namespace)::%s" % table
                  for table in ("kTypes", "kAttrs", "kStepStateNames", "kMigrationStateNames",
                                "kAttemptStateNames", "kDecisionNames", "kPolicyNames",
-                               "kStepKindNames", "kStorageOpNames")]
+                               "kStepKindNames", "kStorageOpNames", "kFeatureNames")]
         addresses = self.symbol_addresses(program, names)
         self.assertEqual(sorted(addresses), sorted(names))
         relocated = sorted(name for name, address in addresses.items()
