@@ -102,6 +102,26 @@ class FootprintTest(unittest.TestCase):
         for name, address in addresses.items():
             self.assertTrue(start <= address < start + size, "%s is outside .text.idle" % name)
 
+    def test_the_idle_section_spans_two_fault_windows_at_any_load_address(self):
+        """The page cache maps the 64 KiB window around a fault (aligned in the address space).
+        Linked with 4 KiB segment alignment the program loads at any page, and the 110 KiB from
+        .init to the end of .text.idle spanned two or three windows (2.8 on average); with 64
+        KiB (-z max-page-size, cli/CMakeLists.txt) the kernel aligns the load address to
+        64 KiB and the span is the same on every run (docs/PERFORMANCE.md "(j)")."""
+        program = shutil.which(BOOTSTATE) or BOOTSTATE
+        if shutil.which("readelf") is None:
+            self.skipTest("readelf is not installed (binutils, scripts/install-deps.sh)")
+        headers = subprocess.run(["readelf", "-lW", program], capture_output=True, text=True,
+                                 timeout=120).stdout
+        aligns = [int(line.split()[-1], 16) for line in headers.splitlines()
+                  if line.split()[:1] == ["LOAD"]]
+        self.assertTrue(aligns)
+        self.assertTrue(all(align >= 0x10000 for align in aligns), aligns)
+        sections = self.sections(program)
+        first = min(sections[".init"][0], sections[".text.idle"][0])
+        last = sections[".text.idle"][0] + sections[".text.idle"][1] - 1
+        self.assertLessEqual(last // 0x10000 - first // 0x10000 + 1, 2)
+
     def test_no_name_table_is_relocated(self):
         """Tables of std::string_view are pointers, which the dynamic loader rewrites at every
         start: every page of .data.rel.ro holding one is a page fault on every run. The word
