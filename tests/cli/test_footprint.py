@@ -35,30 +35,28 @@ class FootprintTest(unittest.TestCase):
         """cli/idle-path.ld puts the code an idle phase runs into one section (.text.idle):
         each 64 KiB of text that phase touches is a page fault. Without the script (or with a
         linker that ignored it) those functions were spread over 14 windows of 2 MB."""
-        program = shutil.which(BOOTSTATE) or BOOTSTATE
-        if shutil.which("readelf") is None or shutil.which("nm") is None:
-            self.skipTest("readelf/nm are not installed (binutils, scripts/install-deps.sh)")
-        sections = subprocess.run(["readelf", "-SW", program], capture_output=True, text=True,
-                                  timeout=120).stdout
-        found = [line.split("]", 1)[1].split() for line in sections.splitlines()
-                 if " .text.idle " in line]
-        self.assertEqual(len(found), 1, "no .text.idle section: was cli/idle-path.ld linked?")
-        start, size = int(found[0][2], 16), int(found[0][4], 16)
+        program = self.program_with_binutils()
+        sections = self.sections(program)
+        self.assertIn(".text.idle", sections, "no .text.idle section: was cli/idle-path.ld linked?")
+        start, size = sections[".text.idle"]
         self.assertLess(size, 192 * 1024, "the idle section grew past three 64 KiB windows")
-        symbols = subprocess.run(["nm", "-C", "--defined-only", program], capture_output=True,
-                                 text=True, timeout=120).stdout
-        if not symbols.strip():
-            self.skipTest("the program is stripped")
+        symbols = self.symbols(program)
         idle = ("bootstate::cli::run_command(", "bootstate::idle_from_certificate(",
                 "bootstate::StoreLock::acquire(", "bootstate::SlotFiles::read_idle_certificate",
                 "bootstate::cli::parse_options(")
         for name in idle:
-            addresses = [int(line.split()[0], 16) for line in symbols.splitlines()
-                         if line.split(" ", 2)[-1].startswith(name) and
-                         "[clone .cold]" not in line]  # the parts never run stay apart
+            addresses = [address for address, symbol in symbols
+                         if symbol.startswith(name) and
+                         "[clone .cold]" not in symbol]  # the parts never run stay apart
             self.assertTrue(addresses, name)
             self.assertTrue(all(start <= a < start + size for a in addresses),
                             "%s is outside .text.idle: rerun bench/cli/idle_layout.py" % name)
+
+    def program_with_binutils(self):
+        """The program under test, once readelf and nm are known to be there."""
+        if shutil.which("readelf") is None or shutil.which("nm") is None:
+            self.skipTest("readelf/nm are not installed (binutils, scripts/install-deps.sh)")
+        return shutil.which(BOOTSTATE) or BOOTSTATE
 
     def sections(self, program):
         """{name: (start, size)} of the program's sections (readelf)."""
@@ -73,18 +71,18 @@ class FootprintTest(unittest.TestCase):
                 found[fields[0]] = (int(fields[2], 16), int(fields[4], 16))
         return found
 
-    def symbol_addresses(self, program, names):
-        """{name: address} of the program's symbols (demangled) that are in `names`."""
+    def symbols(self, program):
+        """[(address, demangled name)] of the program's defined symbols (nm)."""
         listing = subprocess.run(["nm", "-C", "--defined-only", program], capture_output=True,
                                  text=True, timeout=120).stdout
         if not listing.strip():
             self.skipTest("the program is stripped")
-        found = {}
-        for line in listing.splitlines():
-            fields = line.split(" ", 2)
-            if len(fields) == 3 and fields[2] in names:
-                found[fields[2]] = int(fields[0], 16)
-        return found
+        return [(int(fields[0], 16), fields[2]) for fields in
+                (line.split(" ", 2) for line in listing.splitlines()) if len(fields) == 3]
+
+    def symbol_addresses(self, program, names):
+        """{name: address} of the program's symbols that are in `names`."""
+        return {name: address for address, name in self.symbols(program) if name in names}
 
     def test_start_and_exit_code_lies_in_the_idle_section(self):
         """Every run executes the C runtime's constructor and destructor walk (crtbeginS.o's
@@ -92,9 +90,7 @@ class FootprintTest(unittest.TestCase):
         so the generated list cannot name them (bench/cli/idle_layout.py RUNTIME). Left in
         .text they were two page faults of their own on every idle boot (docs/PERFORMANCE.md
         "(j)")."""
-        program = shutil.which(BOOTSTATE) or BOOTSTATE
-        if shutil.which("readelf") is None or shutil.which("nm") is None:
-            self.skipTest("readelf/nm are not installed (binutils, scripts/install-deps.sh)")
+        program = self.program_with_binutils()
         start, size = self.sections(program)[".text.idle"]
         names = ("frame_dummy", "__do_global_dtors_aux", "_fini")
         addresses = self.symbol_addresses(program, names)
@@ -108,9 +104,7 @@ class FootprintTest(unittest.TestCase):
         .init to the end of .text.idle spanned two or three windows (2.8 on average); with 64
         KiB (-z max-page-size, cli/CMakeLists.txt) the kernel aligns the load address to
         64 KiB and the span is the same on every run (docs/PERFORMANCE.md "(j)")."""
-        program = shutil.which(BOOTSTATE) or BOOTSTATE
-        if shutil.which("readelf") is None:
-            self.skipTest("readelf is not installed (binutils, scripts/install-deps.sh)")
+        program = self.program_with_binutils()
         headers = subprocess.run(["readelf", "-lW", program], capture_output=True, text=True,
                                  timeout=120).stdout
         aligns = [int(line.split()[-1], 16) for line in headers.splitlines()
@@ -127,9 +121,7 @@ class FootprintTest(unittest.TestCase):
         start: every page of .data.rel.ro holding one is a page fault on every run. The word
         tables keep their text inline (core/inline_text.hpp) and so are plain read-only data;
         with them .data.rel.ro needed one page more."""
-        program = shutil.which(BOOTSTATE) or BOOTSTATE
-        if shutil.which("readelf") is None or shutil.which("nm") is None:
-            self.skipTest("readelf/nm are not installed (binutils, scripts/install-deps.sh)")
+        program = self.program_with_binutils()
         start, size = self.sections(program)[".data.rel.ro"]
         names = ["bootstate::(anonymous namespace)::%s" % table
                  for table in ("kTypes", "kAttrs", "kStepStateNames", "kMigrationStateNames",
@@ -148,7 +140,7 @@ class FootprintTest(unittest.TestCase):
         Session 11 left 14 more; the start/exit code in .text.idle, the word tables out of
         .data.rel.ro, no mallopt and no glibc fstat on the idle path and a 256-byte buffer for
         /run/current-system left 9 (docs/PERFORMANCE.md "(j)")."""
-        build = self.idle_build()
+        build = self.build_of_program()
         sys.path.insert(0, os.path.dirname(IDLE_LAYOUT))
         import idle_layout
         import resource
@@ -167,16 +159,22 @@ class FootprintTest(unittest.TestCase):
                                 before) / 40
         self.assertLessEqual(faults["idle"] - faults["c"], 11.5, faults)
 
-    def idle_build(self):
-        """The build directory whose program the idle phases run under callgrind."""
+    def build_of_program(self):
+        """The build directory (BOOTSTATE_BUILD) whose program is the one under test: its
+        benchmark programs make the trees and the C baseline."""
         build = os.environ.get("BOOTSTATE_BUILD")
         if not build or not os.path.exists(os.path.join(build, "cli", "bootstate.map")):
             self.skipTest("BOOTSTATE_BUILD with cli/bootstate.map is not set (ctest sets it)")
-        if shutil.which("valgrind") is None:
-            self.skipTest("valgrind is not installed (scripts/install-deps.sh)")
         if os.path.realpath(shutil.which(BOOTSTATE) or BOOTSTATE) != os.path.realpath(
                 os.path.join(build, "cli", "bootstate")):
             self.skipTest("BOOTSTATE is not the program of BOOTSTATE_BUILD")
+        return build
+
+    def idle_build(self):
+        """The same, for running the idle phases under callgrind."""
+        build = self.build_of_program()
+        if shutil.which("valgrind") is None:
+            self.skipTest("valgrind is not installed (scripts/install-deps.sh)")
         return build
 
     def test_the_idle_layout_lists_what_an_idle_phase_runs(self):
