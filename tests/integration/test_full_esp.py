@@ -125,6 +125,29 @@ class FullEsp(unittest.TestCase):
         self.assertEqual(m.boot(), 0)
         self.assertEqual(m.migration("big")["state"], "applied")
 
+    def test_no_room_for_the_idle_certificate_costs_only_speed(self):
+        """The certificate (issue #17) is created on the first settled run; on a full ESP that
+        fails. The run still succeeds, says so, and every later boot decides from the full
+        parse, the same as with a certificate."""
+        m = self.machine
+        os.remove(self.esp + "/bootstate/idle")
+        fill(self.esp)
+        self.big_plan([self.append("a", "A")])
+        self.assertEqual(m.boot(), 0)
+        self.assertEqual(m.lines("/var/lib/log"), ["A"])
+        idle = self.esp + "/bootstate/idle"
+        self.assertTrue(not os.path.exists(idle) or os.path.getsize(idle) < 4096)
+        for _ in range(2):
+            m.reboot()
+            for phase in ("initrd-pre-mount", "pre-switch-root", "post-activation"):
+                result = m.run(phase)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn("the idle certificate was not written", result.stderr)
+                self.assertIn("(the ESP is full)", result.stderr)
+            self.assertEqual(m.lines("/var/lib/log"), ["A"])
+            self.assertEqual(m.migration("big")["state"], "applied")
+            self.assertEqual(m.status()["last_good"], m.generation)
+
     def strip_newest_slot(self):
         """Rewrites the newest slot at its exact frame size, as a bootstate before slot
         preallocation wrote it: its next commit must grow the file."""
