@@ -34,6 +34,9 @@ class CrashingSlots final : public SlotStorage {
   Expected<bool> read_into(int slot, std::string& bytes) override {
     return inner_.read_into(slot, bytes);
   }
+  Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
+    return inner_.open_reader(slot);
+  }
   // Both ways a commit writes go through the cut unchanged otherwise: a cut proves only the
   // path it cuts (a commit after a slot's first in a run takes write_changed, without the
   // read-back that write() does).

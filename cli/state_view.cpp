@@ -23,6 +23,9 @@ class ReadOnlySlots final : public SlotStorage {
   Expected<bool> read_into(int slot, std::string& bytes) override {
     return inner_.read_into(slot, bytes);
   }
+  Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
+    return inner_.open_reader(slot);
+  }
   // Forwarded, not the default (a whole read cut short): the store reads both heads to read
   // only the newest slot.
   Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) override {

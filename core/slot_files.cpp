@@ -169,22 +169,30 @@ Expected<std::optional<std::string>> SlotFiles::read(int slot) {
   return std::optional<std::string>(std::move(contents));
 }
 
-Expected<bool> SlotFiles::read_into(int slot, std::string& contents) {
+Expected<int> SlotFiles::open_for_reading(int slot) {
   BOOTSTATE_TRY(check_slot(slot));
   const std::string path = slot_path(slot);
   auto directory = directory_fd(false, slot);
   if (!directory) {
-    if (directory.error().code == ErrorCode::NotFound) return false;
+    if (directory.error().code == ErrorCode::NotFound) return -1;
     return directory.error();
   }
   // O_NONBLOCK: a FIFO put in the slot's place opens at once and is then refused, never hangs.
   Fd fd(::openat(*directory, slot_name(slot).c_str(),
                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT) return false;
+    if (errno == ENOENT) return -1;
     return open_error(path, errno);
   }
   BOOTSTATE_TRY(check_owned(fd.get(), path, false));
+  return fd.release();
+}
+
+Expected<bool> SlotFiles::read_into(int slot, std::string& contents) {
+  auto opened = open_for_reading(slot);
+  if (!opened) return opened.error();
+  if (*opened < 0) return false;
+  Fd fd(*opened);
   // Read straight into a string of the file's size (one more byte to see the end in the same
   // read): a slot holds megabytes with 1,000 migrations, and growing a string 64 KiB at a time
   // copied it over and over (docs/PERFORMANCE.md "(b)"). A file that grew meanwhile (a
@@ -194,11 +202,39 @@ Expected<bool> SlotFiles::read_into(int slot, std::string& contents) {
                           ? static_cast<std::size_t>(status.st_size) + 1
                           : 1;
   for (;;) {
-    BOOTSTATE_TRY(read_at_start(fd.get(), path, limit, contents));
+    BOOTSTATE_TRY(read_at_start(fd.get(), slot_path(slot), limit, contents));
     if (contents.size() < limit) break;
     limit *= 2;
   }
   return true;
+}
+
+namespace {
+
+// A slot file read front to back (SlotStorage::Reader), by read(2) into the caller's buffer.
+class SlotFileReader final : public SlotStorage::Reader {
+ public:
+  SlotFileReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Expected<std::size_t> read(std::span<char> into) override {
+    for (;;) {
+      const ssize_t count = ::read(fd_.get(), into.data(), into.size());
+      if (count >= 0) return static_cast<std::size_t>(count);
+      if (errno != EINTR) return io_error("read", path_, errno);
+    }
+  }
+
+ private:
+  Fd fd_;
+  std::string path_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<SlotStorage::Reader>> SlotFiles::open_reader(int slot) {
+  auto opened = open_for_reading(slot);
+  if (!opened) return opened.error();
+  if (*opened < 0) return std::unique_ptr<Reader>();
+  return std::unique_ptr<Reader>(std::make_unique<SlotFileReader>(*opened, slot_path(slot)));
 }
 
 std::size_t SlotFiles::file_size(int slot) {

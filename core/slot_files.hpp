@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,8 @@ class SlotFiles : public SlotStorage {
   Expected<std::optional<std::string>> read(int slot) override;
   // read() into `bytes`, reusing its buffer.
   Expected<bool> read_into(int slot, std::string& bytes) override;
+  // The same file, with the same checks, read in pieces; nullptr when it does not exist.
+  Expected<std::unique_ptr<Reader>> open_reader(int slot) override;
 
   // The larger of the two slot files' sizes when `frame_bytes` fit into it (a growth reserved
   // as much in the other slot); else `frame_bytes` plus headroom, rounded up to kChunk. A
@@ -123,6 +126,9 @@ class SlotFiles : public SlotStorage {
 
   // Size of DIR/state.N; 0 when missing or not a regular file.
   std::size_t file_size(int slot);
+  // Opens DIR/state.N for reading, checked (regular, owned): its descriptor, -1 when missing.
+  // Errors name the slot's path.
+  Expected<int> open_for_reading(int slot);
   // Opens DIR/NAME for reading, checked (regular, owned); nullopt when missing.
   Expected<std::optional<int>> open_checked(const std::string& name);
   // fallocate(KEEP_SIZE) `bytes` for the slot that is not `slot` (its content unchanged).

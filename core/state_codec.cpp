@@ -14,6 +14,7 @@
 #include <charconv>
 #include <concepts>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -21,71 +22,16 @@
 
 #include "core/crc32c.hpp"
 #include "core/json_fields.hpp"
+#include "core/state_fast_decode.hpp"
+#include "core/state_fields.hpp"
 
 namespace bootstate {
 namespace {
 
-// Thrown inside the Reader, caught at decode_state(): a bad payload is data, not a program bug.
-class DecodeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-// An enum word this build does not know: the payload was written by a newer bootstate (words
-// are only ever added), so it is Unsupported, not Corrupt - the store must not overwrite it.
-class NewerWordError : public DecodeError {
- public:
-  using DecodeError::DecodeError;
-};
-
-template <typename R, typename T>
-concept RecordOf = std::same_as<std::remove_const_t<R>, T>;
-
-// The words of each persisted enum, and what to call it in a message.
-std::optional<StepState> parse_word(std::string_view text, StepState*) {
-  return parse_step_state(text);
-}
-std::optional<MigrationState> parse_word(std::string_view text, MigrationState*) {
-  return parse_migration_state(text);
-}
-std::optional<AttemptState> parse_word(std::string_view text, AttemptState*) {
-  return parse_attempt_state(text);
-}
-std::optional<OperatorDecision> parse_word(std::string_view text, OperatorDecision*) {
-  return parse_operator_decision(text);
-}
-std::optional<Policy> parse_word(std::string_view text, Policy*) {
-  return parse_policy(text);
-}
-std::string_view kind_of_word(StepState*) {
-  return "step state";
-}
-std::string_view kind_of_word(MigrationState*) {
-  return "migration state";
-}
-std::string_view kind_of_word(AttemptState*) {
-  return "attempt state";
-}
-std::string_view kind_of_word(OperatorDecision*) {
-  return "operator decision";
-}
-std::string_view kind_of_word(Policy*) {
-  return "policy";
-}
-
-template <typename Io, RecordOf<StepRecord> R>
-void visit(Io& io, R& step);
-template <typename Io, RecordOf<MigrationRecord> R>
-void visit(Io& io, R& migration);
-template <typename Io, RecordOf<Attempt> R>
-void visit(Io& io, R& attempt);
-template <typename Io, RecordOf<ItemResolutionRecord> R>
-void visit(Io& io, R& resolution);
-template <typename Io, RecordOf<ItemRecord> R>
-void visit(Io& io, R& item);
-template <typename Io, RecordOf<ChoiceRecord> R>
-void visit(Io& io, R& choice);
-template <typename Io, RecordOf<State> R>
-void visit(Io& io, R& state);
+using state_fields::Conversion;
+using state_fields::DecodeError;
+using state_fields::NewerWordError;
+using state_fields::visit;
 
 // What payload version 1 has always looked like: cereal's JSON archive with NoIndent() is
 // rapidjson's PrettyWriter indenting by 0, i.e. `"key": value` and one value per line. The
@@ -332,37 +278,20 @@ class Reader {
     return node;
   }
 
-  // Each C++ type accepts exactly the JSON numbers that fit it, as cereal's reader did.
   template <typename T>
   void read(const char* name, const rapidjson::Value& node, T& value) {
-    if constexpr (std::is_enum_v<T>) {
-      if (!node.IsString()) fail(name, "value of the wrong type");
-      const std::string_view word(node.GetString(), node.GetStringLength());
-      auto parsed = parse_word(word, static_cast<T*>(nullptr));
-      if (!parsed) {
-        throw NewerWordError(fmt::format("{}: unknown {} \"{}\"", where(name),
-                                         kind_of_word(static_cast<T*>(nullptr)), word));
-      }
-      value = *parsed;
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      if (!node.IsString()) fail(name, "value of the wrong type");
-      value.assign(node.GetString(), node.GetStringLength());
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (!node.IsBool()) fail(name, "value of the wrong type");
-      value = node.GetBool();
-    } else if constexpr (std::is_same_v<T, int>) {
-      if (!node.IsInt()) fail(name, "value of the wrong type");
-      value = node.GetInt();
-    } else if constexpr (std::is_same_v<T, std::uint32_t>) {
-      if (!node.IsUint()) fail(name, "value of the wrong type");
-      value = node.GetUint();
-    } else if constexpr (std::is_same_v<T, std::int64_t>) {
-      if (!node.IsInt64()) fail(name, "value of the wrong type");
-      value = node.GetInt64();
-    } else {
-      static_assert(std::is_same_v<T, std::uint64_t>, "a State field of a type with no JSON form");
-      if (!node.IsUint64()) fail(name, "value of the wrong type");
-      value = node.GetUint64();
+    switch (state_fields::convert(node, value)) {
+      case Conversion::Done:
+        return;
+      case Conversion::WrongType:
+        fail(name, "value of the wrong type");
+      case Conversion::UnknownWord:
+        if constexpr (std::is_enum_v<T>) {
+          throw NewerWordError(
+              fmt::format("{}: unknown {} \"{}\"", where(name),
+                          state_fields::kind_of_word(static_cast<T*>(nullptr)),
+                          std::string_view(node.GetString(), node.GetStringLength())));
+        }
     }
   }
 
@@ -370,92 +299,6 @@ class Reader {
   rapidjson::SizeType cursor_ = 0;  // index of the member after the last one read
   std::string path_;                // of the current record, "" at the top
 };
-
-template <typename Io, RecordOf<StepRecord> R>
-void visit(Io& io, R& step) {
-  io.required("id", step.id);
-  io.field("state", step.state);
-  io.field("attempts", step.attempts);
-  io.field("exit_status", step.exit_status);
-  io.field("message", step.message);
-  io.field("started_usec", step.started_usec);
-  io.field("finished_usec", step.finished_usec);
-  io.field("boot_id", step.boot_id);
-  io.field("awaiting_reboot", step.awaiting_reboot);
-  io.field("undo_record", step.undo_record);
-}
-
-template <typename Io, RecordOf<MigrationRecord> R>
-void visit(Io& io, R& migration) {
-  io.required("id", migration.id);
-  io.field("state", migration.state);
-  io.field("policy", migration.policy);
-  io.field("decision", migration.decision);
-  io.field("digest", migration.digest);
-  io.field("definition_json", migration.definition_json);
-  io.field("generation", migration.generation);
-  io.field("attempt", migration.attempt);
-  io.field("backup_taken", migration.backup_taken);
-  io.list("steps", migration.steps);
-  io.list("undo_steps", migration.undo_steps);
-  io.field("message", migration.message);
-}
-
-template <typename Io, RecordOf<Attempt> R>
-void visit(Io& io, R& attempt) {
-  io.field("number", attempt.number);
-  io.field("generation", attempt.generation);
-  io.field("plan_digest", attempt.plan_digest);
-  io.field("state", attempt.state);
-  io.field("reason", attempt.reason);
-  io.list("boot_ids", attempt.boot_ids);
-  io.field("boots_without_progress", attempt.boots_without_progress);
-  io.field("entry", attempt.entry);
-  io.field("started_usec", attempt.started_usec);
-  io.field("finished_usec", attempt.finished_usec);
-}
-
-// Issue #15 (checks): items and choices.
-template <typename Io, RecordOf<ItemResolutionRecord> R>
-void visit(Io& io, R& resolution) {
-  io.required("id", resolution.id);
-  io.field("description", resolution.description);
-}
-
-template <typename Io, RecordOf<ItemRecord> R>
-void visit(Io& io, R& item) {
-  io.required("id", item.id);
-  io.field("check", item.check);
-  io.field("severity", item.severity);
-  io.field("message", item.message);
-  io.list("resolutions", item.resolutions);
-  io.field("default_resolution", item.default_resolution);
-  io.field("generation", item.generation);
-  io.field("attempt", item.attempt);
-  io.field("reported_usec", item.reported_usec);
-}
-
-template <typename Io, RecordOf<ChoiceRecord> R>
-void visit(Io& io, R& choice) {
-  io.required("item", choice.item);
-  io.field("check", choice.check);
-  io.field("resolution", choice.resolution);
-  io.field("chosen_usec", choice.chosen_usec);
-  io.field("generation", choice.generation);
-}
-
-template <typename Io, RecordOf<State> R>
-void visit(Io& io, R& state) {
-  io.object("attempt", state.attempt);
-  io.list("migrations", state.migrations);
-  io.field("last_good_generation", state.last_good_generation);
-  io.field("last_good_entry", state.last_good_entry);
-  io.list("history", state.history);
-  io.field("next_attempt_number", state.next_attempt_number);
-  io.unless_default("store_reset_usec", state.store_reset_usec);  // issue #13 (engine helper)
-  io.list_unless_empty("items", state.items);                     // issue #15 (checks)
-  io.list_unless_empty("choices", state.choices);                 // issue #15 (checks)
-}
 
 void put_u32(std::string& out, std::uint32_t value) {
   for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>(value >> shift));
@@ -475,7 +318,7 @@ T get_le(std::string_view bytes, std::size_t offset) {
 constexpr std::size_t kVersionOffset = 8;
 constexpr std::size_t kSequenceOffset = 12;
 constexpr std::size_t kLengthOffset = 20;
-constexpr std::size_t kCrcOffset = 28;
+constexpr std::size_t kCrcOffset = kSlotChecksumOffset;
 
 // One JSON object in the payload's form; `fill` writes its members.
 template <typename Fill>
@@ -519,7 +362,24 @@ Expected<State> decode_state(std::string_view payload) {
   return decode_state_in_place(text);
 }
 
+namespace {
+
+Expected<State> decode_in_place(std::string& text, bool fast_first);
+
+}  // namespace
+
 Expected<State> decode_state_in_place(std::string& text) {
+  return decode_in_place(text, true);
+}
+
+Expected<State> decode_state_by_document(std::string_view payload) {
+  std::string text(payload);
+  return decode_in_place(text, false);
+}
+
+namespace {
+
+Expected<State> decode_in_place(std::string& text, bool fast_first) {
   // A laid-out payload ends in its slot's padding (state_layout.hpp, SlotFiles' headroom): a
   // fifth of a slot at 1,000 migrations. Whitespace after the object means nothing to JSON; cut
   // here, the checks and the parser below do not read it byte by byte.
@@ -529,6 +389,15 @@ Expected<State> decode_state_in_place(std::string& text) {
     --end;
   }
   text.resize(end);
+  try {
+    // Nearly always the payload is read straight into the State (state_fast_decode.hpp); what
+    // that reader does not take, the document reader below reads, naming the fault.
+    if (fast_first) {
+      if (auto state = decode_state_fast(text.c_str())) return std::move(*state);
+    }
+  } catch (const std::exception& error) {  // no memory for a huge payload
+    return make_error(ErrorCode::Corrupt, "state payload: {}", error.what());
+  }
   // Bounded before parsing: rapidjson's parser recurses once per level, and a checksum-valid
   // slot with a field nested 300,000 deep overflowed the stack (issue #13); and numbers whose
   // exponent rapidjson would overflow (json_fields.hpp).
@@ -566,6 +435,8 @@ Expected<State> decode_state_in_place(std::string& text) {
   }
 }
 
+}  // namespace
+
 std::string encode_slot(std::uint64_t sequence, std::string_view payload) {
   std::string bytes;
   bytes.reserve(kSlotHeaderSize + payload.size());
@@ -596,35 +467,42 @@ void seal_slot(std::string& frame, std::uint64_t sequence) {
   frame.replace(0, kSlotHeaderSize, header);
 }
 
-namespace {
-
-// Verifies magic, length and checksum; the payload (bytes after the header) is left to the caller.
-Expected<SlotContents> check_slot_frame(std::string_view bytes) {
-  if (bytes.size() < kSlotHeaderSize) {
-    return make_error(ErrorCode::Corrupt, "truncated: {} bytes, the header alone is {}",
-                      bytes.size(), kSlotHeaderSize);
+Expected<SlotContents> check_slot_frame_parts(std::string_view head, std::uint64_t size,
+                                              std::function<std::uint32_t()> checksum) {
+  if (size < kSlotHeaderSize) {
+    return make_error(ErrorCode::Corrupt, "truncated: {} bytes, the header alone is {}", size,
+                      kSlotHeaderSize);
   }
-  if (bytes.substr(0, kSlotMagic.size()) != kSlotMagic) {
+  if (head.substr(0, kSlotMagic.size()) != kSlotMagic) {
     return make_error(ErrorCode::Corrupt, "bad magic: not a bootstate state slot");
   }
-  const auto length = get_le<std::uint64_t>(bytes, kLengthOffset);
-  const std::uint64_t available = bytes.size() - kSlotHeaderSize;
+  const auto length = get_le<std::uint64_t>(head, kLengthOffset);
+  const std::uint64_t available = size - kSlotHeaderSize;
   if (length != available) {
     return make_error(ErrorCode::Corrupt,
                       "length mismatch: the header says {} payload bytes, the slot holds {}",
                       length, available);
   }
-  const std::string_view payload = bytes.substr(kSlotHeaderSize);
-  const auto stored = get_le<std::uint32_t>(bytes, kCrcOffset);
-  const std::uint32_t computed = crc32c(payload, crc32c(bytes.substr(0, kCrcOffset)));
+  const auto stored = get_le<std::uint32_t>(head, kCrcOffset);
+  const std::uint32_t computed = checksum();
   if (stored != computed) {
     return make_error(ErrorCode::Corrupt, "checksum mismatch: stored {:#010x}, computed {:#010x}",
                       stored, computed);
   }
   SlotContents contents;
-  contents.format_version = get_le<std::uint32_t>(bytes, kVersionOffset);
-  contents.sequence = get_le<std::uint64_t>(bytes, kSequenceOffset);
+  contents.format_version = get_le<std::uint32_t>(head, kVersionOffset);
+  contents.sequence = get_le<std::uint64_t>(head, kSequenceOffset);
   return contents;
+}
+
+namespace {
+
+// Verifies magic, length and checksum; the payload (bytes after the header) is left to the caller.
+Expected<SlotContents> check_slot_frame(std::string_view bytes) {
+  const std::string_view head = bytes.substr(0, kSlotHeaderSize);
+  return check_slot_frame_parts(head, bytes.size(), [&] {
+    return crc32c(bytes.substr(kSlotHeaderSize), crc32c(head.substr(0, kCrcOffset)));
+  });
 }
 
 }  // namespace

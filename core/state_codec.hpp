@@ -50,6 +50,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,9 @@ Expected<State> decode_state(std::string_view payload);
 // The same, parsing in place: `payload`'s bytes are overwritten (strings are unescaped where they
 // are), which spares a copy of a payload that can be megabytes (docs/PERFORMANCE.md "(b)").
 Expected<State> decode_state_in_place(std::string& payload);
+// The same with the document reader alone, which names every fault: the reference that the fast
+// reader (state_fast_decode.hpp) decode_state uses first is tested against.
+Expected<State> decode_state_by_document(std::string_view payload);
 
 // One slot as read back from storage.
 struct SlotContents {
@@ -106,6 +110,14 @@ void append_slot_checksum(std::string& fields, std::uint32_t checksum);
 // "truncated: 7 bytes, the header alone is 32", "bad magic", "length mismatch: the header
 // says 120 payload bytes, the slot holds 80", "checksum mismatch: stored 0x…, computed 0x…".
 Expected<SlotContents> decode_slot_frame(std::string_view bytes);
+// The checks of decode_slot_frame on a slot read in pieces (core/slot_stream.hpp), with the same
+// messages: `head` is its first kSlotHeaderSize bytes (fewer when it is shorter), `size` the
+// number of all its bytes, and `checksum` gives the CRC32C of its payload continued from that of
+// the header's first kSlotChecksumOffset bytes (called only when the checks before it pass).
+inline constexpr std::size_t kSlotChecksumOffset = 28;
+Expected<SlotContents> check_slot_frame_parts(std::string_view head, std::uint64_t size,
+                                              std::function<std::uint32_t()> checksum);
+
 // The sequence in a slot's first kSlotHeaderSize bytes, unchecked (the checksum needs the
 // payload); nullopt when they are too short or lack the magic.
 std::optional<std::uint64_t> slot_head_sequence(std::string_view head);

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <exception>
 #include <optional>
 #include <utility>
 
 #include "core/crc32c.hpp"
+#include "core/slot_stream.hpp"
 #include "core/state_codec.hpp"
+#include "core/state_fast_decode.hpp"
 
 namespace bootstate {
 namespace {
@@ -127,53 +130,94 @@ LoadDecision decide_load(std::array<RawSlot, 2> raw, const std::string& where, L
   return decision;
 }
 
-}  // namespace
-
-StateStore::StateStore(SlotStorage& storage) : storage_(storage), frame_(kSlotHeaderSize) {}
-
-std::optional<int> StateStore::newer_by_head() {
-  std::array<std::uint64_t, 2> sequence{};
+// The slot whose head has the higher sequence, or the only one there; nullopt when a head cannot
+// be read or is damaged, or both say the same. `present`: which slots exist; `sequence`: what
+// their heads say.
+std::optional<int> newer_by_head(SlotStorage& storage, std::array<bool, 2>& present,
+                                 std::array<std::uint64_t, 2>& sequence) {
   for (int slot = 0; slot < 2; ++slot) {
-    auto head_bytes = storage_.read_head(slot, kSlotHeaderSize);
-    if (!head_bytes || !head_bytes->has_value()) return std::nullopt;
+    auto head_bytes = storage.read_head(slot, kSlotHeaderSize);
+    if (!head_bytes) return std::nullopt;
+    present[static_cast<std::size_t>(slot)] = head_bytes->has_value();
+    if (!head_bytes->has_value()) continue;
     const std::optional<std::uint64_t> head = slot_head_sequence(**head_bytes);
     if (!head) return std::nullopt;
     sequence[static_cast<std::size_t>(slot)] = *head;
   }
+  if (!present[0] && !present[1]) return std::nullopt;
+  if (!present[0] || !present[1]) return present[0] ? 0 : 1;
   if (sequence[0] == sequence[1]) return std::nullopt;
   return sequence[0] > sequence[1] ? 0 : 1;
 }
 
+// What is wrong with `slot`'s frame, read in pieces; nullopt when nothing (or it is gone).
+std::optional<Error> frame_problem(SlotStorage& storage, int slot) {
+  auto reader = storage.open_reader(slot);
+  if (!reader) return reader.error();
+  if (!*reader) return std::nullopt;  // gone since its head was read: nothing to report
+  SlotStream stream(**reader);
+  stream.skip_rest();
+  if (auto frame = stream.frame(); !frame) return frame.error();
+  return std::nullopt;
+}
+
+// Use of the newest slot, decided as it is read, when it is intact and the fast reader takes its
+// payload; nullopt for anything else.
+std::optional<LoadDecision> load_newest_as_read(SlotStorage& storage, const std::string& where,
+                                                LoadMode mode) {
+  std::array<bool, 2> present{};
+  std::array<std::uint64_t, 2> sequence{};
+  const std::optional<int> newer = newer_by_head(storage, present, sequence);
+  if (!newer) return std::nullopt;
+  auto reader = storage.open_reader(*newer);
+  if (!reader || !*reader) return std::nullopt;
+  SlotStream stream(**reader);
+  std::optional<State> state;
+  try {
+    state = decode_state_fast(stream);
+  } catch (const std::exception&) {  // no memory: the full decision says what it says of it
+    return std::nullopt;
+  }
+  if (!state || !stream.rest_is_whitespace()) return std::nullopt;
+  auto frame = stream.frame();
+  // Rewritten since its head was read (a writer two commits on): the full decision, again.
+  if (!frame || frame->format_version != kSlotFormatVersion ||
+      frame->sequence != sequence[static_cast<std::size_t>(*newer)]) {
+    return std::nullopt;
+  }
+  LoadDecision decision;
+  decision.verdict = Verdict::Use;
+  decision.slot = *newer;
+  decision.sequence = frame->sequence;
+  decision.state = std::move(*state);
+  // The older slot decides nothing while the newest is usable, but a damaged one is reported
+  // as the full decision reports it.
+  const int older = 1 - *newer;
+  if (present[static_cast<std::size_t>(older)]) {
+    if (auto problem = frame_problem(storage, older)) {
+      decision.warnings.push_back(ignored_warning(older, where, *problem, mode));
+    }
+  }
+  return decision;
+}
+
+}  // namespace
+
+StateStore::StateStore(SlotStorage& storage) : storage_(storage), frame_(kSlotHeaderSize) {}
+
 Expected<LoadResult> StateStore::load(LoadMode mode) {
   const std::string where = storage_.describe();
-  // Both heads intact: the older slot is only checked (its frame: reported when damaged, as
-  // a torn or corrupt slot must be) and then the newest one is read into the same buffer and
-  // decided on alone. The older slot decides nothing while the newest is usable (decide_load
-  // takes the newest intact slot and never parses an older one), and its second buffer of
-  // megabytes cost as much as its bytes: status at 1,000 migrations took 1.64x its floor with
-  // two slots, 1.31x with one. Anything but a usable newest slot takes the full decision.
+  // The newest slot (by the sequence in its head) is parsed as it is read and the older one,
+  // if any, only checksummed as it is read: no slot is held whole (interfaces.hpp
+  // SlotStorage::Reader). The older slot decides nothing while the newest is usable
+  // (decide_load takes the newest intact slot and never parses an older one). Anything else -
+  // a torn or damaged newest slot, a newer format, a payload the fast reader leaves to the
+  // document reader - takes the full decision below, which reads both whole and says why.
   LoadDecision decision;
   bool decided = false;
-  if (const std::optional<int> newer = newer_by_head()) {
-    const int older = 1 - *newer;
-    std::string bytes;
-    std::optional<Error> older_problem;
-    if (auto found = storage_.read_into(older, bytes); !found) {
-      older_problem = found.error();
-    } else if (*found) {
-      if (auto frame = verify_slot_frame(bytes); !frame) older_problem = frame.error();
-    }
-    std::array<RawSlot, 2> raw{std::optional<std::string>(), std::optional<std::string>()};
-    auto found = storage_.read_into(*newer, bytes);
-    raw[static_cast<std::size_t>(*newer)] =
-        !found   ? RawSlot(found.error())
-        : *found ? RawSlot(std::optional<std::string>(std::move(bytes)))
-                 : RawSlot(std::optional<std::string>());
-    decision = decide_load(std::move(raw), where, mode);
-    decided = decision.verdict == Verdict::Use;
-    if (decided && older_problem) {
-      decision.warnings.push_back(ignored_warning(older, where, *older_problem, mode));
-    }
+  if (auto streamed = load_newest_as_read(storage_, where, mode)) {
+    decision = std::move(*streamed);
+    decided = true;
   }
   if (!decided) {
     std::array<RawSlot, 2> raw{storage_.read(0), storage_.read(1)};

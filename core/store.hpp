@@ -69,9 +69,6 @@ class StateStore {
   std::size_t last_checksummed_bytes() const { return frame_.last_checksummed_bytes(); }
 
  private:
-  // The slot whose head has the higher sequence, when both heads are there and intact.
-  std::optional<int> newer_by_head();
-
   SlotStorage& storage_;
   PayloadLayout layout_;  // where each record went in the last commit
   SlotFrame frame_;       // the last commit's bytes, with what each commit changed

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/crc32c.hpp"
 #include "core/state_codec.hpp"
@@ -622,6 +623,79 @@ TEST_CASE("slot: damage is Corrupt with a precise reason; a newer format is Unsu
   damaged_version[8] = 2;
   CHECK(message_of(damaged_version).code == ErrorCode::Corrupt);
   CHECK(message_of(with_format(good, 0)).message == "state format 0 was never written");
+}
+
+}  // namespace bootstate
+
+namespace bootstate {
+
+// decode_state reads nearly every payload with the fast reader (state_fast_decode.hpp) and leaves
+// the rest to the document reader; both must say the same of every payload: the same state, or
+// the same error. Each case below either takes the fast path or must leave it.
+TEST_CASE("payload: the fast reader and the document reader agree, payload by payload") {
+  const std::string full = encode_state(full_state());
+  const std::vector<std::string> payloads = {
+      full,
+      encode_state(State{}),
+      // Unknown fields at every level, of every kind, before and after known ones.
+      R"({"future":{"a":[1,{"b":null}],"c":"d"},"payload_version":7,"attempt":{"x":[],)"
+      R"("number":3,"y":{"z":[[[]]]}},"migrations":[{"q":1.5,"id":"m","steps":[{"w":true,)"
+      R"("id":"s","state":"done","v":"\u0000"}],"r":-0}],"last":1e300,"n":NaN})",
+      // Fields in reverse order, and missing ones (their defaults).
+      R"({"next_attempt_number":9,"last_good_generation":"/g","payload_version":1})",
+      // Numbers at the edges of each C++ type, in fields and unknown fields.
+      R"({"payload_version":1,"next_attempt_number":18446744073709551615,)"
+      R"("attempt":{"number":1,"boots_without_progress":4294967295,"started_usec":-1,)"
+      R"("finished_usec":9223372036854775807},"a":-2147483648,"b":-2147483649,"c":4294967296,)"
+      R"("d":123456789012345678901234567890,"e":-0.0,"f":1E+0004,"g":0.000001,"h":-Infinity})",
+      R"({"payload_version":1,"attempt":{"boots_without_progress":4294967296}})",
+      R"({"payload_version":1,"attempt":{"boots_without_progress":-1}})",
+      R"({"payload_version":1,"next_attempt_number":-0})",
+      R"({"payload_version":1,"next_attempt_number":1.0})",
+      R"({"payload_version":1,"next_attempt_number":999999999})",
+      R"({"payload_version":1,"next_attempt_number":1000000000})",
+      // A known field twice: the document reader's rule (the first) holds.
+      R"({"payload_version":1,"next_attempt_number":3,"next_attempt_number":5})",
+      R"({"payload_version":1,"migrations":[{"id":"a","id":"b"}]})",
+      // Strings with escapes, NULs and bytes that are not UTF-8.
+      std::string(R"({"payload_version":1,"last_good_entry":"a\"b\\c\u00e9\ud83d\ude00\u0000d)") +
+          "\xff\xfe" + R"("})",
+      // Faults: each is the document reader's to name.
+      R"({"payload_version":1,"migrations":[{"id":"a","state":"paused"}]})",
+      R"({"payload_version":1,"history":[{"state":2}]})",
+      R"({"payload_version":1,"attempt":[]})",
+      R"({"payload_version":1,"attempt":null})",
+      R"({"payload_version":1,"migrations":[[]]})",
+      R"({"payload_version":1,"migrations":[3]})",
+      R"({"payload_version":1,"migrations":{}})",
+      R"({"payload_version":1,"attempt":{"boot_ids":[1]}})",
+      R"({"payload_version":1,"attempt":{"boot_ids":"b"}})",
+      R"({"payload_version":0})",
+      R"({"migrations":[]})",
+      R"({"payload_version":1} trailing)",
+      R"({"payload_version":1,"x":1e400})",
+      R"({"payload_version":1,"x":1e-99999})",
+      R"({"payload_version":1,"x":0.)" + std::string(100, '0') + "1e-2147483600}",
+      R"({"payload_version":1,"x":)" + std::string(5000, '1') + "}",
+      R"({"payload_version":1,"x":)" + std::string(127, '[') + std::string(127, ']') + "}",
+      R"({"payload_version":1,"x":)" + std::string(128, '[') + std::string(128, ']') + "}",
+      "[1,2]",
+      "42",
+      "",
+      "{",
+  };
+  for (const std::string& payload : payloads) {
+    CAPTURE(payload.substr(0, 200));
+    auto fast_first = decode_state(payload);
+    auto document = decode_state_by_document(payload);
+    REQUIRE(fast_first.has_value() == document.has_value());
+    if (fast_first) {
+      CHECK(encode_state(*fast_first) == encode_state(*document));
+    } else {
+      CHECK(fast_first.error().code == document.error().code);
+      CHECK(fast_first.error().message == document.error().message);
+    }
+  }
 }
 
 }  // namespace bootstate

@@ -6,9 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "core/crc32c.hpp"
@@ -42,6 +46,64 @@ LoadResult load_ok(StateStore& store) {
   REQUIRE_MESSAGE(result.has_value(), (result ? std::string() : result.error().message));
   return std::move(*result);
 }
+
+// A state like a machine's after `count` migrations: every kind of field, escapes, non-ASCII.
+State many_migrations(int count) {
+  State state = state_named("/nix/store/aaaa-nixos-system");
+  state.next_attempt_number = 12;
+  for (int i = 0; i < count; ++i) {
+    MigrationRecord migration;
+    migration.id = "migration-" + std::to_string(i);
+    migration.state = i % 7 == 3 ? MigrationState::Failed : MigrationState::Applied;
+    migration.digest = "0123456789abcdef";
+    migration.definition_json =
+        R"({"id":"m","steps":[{"id":"a","command":["/bin/echo","\"quoted\" é"]}]})";
+    migration.generation = "/nix/store/bbbb-nixos-system-" + std::to_string(i);
+    migration.attempt = static_cast<std::uint64_t>(i);
+    for (int s = 0; s < 3; ++s) {
+      StepRecord step;
+      step.id = std::string(1, static_cast<char>('a' + s));
+      step.state = StepState::Done;
+      step.attempts = 1;
+      step.exit_status = -s;
+      step.message = "exit status 0\n\ttab ünïcode";
+      step.started_usec = 1'700'000'000'000'000 + i;
+      migration.steps.push_back(step);
+    }
+    state.migrations.push_back(migration);
+  }
+  return state;
+}
+
+// The fake, but each slot is read through open_reader in pieces of `piece` bytes (read() is
+// what a whole read counts: FakeSlotStorage::reads).
+class PiecewiseSlots : public FakeSlotStorage {
+ public:
+  explicit PiecewiseSlots(std::size_t piece) : piece_(piece) {}
+  Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
+    const std::optional<std::string>& bytes = this->slot(slot);
+    if (!bytes) return std::unique_ptr<Reader>();
+    return std::unique_ptr<Reader>(std::make_unique<Pieces>(*bytes, piece_));
+  }
+
+ private:
+  class Pieces final : public Reader {
+   public:
+    Pieces(std::string bytes, std::size_t piece) : bytes_(std::move(bytes)), piece_(piece) {}
+    Expected<std::size_t> read(std::span<char> into) override {
+      const std::size_t count = std::min({into.size(), piece_, bytes_.size() - offset_});
+      std::copy_n(bytes_.data() + offset_, count, into.data());
+      offset_ += count;
+      return count;
+    }
+
+   private:
+    std::string bytes_;
+    std::size_t piece_;
+    std::size_t offset_ = 0;
+  };
+  std::size_t piece_;
+};
 
 }  // namespace
 
@@ -602,6 +664,109 @@ TEST_CASE("store: a checksum-valid slot nested 300,000 deep is corrupt, not a cr
   CHECK(result.warnings[0] ==
         "state slot 1 in memory is unusable and was ignored: state payload:1:158: arrays and "
         "objects nested deeper than 128 levels");
+}
+
+// A load holds no slot whole (interfaces.hpp SlotStorage::Reader): the newest is parsed as it
+// is read, the older only checksummed. Pieces of 1 and 7 bytes cut the header, strings, escapes,
+// numbers and the padding everywhere.
+TEST_CASE("store: the newest slot is parsed as it is read, in pieces, the older checksummed") {
+  const State older = many_migrations(40);
+  const State newest = many_migrations(60);
+  for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{4096}}) {
+    CAPTURE(piece);
+    PiecewiseSlots storage(piece);
+    storage.slot(0) = encode_slot(8, encode_state(older));
+    // Laid out as a commit leaves it: padded with spaces after the JSON text.
+    storage.slot(1) = encode_slot(9, encode_state(newest) + std::string(3000, ' ') + "\n");
+    StateStore store(storage);
+    const LoadResult result = load_ok(store);
+    CHECK(encode_state(result.state) == encode_state(newest));
+    CHECK(result.warnings.empty());
+    CHECK(store.newest_slot() == 1);
+    CHECK(storage.reads(0) == 0);
+    CHECK(storage.reads(1) == 0);
+
+    // The older slot damaged behind an intact head: reported as a whole read reports it.
+    storage.slot(0)->back() ^= 1;
+    StateStore damaged(storage);
+    const LoadResult reported = load_ok(damaged);
+    CHECK(encode_state(reported.state) == encode_state(newest));
+    REQUIRE(reported.warnings.size() == 1);
+    CHECK(reported.warnings[0].rfind(
+              "state slot 0 in memory is unusable and was ignored: checksum mismatch", 0) == 0);
+    CHECK(storage.reads(0) == 0);
+  }
+}
+
+// What the reader in pieces does not take, the whole reads decide, as before it existed.
+TEST_CASE("store: a newest slot the pieces reader leaves is decided by whole reads") {
+  const std::string older = encode_slot(8, encode_state(state_named("older")));
+  auto load_with_newest = [&](const std::string& newest) {
+    PiecewiseSlots storage(5);
+    storage.slot(0) = older;
+    storage.slot(1) = newest;
+    StateStore store(storage);
+    auto result = store.load();
+    CHECK(storage.reads(1) == 1);  // read whole after the pieces gave up
+    return result;
+  };
+  // Not whitespace after the JSON text: not a JSON object, as a whole read finds.
+  auto junk = load_with_newest(encode_slot(9, encode_state(state_named("newest")) + " x"));
+  REQUIRE(junk.has_value());
+  CHECK(junk->state.last_good_generation == "older");
+  REQUIRE(junk->warnings.size() == 1);
+  CHECK(junk->warnings[0] ==
+        "state slot 1 in memory is unusable and was ignored: state payload: not a JSON object");
+  // A NUL ends the text for the document reader: what follows it is not read.
+  auto nul = load_with_newest(
+      encode_slot(9, encode_state(state_named("newest")) + std::string("\0 x", 3)));
+  REQUIRE(nul.has_value());
+  CHECK(nul->state.last_good_generation == "newest");
+  // Torn behind an intact head: the older slot.
+  std::string torn = encode_slot(9, encode_state(state_named("newest")));
+  torn[40] ^= 1;
+  auto damaged = load_with_newest(torn);
+  REQUIRE(damaged.has_value());
+  CHECK(damaged->state.last_good_generation == "older");
+  // A newer slot format: refused, nothing is written over it.
+  std::string newer = encode_slot(9, encode_state(state_named("newest")));
+  newer[8] = 2;
+  const std::uint32_t checksum =
+      crc32c(std::string_view(newer).substr(kSlotHeaderSize),
+             crc32c(std::string_view(newer).substr(0, kSlotChecksumOffset)));
+  for (int i = 0; i < 4; ++i)
+    newer[kSlotChecksumOffset + i] = static_cast<char>(checksum >> (8 * i));
+  auto refused = load_with_newest(newer);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == ErrorCode::Unsupported);
+}
+
+TEST_CASE("slot files: a slot read in pieces is the file, with the checks of a whole read") {
+  TempDir temp;
+  const std::string dir = temp.path() + "/bootstate";
+  SlotFiles files(dir);
+  auto missing = files.open_reader(0);
+  REQUIRE(missing.has_value());
+  CHECK(*missing == nullptr);
+  const std::string bytes = encode_slot(3, encode_state(many_migrations(30)));
+  REQUIRE(files.write(0, bytes).has_value());
+  auto reader = files.open_reader(0);
+  REQUIRE(reader.has_value());
+  REQUIRE(*reader != nullptr);
+  std::string read;
+  std::array<char, 1000> piece{};
+  for (;;) {
+    auto count = (*reader)->read(piece);
+    REQUIRE(count.has_value());
+    if (*count == 0) break;
+    read.append(piece.data(), *count);
+  }
+  CHECK(read == bytes);
+  // A symlink in a slot's place is refused, as read() refuses it.
+  REQUIRE(::symlink((dir + "/state.0").c_str(), (dir + "/state.1").c_str()) == 0);
+  auto linked = files.open_reader(1);
+  REQUIRE_FALSE(linked.has_value());
+  CHECK(linked.error().message == files.read(1).error().message);
 }
 
 }  // namespace bootstate

@@ -1,11 +1,15 @@
 // libFuzzer target: the slot decoder (core/state_codec.cpp decode_slot*) and the store's choice
 // between two slots (core/store.cpp).
-// Properties: an intact frame re-encodes to the same bytes; the store, given the input split
+// Properties: an intact frame re-encodes to the same bytes; a load that reads the newest slot in
+// pieces says what the whole reads alone say; the store, given the input split
 // into two slots, either refuses (nothing written) or loads, and after a commit of what it
 // loaded reads back exactly that state - the commit never lands on the slot it read from.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -35,7 +39,45 @@ class MemorySlots : public bootstate::SlotStorage {
     return {};
   }
   std::string describe() const override { return "memory"; }
+  // 0: the default reader (the slot in one piece); else pieces of this many bytes.
+  std::size_t piece = 0;
+  // Heads cannot be read: a load takes the whole reads alone (store.cpp's full decision).
+  bool heads_fail = false;
+  bootstate::Expected<std::optional<std::string>> read_head(int slot, std::size_t bytes) override {
+    if (heads_fail) return bootstate::make_error(bootstate::ErrorCode::Io, "no heads");
+    return SlotStorage::read_head(slot, bytes);
+  }
+  bootstate::Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
+    if (piece == 0 || !slots[slot]) return SlotStorage::open_reader(slot);
+    return std::unique_ptr<Reader>(std::make_unique<Pieces>(*slots[slot], piece));
+  }
+
+ private:
+  class Pieces final : public Reader {
+   public:
+    Pieces(std::string bytes, std::size_t piece) : bytes_(std::move(bytes)), piece_(piece) {}
+    bootstate::Expected<std::size_t> read(std::span<char> into) override {
+      const std::size_t count = std::min({into.size(), piece_, bytes_.size() - offset_});
+      std::copy_n(bytes_.data() + offset_, count, into.data());
+      offset_ += count;
+      return count;
+    }
+
+   private:
+    std::string bytes_;
+    std::size_t piece_;
+    std::size_t offset_ = 0;
+  };
 };
+
+// What a load says, for comparing two loads: the error, or the state, sequence and warnings.
+std::string outcome(const bootstate::Expected<bootstate::LoadResult>& loaded) {
+  if (!loaded) return "error " + loaded.error().message;
+  std::string text =
+      std::to_string(loaded->sequence) + " " + bootstate::encode_state(loaded->state);
+  for (const std::string& warning : loaded->warnings) text += "\n" + warning;
+  return text;
+}
 
 }  // namespace
 
@@ -65,6 +107,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (control & 2) storage.slots[1] = std::string(rest.substr(cut));
   const auto before_0 = storage.slots[0];
   const auto before_1 = storage.slots[1];
+  // The newest slot read in pieces (of 1 to 64 bytes) and the whole reads alone load the same,
+  // warnings included (read-only: nothing is moved aside).
+  MemorySlots pieces;
+  pieces.slots[0] = storage.slots[0];
+  pieces.slots[1] = storage.slots[1];
+  pieces.piece = 1 + (size > 1 ? data[size - 1] % 64 : 0);
+  MemorySlots whole = pieces;
+  whole.heads_fail = true;
+  bootstate::StateStore by_pieces(pieces);
+  bootstate::StateStore by_whole(whole);
+  FUZZ_CHECK(outcome(by_pieces.load(bootstate::LoadMode::ReadOnly)) ==
+                 outcome(by_whole.load(bootstate::LoadMode::ReadOnly)),
+             "a load in pieces and a load by whole reads differ");
+
   bootstate::StateStore store(storage);
   auto loaded = store.load();
   if (!loaded) {

@@ -1,7 +1,8 @@
 // libFuzzer target: the state payload decoder (core/state_codec.cpp decode_state).
 // Property: a payload that decodes survives decode → encode → decode unchanged: the second
 // encoding is byte for byte the first (State has no operator==; its encoding holds every field).
-// Both decoders (copying and in place) must agree. The store's layout (core/state_layout.hpp)
+// Both decoders (copying and in place) must agree, and so must the fast reader and the document
+// reader. The store's layout (core/state_layout.hpp)
 // of that state, laid out fresh and then again over the layout of an earlier state (whose
 // records keep their places), decodes to the same state.
 #include <cstddef>
@@ -21,8 +22,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto state_in_place = bootstate::decode_state_in_place(in_place);
   FUZZ_CHECK(state.has_value() == state_in_place.has_value(),
              "the copying and the in-place decoder disagree");
-  if (!state) return 0;
+  // decode_state reads with the fast reader first (state_fast_decode.hpp): the document reader
+  // alone must say the same, state or error.
+  auto by_document = bootstate::decode_state_by_document(payload);
+  FUZZ_CHECK(state.has_value() == by_document.has_value(),
+             "the fast reader and the document reader disagree");
+  if (!state) {
+    FUZZ_CHECK(state.error().message == by_document.error().message,
+               "the fast reader and the document reader name different faults");
+    return 0;
+  }
   const std::string first = bootstate::encode_state(*state);
+  FUZZ_CHECK(bootstate::encode_state(*by_document) == first,
+             "the fast reader and the document reader read different states");
   FUZZ_CHECK(bootstate::encode_state(*state_in_place) == first,
              "the copying and the in-place decoder read different states");
   auto again = bootstate::decode_state(first);
