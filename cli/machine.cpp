@@ -212,19 +212,20 @@ std::string Machine::plan_file(const std::string& plan_or_toplevel) const {
   return path;
 }
 
-Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel) const {
+Expected<Plan> Machine::plan_at(const std::string& plan_or_toplevel, DefinitionTexts texts) const {
   std::string path = plan_file(plan_or_toplevel);
   auto text = read_file(path);
   if (!text) {
     return make_error(ErrorCode::InvalidInput, "plan: {}", text.error().message);
   }
-  return parse_plan(*text, path);
+  return parse_owned_plan(std::move(*text), path, texts);
 }
 
-Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts& facts) const {
-  if (!options_.plan.empty()) return plan_at(options_.plan);
+Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts& facts,
+                                    DefinitionTexts texts) const {
+  if (!options_.plan.empty()) return plan_at(options_.plan, texts);
   if (phase && *phase != Phase::PostActivation) {
-    auto initrd_copy = plan_at("/etc/bootstate/plan.json");
+    auto initrd_copy = plan_at("/etc/bootstate/plan.json", texts);
     // Without the initrd's copy, the generation's own plan where the root file system is
     // (/sysroot in pre-switch-root; the tree itself under --root).
     if (initrd_copy || facts.booted_generation.empty() ||
@@ -235,7 +236,7 @@ Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts&
     std::string toplevel = root_fs(*phase) == root()
                                ? facts.booted_generation
                                : root_fs(*phase) + lexically_normal(facts.booted_generation);
-    auto own = plan_at(toplevel);
+    auto own = plan_at(toplevel, texts);
     return own ? own : initrd_copy;
   }
   if (facts.target_generation().empty()) {
@@ -246,7 +247,7 @@ Expected<Plan> Machine::booted_plan(std::optional<Phase> phase, const BootFacts&
   }
   // In stage 2 the plan of the generation this run works for: the current system's after a
   // live switch (docs/DESIGN.md "A live switch").
-  return plan_at(facts.target_generation());
+  return plan_at(facts.target_generation(), texts);
 }
 
 std::string Machine::root_fs(Phase phase) const {

@@ -57,9 +57,11 @@ class Machine {
   Expected<std::string> boot_partition(const std::string& esp) const;
   // The plan of the booted generation for `phase` (--plan wins): the initrd's copy in the
   // initrd phases, $toplevel/bootstate/plan.json in stage 2.
-  Expected<Plan> booted_plan(std::optional<Phase> phase, const BootFacts& facts) const;
+  Expected<Plan> booted_plan(std::optional<Phase> phase, const BootFacts& facts,
+                             DefinitionTexts texts = DefinitionTexts::Keep) const;
   // A plan file, or a toplevel directory holding bootstate/plan.json.
-  Expected<Plan> plan_at(const std::string& plan_or_toplevel) const;
+  Expected<Plan> plan_at(const std::string& plan_or_toplevel,
+                         DefinitionTexts texts = DefinitionTexts::Keep) const;
   // The file plan_at reads: re-rooted, a directory completed with bootstate/plan.json, and a
   // path through /run/current-system read through the toplevel it points at (under --root the
   // link's absolute target means a path inside DIR, and the plan read must be the generation

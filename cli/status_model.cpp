@@ -265,7 +265,8 @@ Expected<StatusModel> gather_status(const Machine& machine) {
   if (facts) {
     model.booted_generation = facts->booted_generation;
     model.current_generation = facts->current_generation;
-    auto booted_plan = machine.booted_plan(std::nullopt, *facts);
+    // Shown, never run: its definition texts are only digested (plan.hpp DefinitionTexts).
+    auto booted_plan = machine.booted_plan(std::nullopt, *facts, DefinitionTexts::Drop);
     if (booted_plan) {
       plan = std::move(*booted_plan);
       // The resolutions chosen for this generation are migrations of its plan (as at `run`).

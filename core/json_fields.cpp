@@ -231,12 +231,22 @@ std::string_view string_of(const rapidjson::Value& value) {
 }
 
 bool clean_string(std::string_view text) {
-  // Nearly every string of a plan is short and ASCII: one pass over its bytes, without the two
-  // calls (UTF-8 check, NUL search) that cost more than the bytes (docs/PERFORMANCE.md "(e)").
+  // Nearly every string of a plan is short and ASCII: one pass over its bytes, eight at a time,
+  // without the two calls (UTF-8 check, NUL search) that cost more than the bytes
+  // (docs/PERFORMANCE.md "(e)").
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
   bool plain = true;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    plain &= byte != 0 && byte < 0x80;  // neither NUL nor part of a multi-byte sequence
+  std::size_t at = 0;
+  for (std::uint64_t word = 0; plain && at + sizeof word <= text.size(); at += sizeof word) {
+    std::memcpy(&word, text.data() + at, sizeof word);
+    // No byte with its high bit set, and no zero byte (the classic test: a zero byte is the
+    // only one whose high bit the subtraction sets that was not set before).
+    plain = ((word | ((word - kOnes) & ~word)) & kHighBits) == 0;
+  }
+  for (; plain && at < text.size(); ++at) {
+    const auto byte = static_cast<unsigned char>(text[at]);
+    plain = byte != 0 && byte < 0x80;  // neither NUL nor part of a multi-byte sequence
   }
   if (plain) return true;
   return is_valid_utf8(text) && text.find('\0') == std::string_view::npos;

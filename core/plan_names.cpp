@@ -95,6 +95,17 @@ void TextDigest::add(std::string_view text) {
   hash_ = hash;
 }
 
+void TextDigest::add_also_to(std::string_view text, TextDigest& other) {
+  std::uint64_t hash = hash_;
+  std::uint64_t other_hash = other.hash_;
+  for (unsigned char byte : text) {
+    hash = (hash ^ byte) * 0x100000001b3ULL;
+    other_hash = (other_hash ^ byte) * 0x100000001b3ULL;
+  }
+  hash_ = hash;
+  other.hash_ = other_hash;
+}
+
 std::string TextDigest::hex() const {
   return fmt::format("{:016x}", hash_);
 }

@@ -265,7 +265,8 @@ Expected<std::vector<std::string>> read_backup(const FieldReader& object) {
 }  // namespace
 
 Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path,
-                                   rapidjson::StringBuffer& text_buffer, bool plan_member) {
+                                   rapidjson::StringBuffer& text_buffer, bool plan_member,
+                                   TextDigest* also_digest) {
   auto object = FieldReader::open(value, path);
   if (!object) return object.error();
   if (plan_member) {
@@ -335,14 +336,45 @@ Expected<Migration> read_migration(const rapidjson::Value& value, const std::str
   } else {
     migration.definition_json = json_to_text(value, text_buffer);
   }
-  migration.digest = text_digest(migration.definition_json);
+  TextDigest digest;
+  if (also_digest != nullptr) {
+    digest.add_also_to(migration.definition_json, *also_digest);
+  } else {
+    digest.add(migration.definition_json);
+  }
+  migration.digest = digest.hex();
   return migration;
 }
+
+namespace {
+
+Expected<Plan> plan_from_document(const rapidjson::Document& document, std::string_view source,
+                                  DefinitionTexts texts);
+
+}  // namespace
 
 Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   rapidjson::Document document;
   std::string buffer;  // the document's strings point into it
   BOOTSTATE_TRY(parse_json_document_in_place(json_text, source, document, buffer));
+  return plan_from_document(document, source, DefinitionTexts::Keep);
+}
+
+Expected<Plan> parse_owned_plan(std::string&& json_text, std::string_view source,
+                                DefinitionTexts texts) {
+  rapidjson::Document document;
+  std::string buffer;  // the document's strings point into it
+  BOOTSTATE_TRY(parse_json_document_in_place(json_text, source, document, buffer));
+  // Parsed: messages from here on name JSON paths, not lines. The plan's structs are built
+  // while the document and its buffer live, and this is the most memory a `status` holds.
+  std::string().swap(json_text);
+  return plan_from_document(document, source, texts);
+}
+
+namespace {
+
+Expected<Plan> plan_from_document(const rapidjson::Document& document, std::string_view source,
+                                  DefinitionTexts texts) {
   auto in_source = [&](const Error& error) { return error.with_context(source); };
   if (auto strings = check_json_strings(document, ""); !strings) return in_source(strings.error());
 
@@ -372,27 +404,26 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
     return in_source(object->error_at("migrations", "missing (required)"));
   plan.migrations.reserve((*migrations)->Size());
   rapidjson::StringBuffer text_buffer;
+  // The migrations only: the initrd's copy of a plan differs from the toplevel's in
+  // `generation` (docs/NIXOS.md), and both must open the same attempt.
+  // The compact text of the array is its elements' texts, joined by commas: digested piece by
+  // piece as each is made, never concatenated.
+  TextDigest canonical;
+  canonical.add("[");
   for (rapidjson::SizeType i = 0; i < (*migrations)->Size(); ++i) {
-    auto migration =
-        read_migration((**migrations)[i], json_index_path("migrations", i), text_buffer, true);
+    if (i > 0) canonical.add(",");
+    auto migration = read_migration((**migrations)[i], json_index_path("migrations", i),
+                                    text_buffer, true, &canonical);
     if (!migration) return in_source(migration.error());
+    // Let go at once, so the next migration's text takes its place in memory.
+    if (texts == DefinitionTexts::Drop) std::string().swap(migration->definition_json);
     plan.migrations.push_back(std::move(*migration));
   }
+  canonical.add("]");
   for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
     plan.index.emplace(plan.migrations[i].id, i);
   }
   if (auto graph = check_migration_graph(plan); !graph) return in_source(graph.error());
-  // The migrations only: the initrd's copy of a plan differs from the toplevel's in
-  // `generation` (docs/NIXOS.md), and both must open the same attempt.
-  // The compact text of the array is its elements' texts, already made, joined by commas:
-  // digested piece by piece, never concatenated.
-  TextDigest canonical;
-  canonical.add("[");
-  for (std::size_t i = 0; i < plan.migrations.size(); ++i) {
-    if (i > 0) canonical.add(",");
-    canonical.add(plan.migrations[i].definition_json);
-  }
-  canonical.add("]");
   if (auto resolutions = read_migration_resolutions(**migrations, plan, canonical); !resolutions) {
     return in_source(resolutions.error());
   }
@@ -404,6 +435,8 @@ Expected<Plan> parse_plan(std::string_view json_text, std::string_view source) {
   plan.digest = canonical.hex();
   return plan;
 }
+
+}  // namespace
 
 Expected<Migration> parse_migration_definition(std::string_view json_text) {
   rapidjson::Document document;

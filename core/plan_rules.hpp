@@ -24,9 +24,11 @@ Expected<std::vector<std::string>> read_argv(const FieldReader& object, std::str
 // `text_buffer`: where its canonical text is written, reused across the migrations of a plan.
 // `plan_member`: a migration of the plan's `migrations`, which may have `resolutions` (read by
 // read_migration_resolutions, left out of its definition_json); a resolution template or a
-// recorded definition may not.
+// recorded definition may not. `also_digest`: where its canonical text is digested too (the plan
+// digest), in the same pass as its own digest.
 Expected<Migration> read_migration(const rapidjson::Value& value, const std::string& path,
-                                   rapidjson::StringBuffer& text_buffer, bool plan_member = false);
+                                   rapidjson::StringBuffer& text_buffer, bool plan_member = false,
+                                   TextDigest* also_digest = nullptr);
 
 // One storage operation at `path` ("migrations[0].steps[1].operations[3]"): the op is known,
 // its required fields are present, no field of another op is given, and sizes, partition

@@ -489,3 +489,57 @@ TEST_CASE("a recorded definition with a NUL or invalid UTF-8 does not re-parse")
   CHECK(nul.error().message ==
         "recorded definition: definition.steps[0].command[1]: contains a NUL byte (byte 0)");
 }
+
+// Strings are checked eight bytes at a time: a NUL or a byte that is not ASCII at every place
+// of a long string, and at its short tail, is still found.
+TEST_CASE("a NUL or a bad byte anywhere in a long string is found") {
+  auto step = [](const std::string& argument) {
+    return R"({"id":"s","phase":"post-activation","kind":"command","command":["/bin/true",")" +
+           argument + R"("]})";
+  };
+  for (std::size_t at = 0; at < 21; ++at) {
+    CAPTURE(at);
+    std::string nul(21, 'x');
+    nul.replace(at, 1, "\\u0000");
+    check_rejected(
+        plan_with_step(step(nul)),
+        "migrations[0].steps[0].command[1]: contains a NUL byte (byte " + std::to_string(at) + ")");
+    std::string bad(21, 'x');
+    bad[at] = '\xff';
+    check_rejected(
+        plan_with_step(step(bad)),
+        "migrations[0].steps[0].command[1]: not valid UTF-8 (byte " + std::to_string(at) + ")");
+    std::string multibyte(21, 'x');
+    multibyte.replace(at, 1, "\xc3\xa9");  // é: not ASCII, and valid
+    auto plan = parse_plan(plan_with_step(step(multibyte)), "plan.json");
+    CHECK_MESSAGE(plan.has_value(), plan.error().message);
+  }
+}
+
+// `status` only shows a plan: its definition texts are digested and let go, and every digest
+// is the one a full parse gives (an applied migration's changed definition is still reported).
+TEST_CASE("a plan parsed without its definition texts has the same digests") {
+  std::string text = R"({"schema":1,"generation":"/nix/store/g","migrations":[)";
+  for (int i = 0; i < 20; ++i) {
+    if (i > 0) text += ",";
+    text += R"({"id":"m)" + std::to_string(i) +
+            R"(","policy":"required","steps":[{"id":"s","phase":"post-activation",)"
+            R"("kind":"command","command":["/bin/echo",")" +
+            std::string(static_cast<std::size_t>(i), 'x') + R"("]}]})";
+  }
+  text += "]}";
+  auto kept = parse_plan(text, "plan.json");
+  auto dropped = parse_owned_plan(std::string(text), "plan.json", DefinitionTexts::Drop);
+  REQUIRE(kept.has_value());
+  REQUIRE(dropped.has_value());
+  CHECK(dropped->digest == kept->digest);
+  REQUIRE(dropped->migrations.size() == kept->migrations.size());
+  for (std::size_t i = 0; i < kept->migrations.size(); ++i) {
+    CHECK(dropped->migrations[i].digest == kept->migrations[i].digest);
+    CHECK(dropped->migrations[i].definition_json.empty());
+    CHECK_FALSE(kept->migrations[i].definition_json.empty());
+  }
+  auto owned = parse_owned_plan(std::string(text), "plan.json");
+  REQUIRE(owned.has_value());
+  CHECK(owned->migrations[3].definition_json == kept->migrations[3].definition_json);
+}
