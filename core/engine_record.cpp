@@ -2,7 +2,6 @@
 // after, and the consequences of a failure for the migration and the attempt (semantics 4).
 // Every state change goes through the transition tables.
 #include <algorithm>
-#include <stdexcept>
 
 #include "core/choices.hpp"
 #include "core/engine_internal.hpp"
@@ -26,9 +25,6 @@ MigrationRecord& record_for(State& state, const Decision& decision) {
     record->policy = migration.policy;
   }
   if (!decision.undo && !record->touched()) {
-    if (migration.definition_json.empty()) {
-      throw std::logic_error("a plan parsed with DefinitionTexts::Drop cannot be run");
-    }
     // What is recorded is what runs: undo later uses exactly this definition.
     record->digest = migration.digest;
     record->definition_json = migration.definition_json;

@@ -207,8 +207,9 @@ std::vector<bool> start_and_followers(const Plan& plan, std::size_t start);
 Expected<Plan> parse_plan(std::string_view json_text, std::string_view source);
 // What a parse keeps of each plan migration's definition text (Migration::definition_json).
 // Drop: it is digested and let go, left empty, for a plan that is only shown (`status`): at 1,000
-// migrations the texts are 340 KB, a fifth of the plan. A plan without them must not be run (what
-// a run records is that text, for undo): the engine refuses it.
+// migrations the texts are 340 KB, a fifth of the plan. A plan without them must not be run for
+// real (what a run records is that text, for undo); status only simulates the boots ahead, whose
+// records it never writes (its view of the store refuses writes, cli/state_view.cpp).
 enum class DefinitionTexts { Keep, Drop };
 // The same, freeing the text as soon as it is parsed (a plan of 1,000 migrations is 300 KB).
 Expected<Plan> parse_owned_plan(std::string&& json_text, std::string_view source,
