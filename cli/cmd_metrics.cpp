@@ -81,7 +81,7 @@ std::string render_metrics(const StatusModel& model) {
   std::map<std::string, int> by_state = {{"pending", 0}, {"running", 0},  {"applied", 0},
                                          {"failed", 0},  {"declined", 0}, {"undone", 0}};
   for (const MigrationRow& row : model.migrations) {
-    ++by_state[row.state];
+    ++by_state[std::string(row.state)];
     for (const auto* steps : {&row.steps, &row.undo_steps}) {
       for (const StepRow& step : *steps) failed_steps += step.state == "failed" ? 1 : 0;
     }

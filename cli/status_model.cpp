@@ -21,10 +21,10 @@ StepRow step_row(const Step& step, const StepRecord* record) {
   StepRow row;
   row.id = step.id;
   row.phase = step.phase;
-  row.kind = std::string(to_string(step.kind));
+  row.kind = to_string(step.kind);
   row.state = "pending";
   if (record != nullptr) {
-    row.state = std::string(to_string(record->state));
+    row.state = to_string(record->state);
     row.attempts = record->attempts;
     row.exit_status = record->exit_status;
     row.message = record->message;
@@ -46,10 +46,10 @@ MigrationRow migration_row(const Migration& migration, const MigrationRecord* re
   MigrationRow row;
   row.id = migration.id;
   row.description = migration.description;
-  row.policy = std::string(to_string(migration.policy));
+  row.policy = to_string(migration.policy);
   row.state = "pending";
   if (record != nullptr) {
-    row.state = std::string(to_string(record->state));
+    row.state = to_string(record->state);
     row.detail = record->message;
   }
   // Exactly as many rows as steps: grown one by one, a migration of 3 steps held room for 4
@@ -326,7 +326,7 @@ Expected<StatusModel> gather_status(const Machine& machine) {
                              state.attempt->generation == facts->current_generation;
     for (const MigrationView& view : plan_view(*plan, state)) {
       MigrationRow row = migration_row(*view.migration, view.record);
-      row.readiness = std::string(to_string(view.readiness));
+      row.readiness = to_string(view.readiness);
       if (!view.detail.empty()) row.detail = view.detail;
       if (view.readiness == Readiness::Declined) row.state = "declined";
       row.definition_changed = view.record != nullptr && view.record->touched() &&

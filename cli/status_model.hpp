@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/json_writer.hpp"
@@ -13,11 +14,13 @@
 
 namespace bootstate::cli {
 
+// The words in rows (kind, state, policy, readiness) are the enums' static names or literals:
+// views, not copies (status holds a row per migration and step until it prints them).
 struct StepRow {
   std::string id;
   Phase phase = Phase::PostActivation;
-  std::string kind;
-  std::string state;  // pending running done failed skipped
+  std::string_view kind;
+  std::string_view state;  // pending running done failed skipped
   std::uint32_t attempts = 0;
   int exit_status = -1;
   std::string message;
@@ -29,12 +32,12 @@ struct StepRow {
 struct MigrationRow {
   std::string id;
   std::string description;
-  std::string policy;
-  std::string state;      // pending running applied failed declined undone
-  std::string readiness;  // for plan migrations: runnable, waiting, needs accept, …
-  std::string detail;     // why it waits, is blocked or failed
-  bool in_plan = true;    // false: an older attempt applied it and the plan no longer has it
-  bool kept = false;      // stale and kept (keep, firmware, declined undo)
+  std::string_view policy;
+  std::string_view state;      // pending running applied failed declined undone
+  std::string_view readiness;  // for plan migrations: runnable, waiting, needs accept, …
+  std::string detail;          // why it waits, is blocked or failed
+  bool in_plan = true;         // false: an older attempt applied it and the plan no longer has it
+  bool kept = false;           // stale and kept (keep, firmware, declined undo)
   bool definition_changed = false;  // applied with another definition than the plan's
   std::vector<StepRow> steps;
   std::vector<StepRow> undo_steps;

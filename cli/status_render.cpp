@@ -53,7 +53,7 @@ std::string counting_text(const StatusModel& model, const Paint& paint) {
   return word + (model.counting_why.empty() ? "" : ": " + model.counting_why);
 }
 
-const char* mark_of(const std::string& state) {
+const char* mark_of(std::string_view state) {
   if (state == "applied" || state == "done" || state == "undone") return "✓";
   if (state == "failed") return "✗";
   if (state == "running") return "▶";
@@ -61,7 +61,7 @@ const char* mark_of(const std::string& state) {
   return "○";
 }
 
-std::string marked(const std::string& state, const Paint& paint) {
+std::string marked(std::string_view state, const Paint& paint) {
   return paint(mark_of(state), colour_of(state));
 }
 
@@ -161,7 +161,8 @@ std::string render_status_text(const StatusModel& model, bool colour) {
                        paint(row.state, colour_of(row.state)));
     if (row.kept) out += " — kept";
     if (!row.readiness.empty() && row.readiness != row.state && row.in_plan) {
-      out += " — " + row.readiness;
+      out += " — ";
+      out += row.readiness;
     }
     out += "\n";
     if (!row.description.empty()) out += "      " + row.description + "\n";
