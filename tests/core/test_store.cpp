@@ -20,6 +20,7 @@
 #include "core/state_codec.hpp"
 #include "core/store.hpp"
 #include "tests/support/fake_slot_storage.hpp"
+#include "tests/support/pieces_reader.hpp"
 
 namespace bootstate {
 namespace {
@@ -83,25 +84,10 @@ class PiecewiseSlots : public FakeSlotStorage {
   Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
     const std::optional<std::string>& bytes = this->slot(slot);
     if (!bytes) return std::unique_ptr<Reader>();
-    return std::unique_ptr<Reader>(std::make_unique<Pieces>(*bytes, piece_));
+    return std::unique_ptr<Reader>(std::make_unique<testing::PiecesReader>(*bytes, piece_));
   }
 
  private:
-  class Pieces final : public Reader {
-   public:
-    Pieces(std::string bytes, std::size_t piece) : bytes_(std::move(bytes)), piece_(piece) {}
-    Expected<std::size_t> read(std::span<char> into) override {
-      const std::size_t count = std::min({into.size(), piece_, bytes_.size() - offset_});
-      std::copy_n(bytes_.data() + offset_, count, into.data());
-      offset_ += count;
-      return count;
-    }
-
-   private:
-    std::string bytes_;
-    std::size_t piece_;
-    std::size_t offset_ = 0;
-  };
   std::size_t piece_;
 };
 

@@ -17,6 +17,7 @@
 #include "core/state_codec.hpp"
 #include "core/store.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
+#include "tests/support/pieces_reader.hpp"
 
 namespace {
 
@@ -49,25 +50,9 @@ class MemorySlots : public bootstate::SlotStorage {
   }
   bootstate::Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
     if (piece == 0 || !slots[slot]) return SlotStorage::open_reader(slot);
-    return std::unique_ptr<Reader>(std::make_unique<Pieces>(*slots[slot], piece));
+    return std::unique_ptr<Reader>(
+        std::make_unique<bootstate::testing::PiecesReader>(*slots[slot], piece));
   }
-
- private:
-  class Pieces final : public Reader {
-   public:
-    Pieces(std::string bytes, std::size_t piece) : bytes_(std::move(bytes)), piece_(piece) {}
-    bootstate::Expected<std::size_t> read(std::span<char> into) override {
-      const std::size_t count = std::min({into.size(), piece_, bytes_.size() - offset_});
-      std::copy_n(bytes_.data() + offset_, count, into.data());
-      offset_ += count;
-      return count;
-    }
-
-   private:
-    std::string bytes_;
-    std::size_t piece_;
-    std::size_t offset_ = 0;
-  };
 };
 
 // What a load says, for comparing two loads: the error, or the state, sequence and warnings.
