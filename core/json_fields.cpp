@@ -100,6 +100,16 @@ std::size_t next_quote_or_backslash(std::string_view text, std::size_t from) {
 
 }  // namespace
 
+JsonNumberLimit json_number_limit(std::string_view number) {
+  if (number.size() > kMaxJsonNumberLength) return JsonNumberLimit::TooLong;
+  const std::size_t e = number.find_first_of("eE");
+  if (e == std::string_view::npos) return JsonNumberLimit::Within;
+  std::string_view exponent = number.substr(e + 1);
+  if (!exponent.empty() && (exponent[0] == '-' || exponent[0] == '+')) exponent.remove_prefix(1);
+  return exponent.size() > kMaxJsonExponentDigits ? JsonNumberLimit::LongExponent
+                                                  : JsonNumberLimit::Within;
+}
+
 Expected<void> check_json_limits(std::string_view text, std::string_view source) {
   // One pass, no recursion: inside a string only `\\` (escapes the next byte) and `"` (ends it)
   // matter. Up to the first syntax error the text is a valid JSON prefix, so the parser nests
@@ -124,7 +134,6 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
       table[static_cast<unsigned char>(digit)] = kNumber;
     return table;
   }();
-  constexpr std::uint64_t kEightSpaces = 0x2020202020202020ULL;
   const std::size_t size = text.size();
   std::size_t depth = 0;
   std::size_t i = 0;
@@ -133,11 +142,7 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
     if (kind == kOther) {
       ++i;
       // Runs of spaces (indentation, a laid-out slot's padding) eight bytes at a time.
-      std::uint64_t word = 0;
-      while (i + sizeof word <= size &&
-             (std::memcpy(&word, text.data() + i, sizeof word), word == kEightSpaces)) {
-        i += sizeof word;
-      }
+      i = static_cast<std::size_t>(past_spaces(text.data() + i, text.data() + size) - text.data());
     } else if (kind == kQuote) {
       // Inside a string only `\\` (escapes the next byte) and `"` (ends it) matter.
       std::size_t at = next_quote_or_backslash(text, i + 1);
@@ -157,19 +162,14 @@ Expected<void> check_json_limits(std::string_view text, std::string_view source)
       std::size_t end = i;
       while (end < size && number_char(text[end])) ++end;
       const std::string_view number = text.substr(i, end - i);
-      if (number.size() > kMaxJsonNumberLength) {
-        return refuse(i, fmt::format("a number longer than {} characters", kMaxJsonNumberLength));
-      }
-      const std::size_t e = number.find_first_of("eE");
-      if (e != std::string_view::npos) {
-        std::string_view exponent = number.substr(e + 1);
-        if (!exponent.empty() && (exponent[0] == '-' || exponent[0] == '+')) {
-          exponent.remove_prefix(1);
-        }
-        if (exponent.size() > kMaxJsonExponentDigits) {
+      switch (json_number_limit(number)) {
+        case JsonNumberLimit::Within:
+          break;
+        case JsonNumberLimit::TooLong:
+          return refuse(i, fmt::format("a number longer than {} characters", kMaxJsonNumberLength));
+        case JsonNumberLimit::LongExponent:
           return refuse(i, fmt::format("a number with an exponent of more than {} digits",
                                        kMaxJsonExponentDigits));
-        }
       }
       i = end;
     }

@@ -11,7 +11,9 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -40,6 +42,25 @@ inline constexpr std::size_t kMaxJsonDepth = 128;
 // what it handles: at most 4 exponent digits and 4,096 characters per number.
 inline constexpr std::size_t kMaxJsonExponentDigits = 4;
 inline constexpr std::size_t kMaxJsonNumberLength = 4096;
+
+// Whether one number's text (as it stands in JSON) is within the two limits above, and if not,
+// which it passes: check_json_limits and the fast state reader (state_fast_decode.cpp) apply the
+// same rule.
+enum class JsonNumberLimit { Within, TooLong, LongExponent };
+JsonNumberLimit json_number_limit(std::string_view number);
+
+// Where the run of spaces from `at` ends, skipped eight bytes at a time: a laid-out state
+// payload pads each record with spaces, a fifth of its bytes. Stops before the last incomplete
+// word (the caller looks at the bytes one by one from there); never reads at or past `end`.
+inline const char* past_spaces(const char* at, const char* end) {
+  constexpr std::uint64_t kEightSpaces = 0x2020202020202020ULL;
+  std::uint64_t word = 0;
+  while (end - at >= static_cast<std::ptrdiff_t>(sizeof word) &&
+         (std::memcpy(&word, at, sizeof word), word == kEightSpaces)) {
+    at += sizeof word;
+  }
+  return at;
+}
 
 // Fails (InvalidInput) when `text` nests arrays and objects deeper than kMaxJsonDepth, or has a
 // number beyond the limits above, naming `source` and the line:column where it does. Only what

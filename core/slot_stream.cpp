@@ -5,6 +5,7 @@
 #include <span>
 
 #include "core/crc32c.hpp"
+#include "core/json_fields.hpp"
 
 namespace bootstate {
 
@@ -47,25 +48,10 @@ const char* SlotStream::refill() {
   return next_;
 }
 
-void SlotStream::Cursor::skip_spaces() {
-  constexpr std::uint64_t kEightSpaces = 0x2020202020202020ULL;
-  std::uint64_t word = 0;
-  while (stream_->end_ - next_ >= 8 &&
-         (std::memcpy(&word, next_, sizeof word), word == kEightSpaces)) {
-    next_ += sizeof word;
-  }
-}
-
 bool SlotStream::rest_is_whitespace() {
-  constexpr std::uint64_t kEightSpaces = 0x2020202020202020ULL;
   bool blank = true;
   for (;;) {
-    // A laid-out payload's padding is spaces: eight at a time.
-    const char* at = next_;
-    for (std::uint64_t word = 0;
-         blank && end_ - at >= 8 && (std::memcpy(&word, at, sizeof word), word == kEightSpaces);) {
-      at += sizeof word;
-    }
+    const char* at = blank ? past_spaces(next_, end_) : end_;
     blank = blank && std::all_of(at, end_, [](char c) {
               return c == ' ' || c == '\n' || c == '\t' || c == '\r';
             });

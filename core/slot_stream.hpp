@@ -18,14 +18,13 @@
 
 #include "core/error.hpp"
 #include "core/interfaces.hpp"
+#include "core/json_fields.hpp"
 #include "core/state_codec.hpp"
 
 namespace bootstate {
 
 class SlotStream {
  public:
-  using Ch = char;
-
   // Reads the first piece (the header and the payload's start).
   explicit SlotStream(SlotStorage::Reader& reader);
   SlotStream(const SlotStream&) = delete;
@@ -70,14 +69,15 @@ class SlotStream {
       for (char c = cursor.Peek(); c == ' ' || c == '\n' || c == '\r' || c == '\t';
            c = cursor.Peek()) {
         cursor.Take();
-        if (c == ' ' && *cursor.next_ == ' ') cursor.skip_spaces();
+        if (c == ' ' && *cursor.next_ == ' ') {
+          cursor.next_ = past_spaces(cursor.next_, cursor.piece_end());
+        }
       }
     }
 
    private:
     friend class SlotStream;
-    // A run of spaces, eight at a time while the piece lasts.
-    void skip_spaces();
+    const char* piece_end() const { return stream_->end_; }
     // A '\0': the piece's sentinel (read the next piece) or a NUL in the payload.
     Ch peek_at_nul() {
       if (next_ == stream_->end_) next_ = stream_->refill();

@@ -138,14 +138,7 @@ class Decoder {
   // limits that check_json_limits enforces before the document reader parses.
   bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
     const std::string_view number(text, length);
-    if (number.size() > kMaxJsonNumberLength) return false;
-    if (const std::size_t e = number.find_first_of("eE"); e != std::string_view::npos) {
-      std::string_view exponent = number.substr(e + 1);
-      if (!exponent.empty() && (exponent[0] == '-' || exponent[0] == '+')) {
-        exponent.remove_prefix(1);
-      }
-      if (exponent.size() > kMaxJsonExponentDigits) return false;
-    }
+    if (json_number_limit(number) != JsonNumberLimit::Within) return false;
     // Nearly every number is a small integer: what rapidjson makes of up to 9 digits.
     const bool minus = !number.empty() && number[0] == '-';
     const std::string_view digits = number.substr(minus ? 1 : 0);
