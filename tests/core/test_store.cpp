@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "core/crc32c.hpp"
 #include "core/slot_files.hpp"
@@ -753,6 +754,70 @@ TEST_CASE("slot files: a slot read in pieces is the file, with the checks of a w
   auto linked = files.open_reader(1);
   REQUIRE_FALSE(linked.has_value());
   CHECK(linked.error().message == files.read(1).error().message);
+}
+
+// A second bootstate at the same moment: `status` reads the slots in pieces while a run commits
+// into one of them, in place. Whatever piece the commit lands between, the load gives one
+// commit's state with that commit's sequence, never a mix of two (the checksum covers exactly the
+// bytes parsed). A warning about the slot being written is allowed: read_state reads again while
+// a writer holds the lock (cli/state_view.cpp).
+TEST_CASE("store: a slot rewritten while it is read in pieces is never read as a mix") {
+  auto state_of = [](const std::string& generation, const std::string& message) {
+    State state = many_migrations(30);
+    state.last_good_generation = generation;
+    state.migrations[29].message = message;
+    return state;
+  };
+  // Padded to one size, as SlotFiles keeps a laid-out slot's size: rewritten in place.
+  auto slot_of = [](std::uint64_t sequence, const State& state) {
+    std::string payload = encode_state(state);
+    return encode_slot(sequence, payload + std::string(40000 - payload.size(), ' '));
+  };
+  // Serves slot `racing`'s first `cut` bytes as they were when opened, the rest as `after`, and
+  // leaves `after` there (the racing commit has landed when the read ends).
+  class Racing : public FakeSlotStorage {
+   public:
+    int racing = 1;
+    std::size_t cut = 0;
+    std::string after;
+    Expected<std::unique_ptr<Reader>> open_reader(int slot) override {
+      if (slot != racing || after.empty()) return FakeSlotStorage::open_reader(slot);
+      std::string mixed = this->slot(slot)->substr(0, cut) + after.substr(cut);
+      this->slot(slot) = std::exchange(after, std::string());
+      return std::unique_ptr<Reader>(
+          std::make_unique<testing::PiecesReader>(std::move(mixed), 4096));
+    }
+  };
+  const State nine = state_of("nine", "9");
+  const State ten = state_of("ten", "10");
+  const State eleven = state_of("eleven", "11");
+  const State twelve = state_of("twelve", "12");
+  const std::size_t size = slot_of(9, nine).size();
+  for (const std::size_t cut : {std::size_t{0}, std::size_t{40}, size / 2, size - 10}) {
+    CAPTURE(cut);
+    // The run's next commit goes to the older slot (1, sequence 9) while both are read.
+    Racing older;
+    older.slot(0) = slot_of(10, ten);
+    older.slot(1) = slot_of(9, nine);
+    older.cut = cut;
+    older.after = slot_of(11, eleven);
+    StateStore by_older(older);
+    const LoadResult one = load_ok(by_older);
+    REQUIRE((one.sequence == 10 || one.sequence == 11));
+    CHECK(encode_state(one.state) == encode_state(one.sequence == 10 ? ten : eleven));
+
+    // A run two commits ahead rewrites the newest slot (1, sequence 10) while it is parsed: the
+    // old commit may come out only if every byte read was the old one (a cut in the padding).
+    Racing newest;
+    newest.slot(0) = slot_of(9, nine);
+    newest.slot(1) = slot_of(10, ten);
+    newest.cut = cut;
+    newest.after = slot_of(12, twelve);
+    StateStore by_newest(newest);
+    const LoadResult other = load_ok(by_newest);
+    REQUIRE((other.sequence == 10 || other.sequence == 12));
+    CHECK(encode_state(other.state) == encode_state(other.sequence == 10 ? ten : twelve));
+  }
 }
 
 }  // namespace bootstate
