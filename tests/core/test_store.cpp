@@ -792,31 +792,30 @@ TEST_CASE("store: a slot rewritten while it is read in pieces is never read as a
   const State ten = state_of("ten", "10");
   const State eleven = state_of("eleven", "11");
   const State twelve = state_of("twelve", "12");
+  // Slot 0 holds `first`, slot 1 `second`; slot 1 becomes `after` at byte `cut` of the read.
+  // The load must give `before` (every byte read was the old one) or `after`, whole.
+  auto race = [&](std::size_t cut, std::uint64_t first, std::uint64_t second, std::uint64_t after,
+                  const State& before_state, const State& after_state) {
+    Racing storage;
+    storage.slot(0) = slot_of(first, first == 9 ? nine : ten);
+    storage.slot(1) = slot_of(second, second == 9 ? nine : ten);
+    storage.cut = cut;
+    storage.after = slot_of(after, after_state);
+    StateStore store(storage);
+    const LoadResult result = load_ok(store);
+    const std::uint64_t before = std::max(first, second);
+    REQUIRE((result.sequence == before || result.sequence == after));
+    CHECK(encode_state(result.state) ==
+          encode_state(result.sequence == before ? before_state : after_state));
+  };
   const std::size_t size = slot_of(9, nine).size();
   for (const std::size_t cut : {std::size_t{0}, std::size_t{40}, size / 2, size - 10}) {
     CAPTURE(cut);
     // The run's next commit goes to the older slot (1, sequence 9) while both are read.
-    Racing older;
-    older.slot(0) = slot_of(10, ten);
-    older.slot(1) = slot_of(9, nine);
-    older.cut = cut;
-    older.after = slot_of(11, eleven);
-    StateStore by_older(older);
-    const LoadResult one = load_ok(by_older);
-    REQUIRE((one.sequence == 10 || one.sequence == 11));
-    CHECK(encode_state(one.state) == encode_state(one.sequence == 10 ? ten : eleven));
-
+    race(cut, 10, 9, 11, ten, eleven);
     // A run two commits ahead rewrites the newest slot (1, sequence 10) while it is parsed: the
     // old commit may come out only if every byte read was the old one (a cut in the padding).
-    Racing newest;
-    newest.slot(0) = slot_of(9, nine);
-    newest.slot(1) = slot_of(10, ten);
-    newest.cut = cut;
-    newest.after = slot_of(12, twelve);
-    StateStore by_newest(newest);
-    const LoadResult other = load_ok(by_newest);
-    REQUIRE((other.sequence == 10 || other.sequence == 12));
-    CHECK(encode_state(other.state) == encode_state(other.sequence == 10 ? ten : twelve));
+    race(cut, 9, 10, 12, ten, twelve);
   }
 }
 
