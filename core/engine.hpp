@@ -99,7 +99,21 @@ struct Decision {
   bool undo = false;                     // works on a stale migration (undo step or revert)
   std::string reason;                    // in words, for the journal
   std::optional<State> commit;           // Bookkeeping only
+  // Set when the migration had no record in the records next() decided from, named by their
+  // address and count: step_started() then adds the record without looking for it. A miss of
+  // State::find scans every record, and every new migration had one, which made a preview of
+  // thousands of pending migrations quadratic (issue #17). A decision is for the state it was
+  // made from; given another (or the same after a record was added), the address or the count
+  // differs and the record is looked for as before.
+  struct NoRecordIn {
+    const MigrationRecord* records = nullptr;
+    std::size_t count = 0;
+  };
+  std::optional<NoRecordIn> no_record;
 };
+
+// What Decision::no_record says of `state` when the migration has no record in it.
+Decision::NoRecordIn no_record_in(const State& state);
 
 Expected<Decision> next(const State& state, const EngineInput& input);
 

@@ -160,12 +160,13 @@ std::optional<Expected<Decision>> forward_of(const State& state, const EngineInp
   if (step_record != nullptr && step_record->state == StepState::Running) {
     return resume(state, input, migration, step, *step_record, false);
   }
-  if (step == &migration->steps.front() && !migration->backup.empty() &&
-      (record == nullptr || !record->backup_taken)) {
-    return Expected<Decision>(make(ActionKind::TakeBackup, migration, nullptr, false,
-                                   "snapshot the backup paths before the first step"));
-  }
-  return Expected<Decision>(make(ActionKind::RunStep, migration, step, false, "next step"));
+  const bool backup_first = step == &migration->steps.front() && !migration->backup.empty() &&
+                            (record == nullptr || !record->backup_taken);
+  Decision decision = backup_first ? make(ActionKind::TakeBackup, migration, nullptr, false,
+                                          "snapshot the backup paths before the first step")
+                                   : make(ActionKind::RunStep, migration, step, false, "next step");
+  if (record == nullptr) decision.no_record = no_record_in(state);
+  return Expected<Decision>(std::move(decision));
 }
 
 std::optional<Expected<Decision>> next_forward(const State& state, const EngineInput& input,

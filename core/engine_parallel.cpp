@@ -115,6 +115,7 @@ std::vector<Decision> startable_steps(const State& state, const EngineInput& inp
       decision.migration = &migration;
       decision.step = &step;
       decision.reason = "next step";
+      if (record == nullptr) decision.no_record = no_record_in(state);
       startable.push_back(std::move(decision));
       break;
     }

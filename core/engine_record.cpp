@@ -14,10 +14,17 @@ using namespace engine_detail;
 
 namespace {
 
+// next() saw no record of the decision's migration in exactly these records.
+bool known_to_have_none(const State& state, const Decision& decision) {
+  return decision.no_record && decision.no_record->records == state.migrations.data() &&
+         decision.no_record->count == state.migrations.size();
+}
+
 // The record of the decision's migration, created (with its definition) on first touch.
 MigrationRecord& record_for(State& state, const Decision& decision) {
   const Migration& migration = *decision.migration;
-  MigrationRecord* record = state.find(migration.id);
+  MigrationRecord* record =
+      known_to_have_none(state, decision) ? nullptr : state.find(migration.id);
   if (record == nullptr) {
     state.migrations.push_back(MigrationRecord{});
     record = &state.migrations.back();
@@ -85,6 +92,10 @@ const Step& restore_step() {
   return step;
 }
 }  // namespace
+
+Decision::NoRecordIn no_record_in(const State& state) {
+  return {state.migrations.data(), state.migrations.size()};
+}
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
   // The migration whose step starts is now the newest: stale migrations are undone newest
