@@ -47,6 +47,9 @@ class Boot:
         self.report = {}
         self.ended = None  # "reboot" (qemu exited by itself), "cut", "timeout"
         self.seconds = 0.0
+        # qemu's exit status: a boot that ends at once with no output says nothing else of why
+        # (negative: the signal that ended it; -9 is our own kill for "cut" and "timeout").
+        self.exit_status = None
         self.entries_before = []
         self.entries_after = []
         self.store_history = []  # the store read out of the image after the boot, by the host
@@ -81,7 +84,8 @@ class Boot:
 
     def summary(self):
         where = "stage 2" if self.reached_stage2 else "no report"
-        return (f"boot {self.number}: {self.ended} after {self.seconds:.1f}s ({where}); "
+        return (f"boot {self.number}: {self.ended} after {self.seconds:.1f}s ({where}, "
+                f"qemu exit {self.exit_status}); "
                 f"entries {self.entries_before} -> {self.entries_after}; "
                 f"markers {self.markers}")
 
@@ -151,7 +155,7 @@ class Machine:
                     process.kill()
                     record.ended = "cut"
                     break
-            process.wait()
+            record.exit_status = process.wait()
         record.seconds = time.monotonic() - started
         record.entries_after = vmimage.esp_entries(self.disk)
         record.store_history = self.read_store(record.number)
