@@ -683,6 +683,13 @@ TEST_CASE("payload: the fast reader and the document reader agree, payload by pa
       "42",
       "",
       "{",
+      // A NUL byte after the JSON text (a string's NUL is written \u0000): both readers read
+      // a text up to its first NUL, and only the document reader's limits scan looked past it.
+      // The fuzzer found a payload whose bytes after the NUL nested deeper than the limit.
+      std::string(R"({"payload_version":1})") + '\0',
+      std::string(R"({"payload_version":1})") + '\0' + " trailing",
+      std::string(R"({"payload_version":517})") + '\0' + std::string(200, '[') + "1",
+      std::string(R"({"payload_version":1,"last_good_entry":"a)") + '\0' + R"("})",
   };
   for (const std::string& payload : payloads) {
     CAPTURE(payload.substr(0, 200));

@@ -709,6 +709,14 @@ TEST_CASE("store: a newest slot the pieces reader leaves is decided by whole rea
       encode_slot(9, encode_state(state_named("newest")) + std::string("\0 x", 3)));
   REQUIRE(nul.has_value());
   CHECK(nul->state.last_good_generation == "newest");
+  // Nor scanned for the limits, when the fast reader leaves the text to the document reader (a
+  // field twice, here): deep nesting after the NUL made the slot unusable.
+  std::string twice = encode_state(state_named("newest"));
+  twice.insert(1, R"("last_good_entry":"a","last_good_entry":"b",)");
+  auto nul_deep = load_with_newest(encode_slot(9, twice + '\0' + std::string(200, '[')));
+  REQUIRE(nul_deep.has_value());
+  CHECK(nul_deep->state.last_good_generation == "newest");
+  CHECK(nul_deep->warnings.empty());
   // Torn behind an intact head: the older slot.
   std::string torn = encode_slot(9, encode_state(state_named("newest")));
   torn[40] ^= 1;
