@@ -380,11 +380,14 @@ Expected<State> decode_state_by_document(std::string_view payload) {
 namespace {
 
 Expected<State> decode_in_place(std::string& text, bool fast_first) {
-  // Both readers below read the text up to its first NUL byte (rapidjson's null-terminated
-  // streams), as the document reader always has: what follows is cut here, so that the limits
-  // scan does not refuse for bytes neither reader reads. The fuzzer found a payload the two
-  // readers disagreed on so (tests/core/test_state_codec.cpp).
-  if (const std::size_t nul = text.find('\0'); nul != std::string::npos) text.resize(nul);
+  // No JSON text holds a NUL byte (a string's NUL is written \u0000), and both readers below
+  // would read the text only up to its first NUL, while the limits scan read past it: the fuzzer
+  // found a payload the two readers disagreed on so. What follows a NUL is refused, as any
+  // other bytes after the JSON text are, not left unread.
+  if (const std::size_t nul = text.find('\0'); nul != std::string::npos) {
+    const auto [line, column] = json_line_column(text, nul);
+    return make_error(ErrorCode::Corrupt, "state payload:{}:{}: a NUL byte", line, column);
+  }
   // A laid-out payload ends in its slot's padding (state_layout.hpp, SlotFiles' headroom): a
   // fifth of a slot at 1,000 migrations. Whitespace after the object means nothing to JSON; cut
   // here, the checks and the parser below do not read it byte by byte.

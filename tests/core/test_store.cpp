@@ -704,19 +704,25 @@ TEST_CASE("store: a newest slot the pieces reader leaves is decided by whole rea
   REQUIRE(junk->warnings.size() == 1);
   CHECK(junk->warnings[0] ==
         "state slot 1 in memory is unusable and was ignored: state payload: not a JSON object");
-  // A NUL ends the text for the document reader: what follows it is not read.
+  // A NUL after the JSON text: refused as any other bytes there are (the fast reader stopped at
+  // it, and the document reader read up to it, but scanned past it for the limits).
   auto nul = load_with_newest(
       encode_slot(9, encode_state(state_named("newest")) + std::string("\0 x", 3)));
   REQUIRE(nul.has_value());
-  CHECK(nul->state.last_good_generation == "newest");
-  // Nor scanned for the limits, when the fast reader leaves the text to the document reader (a
-  // field twice, here): deep nesting after the NUL made the slot unusable.
+  CHECK(nul->state.last_good_generation == "older");
+  REQUIRE(nul->warnings.size() == 1);
+  CHECK(nul->warnings[0].rfind("state slot 1 in memory is unusable and was ignored: state payload:",
+                               0) == 0);
+  CHECK(nul->warnings[0].ends_with(": a NUL byte"));
+  // The same when the fast reader leaves the text to the document reader (a field twice,
+  // here): the fault named is the NUL, not the depth of what follows it.
   std::string twice = encode_state(state_named("newest"));
   twice.insert(1, R"("last_good_entry":"a","last_good_entry":"b",)");
   auto nul_deep = load_with_newest(encode_slot(9, twice + '\0' + std::string(200, '[')));
   REQUIRE(nul_deep.has_value());
-  CHECK(nul_deep->state.last_good_generation == "newest");
-  CHECK(nul_deep->warnings.empty());
+  CHECK(nul_deep->state.last_good_generation == "older");
+  REQUIRE(nul_deep->warnings.size() == 1);
+  CHECK(nul_deep->warnings[0].ends_with(": a NUL byte"));
   // Torn behind an intact head: the older slot.
   std::string torn = encode_slot(9, encode_state(state_named("newest")));
   torn[40] ^= 1;
