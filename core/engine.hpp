@@ -112,9 +112,6 @@ struct Decision {
   std::optional<NoRecordIn> no_record;
 };
 
-// What Decision::no_record says of `state` when the migration has no record in it.
-Decision::NoRecordIn no_record_in(const State& state);
-
 Expected<Decision> next(const State& state, const EngineInput& input);
 
 // --- parallel: the steps that may run at once (docs/DESIGN.md "Independent migrations in

@@ -73,4 +73,7 @@ bool switch_idle(const State& state, const EngineInput& input);
 // An attempt in progress fails with `reason` (through the transition table); otherwise nothing.
 Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now_usec);
 
+// What Decision::no_record says of `state` when the migration has no record in it.
+Decision::NoRecordIn no_record_in(const State& state);
+
 }  // namespace bootstate::engine_detail

@@ -69,6 +69,10 @@ bool all_undo_done(const Migration& migration, const MigrationRecord& record) {
 
 namespace engine_detail {
 
+Decision::NoRecordIn no_record_in(const State& state) {
+  return {state.migrations.data(), state.migrations.size()};
+}
+
 Expected<void> fail_attempt(State& state, const std::string& reason, std::int64_t now_usec) {
   if (!state.attempt || state.attempt->state != AttemptState::InProgress) return {};
   BOOTSTATE_TRY(advance(state.attempt->state, AttemptEvent::Fail));
@@ -92,10 +96,6 @@ const Step& restore_step() {
   return step;
 }
 }  // namespace
-
-Decision::NoRecordIn no_record_in(const State& state) {
-  return {state.migrations.data(), state.migrations.size()};
-}
 
 Expected<State> step_started(State state, const Decision& decision, const BootFacts& facts) {
   // The migration whose step starts is now the newest: stale migrations are undone newest
