@@ -219,6 +219,21 @@ class HostileInput(StoreUnchangedCase):
                       result.stdout + result.stderr)
         self.assertEqual(self.machine.store_bytes(), self.before)
 
+    def test_slot_with_a_nul_after_its_json_text(self):
+        # Session 14: both state readers stopped at the NUL, and only the limits scan read past
+        # it; a checksum-valid slot with bytes after a NUL was taken as its text before the NUL.
+        # Now it is a damaged slot, like one with any other bytes after its text: the older one
+        # is read, and the status names the NUL.
+        payload = self.newest_payload()
+        self.write_newer_slot(payload.rstrip() + b"\0" + b"[" * 200)
+        result = self.run_bytes("--json", "status")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"a NUL byte", result.stdout + result.stderr)
+        self.assertEqual(json.loads(result.stdout.decode("utf-8"))["migrations"][0]["state"],
+                         "applied")
+        self.assertEqual(self.machine.store_bytes(), self.before)
+        self.assertEqual(self.machine.boot(), 0)  # the next boot reads the older slot, runs on
+
     # -- item 9: a newer bootstate's state ----------------------------------------------------
 
     def test_newest_slot_with_an_unknown_word_is_not_overwritten(self):
